@@ -1,0 +1,438 @@
+"""The domain API: open cases, complete, claim, release and assign tasks, read cases.
+
+Each command runs in one transaction: the workflow state, the task projection, timers,
+history and outbox rows are written together and committed at the end, or not at all.
+A concurrent change to the same case is caught by the case row's version and reported
+as a Conflict; nothing of the losing attempt is kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState as SpiffState
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine import forms, runtime
+from engine.access import can_see_case, can_work_on, require_case, task_queue_clause, visible_cases_clause
+from engine.db import begin_write
+from engine.env import Env
+from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from engine.models import (
+    Case,
+    CaseEvent,
+    CaseLink,
+    CaseMember,
+    Counter,
+    Group,
+    HumanTask,
+    OutboxEvent,
+    Timer,
+    User,
+)
+from engine.specs import LoadedDefinition, latest_definition, parse_iso_duration
+from engine.status import CaseStatus, EventKind, OutboxKind, Role, TaskState, TimerStatus
+
+NUMBER_PREFIX = {"multi_agency": "MA", "emergency": "EM"}
+MAX_DATA_BYTES = 256 * 1024
+
+
+class WorkflowFailed(DomainError):
+    """The diagram itself failed on this input (a script or gateway raised)."""
+
+    code, status = "workflow_error", 422
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _next_number(session: Session, process_key: str, now: datetime) -> str:
+    prefix = NUMBER_PREFIX.get(process_key, process_key[:2].upper())
+    name = f"{prefix}-{now.year}"
+    for _ in range(3):
+        value = session.scalar(update(Counter).where(Counter.name == name)
+                               .values(value=Counter.value + 1).returning(Counter.value))
+        if value is not None:
+            return f"{name}-{value:05d}"
+        try:
+            with session.begin_nested():
+                session.add(Counter(name=name, value=1))
+            return f"{name}-00001"
+        except IntegrityError:
+            continue  # another transaction created the counter first
+    raise Conflict("could not allocate a case number; try again")
+
+
+def _history(session: Session, case: Case, kind: EventKind, now: datetime, actor: User | None,
+             step: str | None = None, step_name: str | None = None, task_id: str | None = None,
+             data: dict[str, Any] | None = None) -> None:
+    session.add(CaseEvent(case_id=case.id, at=now, actor_id=actor.id if actor else None, kind=kind,
+                          step=step, step_name=step_name, task_id=task_id, data=data))
+
+
+def _outbox(session: Session, kind: OutboxKind, case: Case, now: datetime, **payload: Any) -> None:
+    body = {"case_id": case.id, "case_number": case.number, "process": case.process_key, **payload}
+    session.add(OutboxEvent(kind=kind, case_id=case.id, payload=body, created_at=now))
+
+
+def _load(env: Env, case: Case) -> tuple[LoadedDefinition, Any]:
+    defn = env.specs.get(case.definition)
+    return defn, runtime.load(defn, case.state, case.serializer_version)
+
+
+def _engine_error(exc: Exception) -> WorkflowFailed:
+    task = getattr(exc, "task", None)
+    element = getattr(getattr(task, "task_spec", None), "bpmn_id", None) if task is not None else None
+    detail = getattr(exc, "error_msg", None) or str(exc).splitlines()[0]
+    where = f" at element {element}" if element else ""
+    return WorkflowFailed(f"ワークフローの実行に失敗しました{where} / The workflow failed{where}: {detail}",
+                          {"element": element} if element else None)
+
+
+def _sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any, actor: User | None,
+          now: datetime, context: dict[str, Any] | None = None) -> None:
+    """Bring our rows in line with the workflow after it moved, then store its state."""
+    ready = {str(t.id): t for t in runtime.ready_user_tasks(wf)}
+    open_rows = {r.id: r for r in session.scalars(
+        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.state == TaskState.OPEN))}
+    for task_id, row in open_rows.items():
+        if task_id not in ready:
+            row.state = TaskState.CANCELLED
+            _history(session, case, EventKind.TASK_CANCELLED, now, actor, row.step, row.name, row.id)
+    for task_id, task in ready.items():
+        if task_id in open_rows:
+            continue
+        step = task.task_spec.bpmn_id
+        info = defn.steps[step]
+        due = now + parse_iso_duration(info.due_in, now) if info.due_in else None
+        row = HumanTask(id=task_id, case_id=case.id, process_key=case.process_key, step=step, name=info.name,
+                        lane=info.lane, group_id=env.org.lane_group(info.lane, case.referring_group_id),
+                        form_key=info.form_key, state=TaskState.OPEN, created_at=now, due_at=due)
+        session.add(row)
+        _history(session, case, EventKind.TASK_CREATED, now, actor, step, info.name, task_id)
+        _outbox(session, OutboxKind.TASK_CREATED, case, now, task_id=task_id, step=step, step_name=info.name,
+                group=row.group_id, due_at=due.isoformat() if due else None)
+
+    waiting = {str(t.id): (t, due) for t, due in runtime.waiting_timers(wf)}
+    pending = {r.task_id: r for r in session.scalars(
+        select(Timer).where(Timer.case_id == case.id, Timer.status == TimerStatus.PENDING))}
+    for task_id, row in pending.items():
+        if task_id not in waiting:
+            row.status = TimerStatus.CANCELLED
+    for task_id, (task, due_text) in waiting.items():
+        if task_id in pending:
+            continue
+        due = datetime.fromisoformat(due_text)
+        name = task.task_spec.bpmn_name or task.task_spec.bpmn_id
+        session.add(Timer(case_id=case.id, task_id=task_id, step=task.task_spec.bpmn_id, step_name=name,
+                          due_at=due, status=TimerStatus.PENDING, created_at=now))
+        _history(session, case, EventKind.TIMER_SCHEDULED, now, actor, task.task_spec.bpmn_id, name, task_id,
+                 {"due_at": due.isoformat()})
+
+    for event in wf.get_events():
+        target = defn.message_routes.get(getattr(event.event_definition, "name", None))
+        if target:
+            _hand_over(session, env, case, target, actor, now, context or {})
+
+    if wf.is_completed() and case.status != CaseStatus.COMPLETED:
+        case.status = CaseStatus.COMPLETED
+        case.completed_at = now
+        _history(session, case, EventKind.CASE_COMPLETED, now, actor)
+        _outbox(session, OutboxKind.CASE_COMPLETED, case, now)
+    elif case.status == CaseStatus.ERROR:
+        case.status, case.error = CaseStatus.ACTIVE, None
+
+    case.state = runtime.dump(wf)
+    case.serializer_version = runtime.SERIALIZER_VERSION
+    case.updated_at = now
+
+
+def _hand_over(session: Session, env: Env, origin: Case, process_key: str, actor: User | None,
+               now: datetime, context: dict[str, Any]) -> Case:
+    """Start the case a thrown message asks for (emergency → multi-agency) and link both."""
+    reason = context.get("reason") or ""
+    data = {
+        "summary": f"緊急対応 {origin.number} からの引継ぎ。{reason}".strip(),
+        "origin_case": {"id": origin.id, "number": origin.number, "process": origin.process_key},
+        "emergency": {k: context[k] for k in ("urgency", "danger_to", "situation", "response", "outcome")
+                      if k in context},
+    }
+    if origin.consent:
+        data["consent"] = origin.consent
+    new = _open_case(session, env, actor, process_key, data, origin.referring_group_id, now)
+    session.add(CaseLink(from_case_id=origin.id, to_case_id=new.id, kind="handover", created_at=now))
+    _history(session, origin, EventKind.CASE_LINKED, now, actor, data={"to": new.number, "to_id": new.id})
+    _history(session, new, EventKind.CASE_LINKED, now, actor, data={"from": origin.number, "from_id": origin.id})
+    _outbox(session, OutboxKind.CASE_LINKED, origin, now, linked_case_id=new.id, linked_case_number=new.number)
+    return new
+
+
+def _open_case(session: Session, env: Env, actor: User | None, process_key: str, data: dict[str, Any],
+               group: str, now: datetime) -> Case:
+    row = latest_definition(session, process_key)
+    if row is None:
+        raise Invalid(f"unknown process {process_key!r}", {"process": "unknown process"})
+    defn = env.specs.get(row)
+    wf = runtime.new_workflow(defn)
+    try:
+        runtime.start(wf, dict(data), now)
+    except SpiffWorkflowException as exc:
+        raise _engine_error(exc) from None
+    summary = data.get("summary") if isinstance(data.get("summary"), str) else ""
+    case = Case(id=str(uuid.uuid4()), number=_next_number(session, process_key, now), process_key=process_key,
+                definition_id=row.id, definition=row, status=CaseStatus.ACTIVE, referring_group_id=group,
+                created_by_id=actor.id if actor else None, summary=summary[:4000],
+                consent=data.get("consent") if data.get("consent") in ("given", "not_given", "unknown") else None,
+                created_at=now, updated_at=now, state="", serializer_version=runtime.SERIALIZER_VERSION)
+    session.add(case)
+    session.flush()
+    _history(session, case, EventKind.CASE_STARTED, now, actor, data=data or None)
+    _outbox(session, OutboxKind.CASE_STARTED, case, now, group=group)
+    _sync(session, env, case, defn, wf, actor, now)
+    return case
+
+
+def _commit(session: Session) -> None:
+    try:
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+        raise Conflict("この案件は他の操作で更新されました。もう一度お試しください / "
+                       "The case was changed by someone else at the same time; reload and try again") from None
+
+
+# ---------------------------------------------------------------- commands
+
+
+def start_case(session: Session, env: Env, actor: User, process_key: Any, data: Any, group: Any,
+               now: datetime) -> Case:
+    """Open a case of `process_key`; its referring lane belongs to `group`."""
+    begin_write(session)
+    if not isinstance(process_key, str) or not process_key:
+        raise Invalid("process is required", {"process": "required"})
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise Invalid("data must be a JSON object", {"data": "must be an object"})
+    if any(not isinstance(k, str) or not k.isidentifier() or k.startswith("_") for k in data):
+        raise Invalid("data keys must be plain identifiers", {"data": "keys must be identifiers"})
+    if len(repr(data)) > MAX_DATA_BYTES:
+        raise Invalid("data is too large", {"data": "too large"})
+    mine = actor.group_ids
+    if group is None:
+        if len(mine) != 1:
+            raise Invalid("you belong to several groups: say which one refers the case",
+                          {"group": "required when the caller has several groups"})
+        group = mine[0]
+    if not isinstance(group, str) or session.get(Group, group) is None:
+        raise Invalid(f"unknown group {group!r}", {"group": "unknown group"})
+    privileged = set(mine) & env.org.case_wide_groups or Role.ADMIN in actor.roles
+    if group not in mine and not privileged:
+        raise Forbidden(f"you are not a member of group {group!r}", {"group": "not one of your groups"})
+    case = _open_case(session, env, actor, process_key, data, group, now)
+    _commit(session)
+    return case
+
+
+def complete_task(session: Session, env: Env, actor: User, task_id: str, data: Any, now: datetime) -> Case:
+    begin_write(session)
+    row = _task_for(session, env, actor, task_id)
+    if row.state != TaskState.OPEN:
+        raise Conflict(f"この作業は既に{'完了' if row.state == TaskState.COMPLETED else '取り消'}されています / "
+                       f"task is already {row.state}")
+    if not can_work_on(actor, row):
+        raise Forbidden(f"this task belongs to group {row.group_id}")
+    if row.assignee_id is not None and row.assignee_id != actor.id:
+        raise Conflict("この作業は他の職員が担当しています / the task is claimed by someone else")
+    case = row.case
+    defn, wf = _load(env, case)
+    schema = defn.forms[row.form_key] if row.form_key else {"type": "object"}
+    data = forms.validate(schema, data, env.org.group_ids())
+    task = wf.get_task_from_id(uuid.UUID(row.id))
+    if task is None or task.state != SpiffState.READY:
+        raise Conflict("この作業はもう実行できません / the task is no longer ready")
+    try:
+        runtime.complete(wf, task, data, now)
+    except SpiffWorkflowException as exc:
+        session.rollback()
+        _mark_error(session, case.id, exc, now)
+        raise _engine_error(exc) from None
+    row.state, row.completed_at, row.completed_by_id, row.draft = TaskState.COMPLETED, now, actor.id, None
+    if row.assignee_id is None:
+        row.assignee_id = actor.id
+    if isinstance(data.get("summary"), str):
+        case.summary = data["summary"][:4000]
+    if data.get("consent") in ("given", "not_given", "unknown"):
+        case.consent = data["consent"]
+    _add_participants(session, case, data.get("participants"), now)
+    _history(session, case, EventKind.TASK_COMPLETED, now, actor, row.step, row.name, row.id, data)
+    _outbox(session, OutboxKind.TASK_COMPLETED, case, now, task_id=row.id, step=row.step, step_name=row.name,
+            completed_by=actor.name)
+    _sync(session, env, case, defn, wf, actor, now, context=dict(task.data))
+    _commit(session)
+    return case
+
+
+def _add_participants(session: Session, case: Case, participants: Any, now: datetime) -> None:
+    if not isinstance(participants, list):
+        return
+    have = set(session.scalars(select(CaseMember.group_id).where(CaseMember.case_id == case.id)))
+    for group_id in dict.fromkeys(p for p in participants if isinstance(p, str)):
+        if group_id not in have:
+            session.add(CaseMember(case_id=case.id, group_id=group_id, source="support_meeting", since=now))
+
+
+def _mark_error(session: Session, case_id: str, exc: Exception, now: datetime) -> None:
+    case = session.get(Case, case_id)
+    if case is None:
+        return
+    case.status, case.error = CaseStatus.ERROR, str(exc)[:2000]
+    _history(session, case, EventKind.CASE_ERROR, now, None, data={"error": str(exc)[:2000]})
+    try:
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+
+
+def _task_for(session: Session, env: Env, actor: User, task_id: Any) -> HumanTask:
+    if not isinstance(task_id, str):
+        raise NotFound("task not found")
+    row = session.get(HumanTask, task_id)
+    if row is None or not (can_see_case(session, actor, row.case, env.org) or can_work_on(actor, row)):
+        raise NotFound("task not found")
+    return row
+
+
+def claim_task(session: Session, env: Env, actor: User, task_id: str, now: datetime) -> HumanTask:
+    begin_write(session)
+    row = _task_for(session, env, actor, task_id)
+    if row.state != TaskState.OPEN:
+        raise Conflict(f"task is already {row.state}")
+    if not can_work_on(actor, row):
+        raise Forbidden(f"this task belongs to group {row.group_id}")
+    result = session.execute(
+        update(HumanTask)
+        .where(HumanTask.id == row.id, HumanTask.state == TaskState.OPEN,
+               (HumanTask.assignee_id.is_(None)) | (HumanTask.assignee_id == actor.id))
+        .values(assignee_id=actor.id))
+    if result.rowcount != 1:
+        session.rollback()
+        raise Conflict("この作業は他の職員が担当しています / the task is already claimed by someone else")
+    _history(session, row.case, EventKind.TASK_CLAIMED, now, actor, row.step, row.name, row.id)
+    _outbox(session, OutboxKind.TASK_ASSIGNED, row.case, now, task_id=row.id, step=row.step, assignee=actor.name)
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+def release_task(session: Session, env: Env, actor: User, task_id: str, now: datetime) -> HumanTask:
+    begin_write(session)
+    row = _task_for(session, env, actor, task_id)
+    if row.state != TaskState.OPEN:
+        raise Conflict(f"task is already {row.state}")
+    if row.assignee_id != actor.id and Role.SUPERVISOR not in actor.roles:
+        raise Forbidden("only the assignee or a supervisor may release a task")
+    row.assignee_id = None
+    _history(session, row.case, EventKind.TASK_RELEASED, now, actor, row.step, row.name, row.id)
+    session.commit()
+    return row
+
+
+def assign_task(session: Session, env: Env, actor: User, task_id: str, assignee_name: Any,
+                now: datetime) -> HumanTask:
+    begin_write(session)
+    if Role.SUPERVISOR not in actor.roles:
+        raise Forbidden("only a supervisor may assign tasks to others")
+    row = _task_for(session, env, actor, task_id)
+    if row.state != TaskState.OPEN:
+        raise Conflict(f"task is already {row.state}")
+    assignee = session.scalar(select(User).where(User.name == assignee_name)) if isinstance(assignee_name, str) else None
+    if assignee is None:
+        raise Invalid(f"no user {assignee_name!r}", {"assignee": "unknown user"})
+    if row.group_id not in assignee.group_ids:
+        raise Invalid(f"{assignee.name} is not a member of group {row.group_id}", {"assignee": "not in the task's group"})
+    row.assignee_id = assignee.id
+    _history(session, row.case, EventKind.TASK_ASSIGNED, now, actor, row.step, row.name, row.id,
+             {"assignee": assignee.name})
+    _outbox(session, OutboxKind.TASK_ASSIGNED, row.case, now, task_id=row.id, step=row.step, assignee=assignee.name)
+    session.commit()
+    return row
+
+
+def save_draft(session: Session, env: Env, actor: User, task_id: str, data: Any, now: datetime) -> HumanTask:
+    """Keep what the user typed so far; validated only on completion."""
+    begin_write(session)
+    row = _task_for(session, env, actor, task_id)
+    if row.state != TaskState.OPEN:
+        raise Conflict(f"task is already {row.state}")
+    if not can_work_on(actor, row):
+        raise Forbidden(f"this task belongs to group {row.group_id}")
+    if not isinstance(data, dict) or len(repr(data)) > MAX_DATA_BYTES:
+        raise Invalid("draft must be a JSON object", {"data": "must be an object"})
+    row.draft = data
+    session.commit()
+    return row
+
+
+# ---------------------------------------------------------------- queries
+
+
+def get_case(session: Session, env: Env, actor: User, case_id: str) -> Case:
+    return require_case(session, actor, case_id, env.org)
+
+
+def case_history(session: Session, case: Case) -> list[CaseEvent]:
+    return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)))
+
+
+def case_open_tasks(session: Session, case: Case) -> list[HumanTask]:
+    return list(session.scalars(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.state == TaskState.OPEN)
+                                .order_by(HumanTask.created_at, HumanTask.id)))
+
+
+def case_timers(session: Session, case: Case) -> list[Timer]:
+    return list(session.scalars(select(Timer).where(Timer.case_id == case.id, Timer.status == TimerStatus.PENDING)
+                                .order_by(Timer.due_at)))
+
+
+def linked_cases(session: Session, env: Env, actor: User, case: Case) -> list[tuple[str, Case]]:
+    """(relation, case) for each linked case the actor may see."""
+    out: list[tuple[str, Case]] = []
+    for link in session.scalars(select(CaseLink).where(CaseLink.from_case_id == case.id).order_by(CaseLink.id)):
+        other = session.get(Case, link.to_case_id)
+        if other is not None and can_see_case(session, actor, other, env.org):
+            out.append(("handed_over_to", other))
+    for link in session.scalars(select(CaseLink).where(CaseLink.to_case_id == case.id).order_by(CaseLink.id)):
+        other = session.get(Case, link.from_case_id)
+        if other is not None and can_see_case(session, actor, other, env.org):
+            out.append(("handed_over_from", other))
+    return out
+
+
+def list_tasks(session: Session, actor: User, *, process: str | None = None, step: str | None = None,
+               group: str | None = None, limit: int = 500, offset: int = 0) -> list[HumanTask]:
+    stmt = select(HumanTask).where(task_queue_clause(actor))
+    if process:
+        stmt = stmt.where(HumanTask.process_key == process)
+    if step:
+        stmt = stmt.where(HumanTask.step == step)
+    if group:
+        stmt = stmt.where(HumanTask.group_id == group)
+    stmt = stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at).limit(limit).offset(offset)
+    return list(session.scalars(stmt))
+
+
+def get_task(session: Session, env: Env, actor: User, task_id: str) -> tuple[HumanTask, dict[str, Any] | None]:
+    row = _task_for(session, env, actor, task_id)
+    schema = env.specs.get(row.case.definition).forms.get(row.form_key) if row.form_key else None
+    return row, schema
+
+
+def count_visible_cases(session: Session, env: Env, actor: User) -> int:
+    return session.scalar(select(func.count()).select_from(Case).where(visible_cases_clause(actor, env.org))) or 0

@@ -1,0 +1,45 @@
+"""Domain errors. The web layer maps each to one HTTP status; the CLI to an exit code."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+
+class Malformed(DomainError):
+    code, status = "malformed", 400
+
+
+class Forbidden(DomainError):
+    code, status = "forbidden", 403
+
+
+class NotFound(DomainError):
+    code, status = "not_found", 404
+
+
+class Conflict(DomainError):
+    code, status = "conflict", 409
+
+
+class Invalid(DomainError):
+    code, status = "invalid", 422
+
+
+class DeployError(DomainError):
+    """A definition was refused. `element` names the BPMN/DMN element or file at fault."""
+
+    code, status = "invalid_definition", 422
+
+    def __init__(self, message: str, element: str | None = None, file: str | None = None) -> None:
+        where = " ".join(p for p in (f"file {file}" if file else "", f"element {element}" if element else "") if p)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.element = element
+        self.file = file

@@ -1,0 +1,90 @@
+"""Server-side validation of submitted form data against a task's JSON Schema.
+
+Errors come back keyed by field path (`roles.0.group`), each with a message a caseworker
+can act on, in Japanese first with the English after a slash.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from engine.errors import Invalid
+from engine.specs import is_duration
+
+
+def _is_date(value: Any) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        date.fromisoformat(value)
+        return len(value) == 10
+    except ValueError:
+        return False
+
+
+def make_format_checker(group_ids: set[str]) -> FormatChecker:
+    checker = FormatChecker(formats=())
+    checker.checks("group")(lambda v: not isinstance(v, str) or v in group_ids)
+    checker.checks("duration")(lambda v: not isinstance(v, str) or is_duration(v))
+    checker.checks("date")(_is_date)
+    return checker
+
+
+def _path(error: ValidationError) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        parts.append(missing)
+    if error.validator == "additionalProperties":
+        extra = error.message.split("'")[1] if "'" in error.message else ""
+        parts.append(extra)
+    return ".".join(p for p in parts if p) or "data"
+
+
+def _message(error: ValidationError) -> str:
+    v = error.validator
+    if v == "required":
+        return "入力してください / This field is required"
+    if v == "additionalProperties":
+        return "この項目は受け付けられません / Unknown field"
+    if v == "type":
+        expected = error.validator_value
+        return f"形式が正しくありません（{expected}）/ Must be of type {expected}"
+    if v == "format":
+        fmt = error.validator_value
+        hints = {
+            "duration": "ISO 8601 の期間で入力してください（例: P14D）/ Must be an ISO 8601 duration such as P14D",
+            "date": "日付を YYYY-MM-DD で入力してください / Must be a date (YYYY-MM-DD)",
+            "group": f"登録されていない機関です: {error.instance} / Unknown group {error.instance}",
+        }
+        return hints.get(fmt, f"形式が正しくありません / Must be a valid {fmt}")
+    if v in ("enum", "oneOf", "const"):
+        return f"選択肢から選んでください / Not an allowed value: {error.instance!r}"
+    if v == "minLength":
+        return "入力してください / Must not be empty"
+    if v == "maxLength":
+        return f"{error.validator_value} 文字以内で入力してください / At most {error.validator_value} characters"
+    if v == "minItems":
+        return f"{error.validator_value} 件以上選んでください / Choose at least {error.validator_value}"
+    if v == "uniqueItems":
+        return "同じ値が重複しています / Values must be unique"
+    return error.message
+
+
+def validate(schema: dict[str, Any], data: Any, group_ids: set[str]) -> dict[str, Any]:
+    """Return `data` if valid; raise Invalid with every failing field named."""
+    if not isinstance(data, dict):
+        raise Invalid("data must be a JSON object", {"data": "オブジェクトで送ってください / Must be an object"})
+    validator = Draft202012Validator(schema, format_checker=make_format_checker(group_ids))
+    fields: dict[str, str] = {}
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        # For oneOf choices the most specific message is the one on the field itself.
+        fields.setdefault(_path(error), _message(error))
+    if fields:
+        names = ", ".join(sorted(fields))
+        raise Invalid(f"入力内容に誤りがあります / Invalid fields: {names}", fields)
+    return data

@@ -1,0 +1,274 @@
+"""The database tables (SQLAlchemy 2, typed `Mapped[]`).
+
+A case's live workflow state is one row in `cases` (the spec is kept out of it: it lives
+once per definition in `process_definitions`). Everything people and reports ask about
+(open tasks, due timers, history, links, outgoing events) sits on rows of its own,
+written in the same transaction as the state it mirrors.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from engine.status import CaseStatus, TaskState, TimerStatus
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; the engine stores UTC only")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+# BigInteger ids that are still autoincrementing INTEGER PRIMARY KEY on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Group(Base):
+    __tablename__ = "groups"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    roles: Mapped[list[Any]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+    groups: Mapped[list[Group]] = relationship(secondary="user_groups", lazy="selectin", order_by=Group.id)
+
+    @property
+    def group_ids(self) -> list[str]:
+        return [g.id for g in self.groups]
+
+
+class UserGroup(Base):
+    __tablename__ = "user_groups"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"), primary_key=True)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Only a SHA-256 of the token is kept: a leaked database yields no usable token.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class ProcessDefinition(Base):
+    """One deployed version of a process: its BPMN, the DMN it calls and its forms."""
+
+    __tablename__ = "process_definitions"
+    __table_args__ = (
+        UniqueConstraint("process_key", "version"),
+        UniqueConstraint("process_key", "content_hash", name="uq_process_definitions_key_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int]
+    name: Mapped[str] = mapped_column(String(200))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # {"bpmn": {file: xml}, "dmn": {file: xml}, "forms": {key: schema}}: all a case needs.
+    bundle: Mapped[dict[str, Any]]
+    deployed_at: Mapped[datetime]
+    deployed_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class Counter(Base):
+    """Per-year case-number sequences, advanced inside the transaction that uses them."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[int] = mapped_column(default=0)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    process_key: Mapped[str] = mapped_column(String(100), index=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=CaseStatus.ACTIVE, index=True)
+    referring_group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    consent: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    # Live workflow state without spec or finished history; see engine.runtime.
+    state: Mapped[str] = mapped_column(Text)
+    serializer_version: Mapped[str] = mapped_column(String(16))
+    # Optimistic concurrency: every save is UPDATE ... WHERE version = <loaded version>.
+    version: Mapped[int] = mapped_column(default=1)
+
+    definition: Mapped[ProcessDefinition] = relationship(lazy="joined")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class HumanTask(Base):
+    """Projection of a case's open (and past) user tasks: the work queue reads this."""
+
+    __tablename__ = "human_tasks"
+    __table_args__ = (
+        Index("ix_human_tasks_queue", "state", "group_id", "due_at"),
+        Index("ix_human_tasks_assignee", "assignee_id", "state"),
+    )
+
+    # The SpiffWorkflow task id, stable for the life of the task.
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(100))
+    step: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    lane: Mapped[str | None] = mapped_column(String(100))
+    group_id: Mapped[str | None] = mapped_column(ForeignKey("groups.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    form_key: Mapped[str | None] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16), default=TaskState.OPEN)
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    draft: Mapped[dict[str, Any] | None]
+
+    case: Mapped[Case] = relationship(lazy="joined")
+
+
+class CaseEvent(Base):
+    """Append-only history of a case: who did what, when, with what data."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str | None] = mapped_column(String(100))
+    step_name: Mapped[str | None] = mapped_column(String(200))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    data: Mapped[dict[str, Any] | None]
+
+    actor: Mapped[User | None] = relationship(lazy="joined")
+
+
+class Timer(Base):
+    """A waiting timer of a case; the sweep claims rows whose due time has passed."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36), unique=True)
+    step: Mapped[str] = mapped_column(String(100))
+    step_name: Mapped[str] = mapped_column(String(200))
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default=TimerStatus.PENDING)
+    created_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CaseLink(Base):
+    """Emergency case → the multi-agency case it handed over to."""
+
+    __tablename__ = "case_links"
+    __table_args__ = (UniqueConstraint("from_case_id", "to_case_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    from_case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    to_case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+
+
+class CaseMember(Base):
+    """Groups that joined a case's support meeting (支援会議) and may see its data."""
+
+    __tablename__ = "case_members"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    since: Mapped[datetime]
+
+
+class OutboxEvent(Base):
+    """Outgoing events, written with the state change; delivered later (webhooks)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    # Minimal payload: ids, case number, step; never personal data.
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)

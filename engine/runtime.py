@@ -1,0 +1,156 @@
+"""SpiffWorkflow for one case: create, load, run and save its workflow.
+
+What is stored per case is the workflow's live state only:
+- the spec is left out (it lives once per definition and is parsed once per process,
+  see `engine.specs.SpecCache`), and
+- finished history is pruned: tasks above the lowest common ancestor of the unfinished
+  tasks are dropped from the tree, since nothing ahead of the token reads them. What
+  happened is kept on our own rows (history, task projection), written once.
+So loading and saving a case costs the same after two years of fortnightly monitoring
+as on its first day.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState as SpiffState
+
+from engine.clock import spiff_time
+from engine.expressions import make_script_engine
+from engine.specs import LoadedDefinition
+
+SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+# Our own envelope version, bumped when what we strip or add around Spiff's dict changes.
+STATE_FORMAT = 1
+SERIALIZER_VERSION = f"{SERIALIZER.VERSION}+t{STATE_FORMAT}"
+_SCRIPT_ENGINE = make_script_engine()
+
+
+class StateError(Exception):
+    """Stored state that cannot be loaded (unknown serializer version, corrupt JSON)."""
+
+
+def new_workflow(defn: LoadedDefinition) -> BpmnWorkflow:
+    return BpmnWorkflow(defn.spec, defn.subprocess_specs, script_engine=_SCRIPT_ENGINE)
+
+
+def dump(wf: BpmnWorkflow) -> str:
+    prune(wf)
+    dct = SERIALIZER.to_dict(wf)
+    dct.pop("spec", None)
+    dct.pop("subprocess_specs", None)
+    return json.dumps(dct, separators=(",", ":"), ensure_ascii=False)
+
+
+def load(defn: LoadedDefinition, state: str, version: str) -> BpmnWorkflow:
+    try:
+        dct = json.loads(state)
+    except json.JSONDecodeError as exc:
+        raise StateError(f"stored workflow state is not JSON: {exc}") from None
+    spiff_version, _, ours = version.partition("+t")
+    if ours and int(ours) > STATE_FORMAT:
+        raise StateError(f"state format {version} is newer than this program ({SERIALIZER_VERSION})")
+    if spiff_version != SERIALIZER.VERSION:
+        # Spiff's migrations may rewrite the spec too, so give them one to work on.
+        dct["spec"] = SERIALIZER.to_dict(defn.spec)
+        dct["subprocess_specs"] = {k: SERIALIZER.to_dict(v) for k, v in defn.subprocess_specs.items()}
+        dct[SERIALIZER.VERSION_KEY] = spiff_version
+        SERIALIZER.migrate(dct)
+        dct.pop("spec")
+        dct.pop("subprocess_specs")
+    # The registry passes objects it does not know through unchanged, so the shared,
+    # already parsed spec is used as is instead of being rebuilt from a dict.
+    dct["spec"] = defn.spec
+    dct["subprocess_specs"] = dict(defn.subprocess_specs)
+    wf = SERIALIZER.from_dict(dct)
+    wf.script_engine = _SCRIPT_ENGINE
+    return wf
+
+
+def prune(wf: BpmnWorkflow) -> int:
+    """Drop finished tasks above the unfinished part of the tree. Returns how many."""
+    if wf.subprocesses:
+        return 0  # call activities and subprocesses keep their parents; leave them whole
+    unfinished = [t for t in wf.tasks.values() if not t.has_state(SpiffState.FINISHED_MASK)]
+    if not unfinished:
+        return 0
+    root = wf.task_tree
+    # Path from the root to each unfinished task; their common prefix ends at the LCA.
+    common: list[Any] | None = None
+    for task in unfinished:
+        path = []
+        node = task
+        while node is not None:
+            path.append(node.id)
+            node = node.parent
+        path.reverse()
+        if common is None:
+            common = path
+        else:
+            n = 0
+            while n < len(common) and n < len(path) and common[n] == path[n]:
+                n += 1
+            common = common[:n]
+    assert common
+    cut_id = common[-1]
+    if len(common) <= 2 or cut_id == root.id:
+        return 0
+    cut = wf.tasks[cut_id]
+    keep = {root.id}
+    stack = [cut]
+    while stack:
+        node = stack.pop()
+        keep.add(node.id)
+        stack.extend(node.children)
+    removed = [tid for tid in wf.tasks if tid not in keep]
+    if not removed:
+        return 0
+    # The cut task keeps its data; make it the root's only child.
+    cut._parent = root.id
+    root._children = [cut.id]
+    for tid in removed:
+        del wf.tasks[tid]
+    if wf.last_task is not None and wf.last_task.id not in keep:
+        wf.last_task = cut
+    return len(removed)
+
+
+def run_engine(wf: BpmnWorkflow, now: datetime) -> None:
+    with spiff_time(now):
+        wf.refresh_timers()
+        wf.do_engine_steps()
+
+
+def start(wf: BpmnWorkflow, data: dict[str, Any], now: datetime) -> None:
+    with spiff_time(now):
+        first = wf.get_tasks(state=SpiffState.READY)
+        if first:
+            first[0].set_data(**data)
+        wf.do_engine_steps()
+
+
+def ready_user_tasks(wf: BpmnWorkflow) -> list[Any]:
+    return wf.get_tasks(state=SpiffState.READY, manual=True)
+
+
+def waiting_timers(wf: BpmnWorkflow) -> list[tuple[Any, str]]:
+    """(task, due ISO string) for each waiting timer whose due time is known."""
+    out = []
+    for task in wf.get_tasks(state=SpiffState.WAITING):
+        value = task._get_internal_data("event_value")
+        if isinstance(value, str):
+            out.append((task, value))
+    return out
+
+
+def complete(wf: BpmnWorkflow, task: Any, data: dict[str, Any], now: datetime) -> None:
+    with spiff_time(now):
+        task.set_data(**data)
+        task.run()
+        wf.do_engine_steps()

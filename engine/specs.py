@@ -1,0 +1,363 @@
+"""Process definitions: parse and check BPMN/DMN/forms, deploy them as versions, and
+keep parsed specs in memory.
+
+A deployment is checked whole before anything is written: a file that does not parse,
+a user task whose form is missing, a lane no group holds, or a script that reaches
+outside task data refuses the deployment with the element (or file) named. Each
+process gets a new version only when its content (its BPMN, the DMN it calls, the forms
+it uses) changed; the content hash makes a repeated deployment a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent, ThrowingEvent
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.specs.defaults import ManualTask, ScriptTask, UserTask
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.db import begin_write
+from engine.errors import DeployError, NotFound
+from engine.expressions import UnsafeCode, check_code
+from engine.models import ProcessDefinition
+from engine.org import Organisation
+
+DMN_NS = {
+    "dmn13": "https://www.omg.org/spec/DMN/20191111/MODEL/",
+    "dmn12": "http://www.omg.org/spec/DMN/20180521/MODEL/",
+}
+_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What the engine needs to know about one user task of a process."""
+
+    step: str
+    name: str
+    lane: str | None
+    form_key: str | None
+    due_in: str | None
+
+
+@dataclass
+class LoadedDefinition:
+    """A parsed process version, shared by every case that runs it."""
+
+    definition_id: int
+    process_key: str
+    version: int
+    spec: Any
+    subprocess_specs: dict[str, Any]
+    forms: dict[str, dict[str, Any]]
+    steps: dict[str, StepInfo]
+    # message name -> process key started when the message is thrown (hand-over)
+    message_routes: dict[str, str] = field(default_factory=dict)
+    bpmn_xml: str = ""
+
+
+def parse_iso_duration(text: str, start: datetime) -> timedelta:
+    """The timedelta an ISO 8601 duration spans from `start`, as Spiff's timers compute it."""
+    if not isinstance(text, str) or not text.upper().startswith("P"):
+        raise ValueError(f"{text!r} is not an ISO 8601 duration (e.g. P14D)")
+    try:
+        parsed = TimerEventDefinition.parse_iso_duration(text.upper())
+        if not parsed:
+            raise ValueError
+        return TimerEventDefinition.get_timedelta_from_start(parsed, start)
+    except Exception:
+        raise ValueError(f"{text!r} is not an ISO 8601 duration (e.g. P14D)") from None
+
+
+def is_duration(text: Any) -> bool:
+    from engine.clock import utcnow
+
+    try:
+        parse_iso_duration(text, utcnow())
+        return True
+    except ValueError:
+        return False
+
+
+def _parse_xml(name: str, content: bytes | str) -> etree._Element:
+    raw = content.encode("utf-8") if isinstance(content, str) else content
+    try:
+        return etree.fromstring(raw, _XML_PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise DeployError(f"not well-formed XML: {exc}", file=name) from None
+
+
+def _properties(task_spec: Any) -> dict[str, str]:
+    return dict(task_spec.extensions.get("properties", {}) or {})
+
+
+def _check(source: str | None, mode: str, element: str, file: str | None, what: str) -> None:
+    if not source or not source.strip():
+        return
+    try:
+        check_code(source.strip() if mode == "eval" else source, mode)
+    except UnsafeCode as exc:
+        raise DeployError(f"{what} refused: {exc}", element=element, file=file) from None
+
+
+def _check_dmn(name: str, root: etree._Element) -> list[str]:
+    """Check every expression of a DMN file; return the decision ids it defines."""
+    ns = root.nsmap.get(None) or next(iter(DMN_NS.values()))
+    q = {"d": ns}
+    for node in root.iterfind(".//d:inputExpression", q):
+        text = node.findtext("d:text", namespaces=q)
+        _check(text, "eval", node.get("id") or "inputExpression", name, "DMN input expression")
+    for node in root.iterfind(".//d:inputEntry", q):
+        text = (node.findtext("d:text", namespaces=q) or "").strip()
+        if text in ("", "-"):
+            continue
+        candidate = text.replace("?", "dmninputexpr")
+        try:
+            check_code(candidate, "eval")
+        except UnsafeCode:
+            _check(f"dmninputexpr {candidate}", "eval", node.get("id") or "inputEntry", name, "DMN input entry")
+    for node in root.iterfind(".//d:outputEntry", q):
+        _check(node.findtext("d:text", namespaces=q), "eval", node.get("id") or "outputEntry", name,
+               "DMN output entry")
+    return [d.get("id") for d in root.iterfind("d:decision", q)]
+
+
+def _all_specs(spec: Any, subprocess_specs: dict[str, Any]) -> list[tuple[str, Any]]:
+    out = [(spec.name, ts) for ts in spec.task_specs.values()]
+    for sub in subprocess_specs.values():
+        out.extend((sub.name, ts) for ts in sub.task_specs.values())
+    return out
+
+
+class _Parsed:
+    def __init__(self, bpmn: dict[str, str], dmn: dict[str, str]) -> None:
+        self.bpmn = bpmn
+        self.dmn = dmn
+        self.parser = SpiffBpmnParser(validator=VALIDATOR)
+        self.process_files: dict[str, str] = {}
+        self.decision_files: dict[str, str] = {}
+        for name, xml in dmn.items():
+            root = _parse_xml(name, xml)
+            for decision_id in _check_dmn(name, root):
+                self.decision_files[decision_id] = name
+            try:
+                self.parser.add_dmn_xml(root, filename=name)
+            except ValidationException as exc:
+                raise DeployError(str(exc).splitlines()[0], element=exc.id or None, file=name) from None
+        for name, xml in bpmn.items():
+            root = _parse_xml(name, xml)
+            try:
+                self.parser.add_bpmn_xml(root, filename=name)
+            except ValidationException as exc:
+                raise DeployError(str(exc).splitlines()[0], element=exc.id or None, file=name) from None
+            for proc in root.iter("{http://www.omg.org/spec/BPMN/20100524/MODEL}process"):
+                if proc.get("isExecutable", "false").lower() == "true":
+                    self.process_files[proc.get("id")] = name
+
+    def get(self, process_key: str) -> tuple[Any, dict[str, Any]]:
+        file = self.process_files.get(process_key)
+        try:
+            spec = self.parser.get_spec(process_key)
+            subs = self.parser.get_subprocess_specs(process_key)
+        except ValidationException as exc:
+            raise DeployError(str(exc).splitlines()[0], element=exc.id or None, file=exc.file_name or file) from None
+        except Exception as exc:  # Spiff raises plain exceptions for some structural faults
+            raise DeployError(f"cannot build process: {exc}", element=process_key, file=file) from None
+        return spec, subs
+
+
+def _inspect(process_key: str, spec: Any, subs: dict[str, Any], forms: dict[str, dict[str, Any]],
+             org: Organisation, file: str | None) -> tuple[dict[str, StepInfo], dict[str, str], set[str]]:
+    """Check every task spec of a process; return its user steps, message routes, decisions."""
+    steps: dict[str, StepInfo] = {}
+    routes: dict[str, str] = {}
+    decisions: set[str] = set()
+    for _, ts in _all_specs(spec, subs):
+        element = getattr(ts, "bpmn_id", None) or ts.name
+        props = _properties(ts) if hasattr(ts, "extensions") else {}
+        for ext in ("preScript", "postScript"):
+            _check(getattr(ts, ext.lower(), None), "exec", element, file, ext)
+        if isinstance(ts, ScriptTask):
+            _check(ts.script, "exec", element, file, "script")
+        for condition, _target in getattr(ts, "cond_task_specs", []) or []:
+            if isinstance(condition, str):
+                _check(condition, "eval", element, file, "condition")
+        event_definition = getattr(ts, "event_definition", None)
+        if isinstance(event_definition, TimerEventDefinition):
+            _check(event_definition.expression, "eval", element, file, "timer expression")
+        if getattr(ts, "decision_table", None) is not None or "calledDecisionId" in getattr(ts, "extensions", {}):
+            decisions.add(ts.extensions.get("calledDecisionId", ""))
+        if isinstance(ts, ThrowingEvent) and isinstance(event_definition, MessageEventDefinition):
+            target = props.get("startsProcess")
+            if target:
+                routes[event_definition.name] = target
+        if isinstance(ts, CatchingEvent) and isinstance(event_definition, MessageEventDefinition):
+            pass
+        if isinstance(ts, UserTask | ManualTask):
+            form_key = props.get("formKey")
+            if not form_key:
+                raise DeployError("user task has no formKey property", element=element, file=file)
+            if form_key not in forms:
+                raise DeployError(f"user task names form {form_key!r}, which does not exist", element=element, file=file)
+            due_in = props.get("dueIn")
+            if due_in and not is_duration(due_in):
+                raise DeployError(f"dueIn {due_in!r} is not an ISO 8601 duration", element=element, file=file)
+            if ts.lane is None or ts.lane not in org.lanes:
+                raise DeployError(
+                    f"user task is in lane {ts.lane!r}, which no group holds (known lanes: {', '.join(org.lanes)})",
+                    element=element, file=file)
+            steps[element] = StepInfo(element, ts.bpmn_name or element, ts.lane, form_key, due_in)
+    return steps, routes, decisions
+
+
+@dataclass
+class Sources:
+    bpmn: dict[str, str]
+    dmn: dict[str, str]
+    forms: dict[str, dict[str, Any]]
+
+
+def read_sources(path: Path, forms_dir: Path) -> Sources:
+    """Files to deploy from a folder (every .bpmn and .dmn) or one .bpmn file (with the
+    .dmn files beside it). Forms come from `<folder>/forms` when present, else `forms_dir`."""
+    path = Path(path)
+    if not path.exists():
+        raise NotFound(f"{path} does not exist")
+    folder = path if path.is_dir() else path.parent
+    bpmn_files = sorted(folder.glob("*.bpmn")) if path.is_dir() else [path]
+    if not bpmn_files:
+        raise DeployError("no .bpmn files found", file=str(path))
+    bpmn = {p.name: p.read_text(encoding="utf-8") for p in bpmn_files}
+    dmn = {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.dmn"))}
+    local_forms = folder / "forms"
+    return Sources(bpmn, dmn, read_forms(local_forms if local_forms.is_dir() else forms_dir))
+
+
+def read_forms(forms_dir: Path) -> dict[str, dict[str, Any]]:
+    forms: dict[str, dict[str, Any]] = {}
+    for p in sorted(Path(forms_dir).glob("*.json")):
+        try:
+            schema = json.loads(p.read_text(encoding="utf-8"))
+            Draft202012Validator.check_schema(schema)
+        except json.JSONDecodeError as exc:
+            raise DeployError(f"form is not valid JSON: {exc}", file=p.name) from None
+        except SchemaError as exc:
+            raise DeployError(f"form is not a valid JSON Schema: {exc.message}", file=p.name) from None
+        forms[p.stem] = schema
+    return forms
+
+
+@dataclass
+class Checked:
+    process_key: str
+    name: str
+    bundle: dict[str, Any]
+    content_hash: str
+
+
+def check_sources(sources: Sources, org: Organisation) -> list[Checked]:
+    """Parse and check everything; raise DeployError at the first fault."""
+    parsed = _Parsed(sources.bpmn, sources.dmn)
+    if not parsed.process_files:
+        raise DeployError("no executable process (isExecutable=\"true\") found", file=", ".join(sources.bpmn))
+    out = []
+    for key, file in sorted(parsed.process_files.items()):
+        spec, subs = parsed.get(key)
+        steps, _routes, decisions = _inspect(key, spec, subs, sources.forms, org, file)
+        dmn_files = sorted({parsed.decision_files[d] for d in decisions if d in parsed.decision_files})
+        missing = [d for d in decisions if d and d not in parsed.decision_files]
+        if missing:
+            raise DeployError(f"calls decision {missing[0]!r}, which no DMN file defines", element=key, file=file)
+        used_forms = sorted({s.form_key for s in steps.values() if s.form_key})
+        bundle = {
+            "bpmn": {file: sources.bpmn[file]},
+            "dmn": {name: sources.dmn[name] for name in dmn_files},
+            "forms": {k: sources.forms[k] for k in used_forms},
+        }
+        digest = hashlib.sha256(json.dumps(bundle, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        out.append(Checked(key, spec.description or key, bundle, digest))
+    return out
+
+
+@dataclass
+class DeployResult:
+    process_key: str
+    version: int
+    definition_id: int
+    created: bool
+
+
+def deploy(session: Session, sources: Sources, org: Organisation, now: datetime,
+           actor: str | None = None) -> list[DeployResult]:
+    """Check and store new versions of every process in `sources`. Commits."""
+    checked = check_sources(sources, org)
+    begin_write(session)
+    results = []
+    for item in checked:
+        existing = session.scalar(select(ProcessDefinition).where(
+            ProcessDefinition.process_key == item.process_key, ProcessDefinition.content_hash == item.content_hash))
+        if existing is not None:
+            results.append(DeployResult(item.process_key, existing.version, existing.id, False))
+            continue
+        latest = session.scalar(select(func.max(ProcessDefinition.version))
+                                .where(ProcessDefinition.process_key == item.process_key)) or 0
+        row = ProcessDefinition(process_key=item.process_key, version=latest + 1, name=item.name,
+                                content_hash=item.content_hash, bundle=item.bundle, deployed_at=now,
+                                deployed_by=actor)
+        session.add(row)
+        session.flush()
+        results.append(DeployResult(item.process_key, row.version, row.id, True))
+    session.commit()
+    return results
+
+
+def latest_definition(session: Session, process_key: str) -> ProcessDefinition | None:
+    return session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_key == process_key)
+                          .order_by(ProcessDefinition.version.desc()).limit(1))
+
+
+class SpecCache:
+    """Parsed specs by definition id. Specs are read-only at run time, so one parsed
+    copy serves every case (and every thread) on that version."""
+
+    def __init__(self, org: Organisation, size: int = 64) -> None:
+        self.org = org
+        self.size = size
+        self._items: OrderedDict[int, LoadedDefinition] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, definition: ProcessDefinition) -> LoadedDefinition:
+        with self._lock:
+            hit = self._items.get(definition.id)
+            if hit is not None:
+                self._items.move_to_end(definition.id)
+                return hit
+        loaded = self._load(definition)
+        with self._lock:
+            self._items[definition.id] = loaded
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return loaded
+
+    def _load(self, d: ProcessDefinition) -> LoadedDefinition:
+        bundle = d.bundle
+        parsed = _Parsed(bundle["bpmn"], bundle["dmn"])
+        spec, subs = parsed.get(d.process_key)
+        steps, routes, _ = _inspect(d.process_key, spec, subs, bundle["forms"], self.org, None)
+        return LoadedDefinition(d.id, d.process_key, d.version, spec, subs, bundle["forms"], steps, routes,
+                                next(iter(bundle["bpmn"].values())))

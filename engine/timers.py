@@ -1,0 +1,99 @@
+"""Timer sweep: fire every due timer exactly once, each in its own transaction.
+
+Claim → work → commit: the claim is a conditional UPDATE (pending → fired) that only one
+transaction can win, so any number of sweeping processes may run at once; the case's
+state, projection, history and outbox are written in that same transaction, so a crash
+before commit leaves the timer pending for the next sweep. One timer that fails is
+recorded and retried later with back-off; it never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from SpiffWorkflow.util.task import TaskState as SpiffState
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine import runtime
+from engine.cases import _history, _load, _outbox, _sync
+from engine.db import begin_write
+from engine.env import Env
+from engine.models import Case, Timer
+from engine.status import CaseStatus, EventKind, OutboxKind, TimerStatus
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8
+
+
+def due_timer_ids(session: Session, now: datetime, limit: int) -> list[int]:
+    stmt = (select(Timer.id).where(Timer.status == TimerStatus.PENDING, Timer.due_at < now)
+            .order_by(Timer.due_at, Timer.id).limit(limit))
+    return list(session.scalars(stmt))
+
+
+def fire_one(session: Session, env: Env, timer_id: int, now: datetime) -> bool:
+    """Fire one timer if this transaction wins the claim. Commits. True if it fired."""
+    begin_write(session)
+    claim = session.execute(
+        update(Timer)
+        .where(Timer.id == timer_id, Timer.status == TimerStatus.PENDING, Timer.due_at < now)
+        .values(status=TimerStatus.FIRED, fired_at=now, attempts=Timer.attempts + 1))
+    if claim.rowcount != 1:
+        session.rollback()
+        return False
+    timer = session.get(Timer, timer_id)
+    case = session.get(Case, timer.case_id)
+    if case is None or case.status == CaseStatus.COMPLETED:
+        timer.status = TimerStatus.CANCELLED
+        session.commit()
+        return False
+    defn, wf = _load(env, case)
+    runtime.run_engine(wf, now)
+    task = wf.get_task_from_id(uuid.UUID(timer.task_id))
+    if task is not None and task.state == SpiffState.WAITING:
+        # Spiff does not see it as due (e.g. the diagram changed the due time): not ours to force.
+        session.rollback()
+        return False
+    _history(session, case, EventKind.TIMER_FIRED, now, None, timer.step, timer.step_name, timer.task_id,
+             {"due_at": timer.due_at.isoformat()})
+    _outbox(session, OutboxKind.TIMER_FIRED, case, now, step=timer.step, due_at=timer.due_at.isoformat())
+    _sync(session, env, case, defn, wf, None, now)
+    session.commit()
+    return True
+
+
+def _record_failure(session_factory: sessionmaker[Session], timer_id: int, exc: Exception, now: datetime) -> None:
+    with session_factory() as session:
+        timer = session.get(Timer, timer_id)
+        if timer is None or timer.status != TimerStatus.PENDING:
+            return
+        timer.attempts += 1
+        timer.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        if timer.attempts >= MAX_ATTEMPTS:
+            timer.status = TimerStatus.FAILED
+        else:
+            timer.due_at = now + timedelta(seconds=min(2 ** timer.attempts, 300))
+        session.commit()
+
+
+def fire_due(session_factory: sessionmaker[Session], env: Env, now: datetime, limit: int = 200) -> int:
+    """Fire timers due before `now`. Returns how many this call fired."""
+    with session_factory() as session:
+        ids = due_timer_ids(session, now, limit)
+        session.rollback()
+    fired = 0
+    for timer_id in ids:
+        with session_factory() as session:
+            try:
+                fired += fire_one(session, env, timer_id, now)
+            except StaleDataError:
+                session.rollback()  # the case moved meanwhile; the timer is still pending
+            except Exception as exc:
+                session.rollback()
+                log.exception("timer %s failed", timer_id)
+                _record_failure(session_factory, timer_id, exc, now)
+    return fired
