@@ -21,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from engine import forms, runtime
 from engine.access import can_see_case, can_work_on, require_case, task_queue_clause, visible_cases_clause
-from engine.db import begin_write
+from engine.db import command
 from engine.env import Env
 from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from engine.models import (
@@ -210,10 +210,10 @@ def _commit(session: Session) -> None:
 # ---------------------------------------------------------------- commands
 
 
+@command
 def start_case(session: Session, env: Env, actor: User, process_key: Any, data: Any, group: Any,
                now: datetime) -> Case:
     """Open a case of `process_key`; its referring lane belongs to `group`."""
-    begin_write(session)
     if not isinstance(process_key, str) or not process_key:
         raise Invalid("process is required", {"process": "required"})
     if data is None:
@@ -240,9 +240,9 @@ def start_case(session: Session, env: Env, actor: User, process_key: Any, data: 
     return case
 
 
+@command
 def complete_task(session: Session, env: Env, actor: User, task_id: str, data: Any, now: datetime) -> Case:
-    begin_write(session)
-    row = _task_for(session, env, actor, task_id)
+    row = _task_for(session, env, actor, task_id, lock=True)
     if row.state != TaskState.OPEN:
         raise Conflict(f"この作業は既に{'完了' if row.state == TaskState.COMPLETED else '取り消'}されています / "
                        f"task is already {row.state}")
@@ -300,17 +300,19 @@ def _mark_error(session: Session, case_id: str, exc: Exception, now: datetime) -
         session.rollback()
 
 
-def _task_for(session: Session, env: Env, actor: User, task_id: Any) -> HumanTask:
+def _task_for(session: Session, env: Env, actor: User, task_id: Any, lock: bool = False) -> HumanTask:
     if not isinstance(task_id, str):
         raise NotFound("task not found")
-    row = session.get(HumanTask, task_id)
+    # `lock`: hold the task row (SELECT ... FOR UPDATE) until commit, so a claim committed
+    # meanwhile is seen rather than overwritten (PostgreSQL; SQLite writers are serial).
+    row = session.get(HumanTask, task_id, with_for_update={"of": HumanTask.__table__} if lock else None)
     if row is None or not (can_see_case(session, actor, row.case, env.org) or can_work_on(actor, row)):
         raise NotFound("task not found")
     return row
 
 
+@command
 def claim_task(session: Session, env: Env, actor: User, task_id: str, now: datetime) -> HumanTask:
-    begin_write(session)
     row = _task_for(session, env, actor, task_id)
     if row.state != TaskState.OPEN:
         raise Conflict(f"task is already {row.state}")
@@ -331,9 +333,9 @@ def claim_task(session: Session, env: Env, actor: User, task_id: str, now: datet
     return row
 
 
+@command
 def release_task(session: Session, env: Env, actor: User, task_id: str, now: datetime) -> HumanTask:
-    begin_write(session)
-    row = _task_for(session, env, actor, task_id)
+    row = _task_for(session, env, actor, task_id, lock=True)
     if row.state != TaskState.OPEN:
         raise Conflict(f"task is already {row.state}")
     if row.assignee_id != actor.id and Role.SUPERVISOR not in actor.roles:
@@ -344,12 +346,12 @@ def release_task(session: Session, env: Env, actor: User, task_id: str, now: dat
     return row
 
 
+@command
 def assign_task(session: Session, env: Env, actor: User, task_id: str, assignee_name: Any,
                 now: datetime) -> HumanTask:
-    begin_write(session)
     if Role.SUPERVISOR not in actor.roles:
         raise Forbidden("only a supervisor may assign tasks to others")
-    row = _task_for(session, env, actor, task_id)
+    row = _task_for(session, env, actor, task_id, lock=True)
     if row.state != TaskState.OPEN:
         raise Conflict(f"task is already {row.state}")
     assignee = session.scalar(select(User).where(User.name == assignee_name)) if isinstance(assignee_name, str) else None
@@ -365,9 +367,9 @@ def assign_task(session: Session, env: Env, actor: User, task_id: str, assignee_
     return row
 
 
+@command
 def save_draft(session: Session, env: Env, actor: User, task_id: str, data: Any, now: datetime) -> HumanTask:
     """Keep what the user typed so far; validated only on completion."""
-    begin_write(session)
     row = _task_for(session, env, actor, task_id)
     if row.state != TaskState.OPEN:
         raise Conflict(f"task is already {row.state}")
@@ -428,10 +430,20 @@ def list_tasks(session: Session, actor: User, *, process: str | None = None, ste
     return list(session.scalars(stmt))
 
 
-def get_task(session: Session, env: Env, actor: User, task_id: str) -> tuple[HumanTask, dict[str, Any] | None]:
+def get_task(session: Session, env: Env, actor: User, task_id: str
+             ) -> tuple[HumanTask, dict[str, Any] | None, dict[str, Any]]:
+    """The task, its form schema, and values to prefill the form with: the saved draft,
+    else what the case already knows for the form's fields (e.g. the summary)."""
     row = _task_for(session, env, actor, task_id)
-    schema = env.specs.get(row.case.definition).forms.get(row.form_key) if row.form_key else None
-    return row, schema
+    defn = env.specs.get(row.case.definition)
+    schema = defn.forms.get(row.form_key) if row.form_key else None
+    if row.draft is not None or row.state != TaskState.OPEN or not schema:
+        return row, schema, dict(row.draft or {})
+    wf = runtime.load(defn, row.case.state, row.case.serializer_version)
+    task = wf.get_task_from_id(uuid.UUID(row.id))
+    known = task.data if task is not None else {}
+    fields = schema.get("properties", {})
+    return row, schema, {k: v for k, v in known.items() if k in fields}
 
 
 def count_visible_cases(session: Session, env: Env, actor: User) -> int:

@@ -7,7 +7,10 @@ PostgreSQL: READ COMMITTED; conflicting writers are caught by version checks.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.models import Base
 
 WRITE_OPTION = "tsunagu_write"
+T = TypeVar("T")
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -59,6 +63,23 @@ def begin_write(session: Session) -> None:
     session.connection(execution_options={WRITE_OPTION: True})
 
 
+def command(fn: Callable[..., T]) -> Callable[..., T]:
+    """Mark a domain function that writes: it runs in a write transaction of its own,
+    and a failure (a refused command included) rolls it back at once, so the database
+    is never left locked or half-changed by an error the caller forgot to handle."""
+
+    @functools.wraps(fn)
+    def wrapper(session: Session, *args: Any, **kwargs: Any) -> T:
+        begin_write(session)
+        try:
+            return fn(session, *args, **kwargs)
+        except BaseException:
+            session.rollback()
+            raise
+
+    return wrapper
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
@@ -70,3 +91,58 @@ def create_schema(engine: Engine) -> None:
 
 def drop_schema(engine: Engine) -> None:
     Base.metadata.drop_all(engine)
+
+
+def upgrade_database(url: str) -> None:
+    """Create the schema in an empty database, or bring an existing one to the newest migration.
+
+    A database made by `create_schema` (tables, no `alembic_version`) is stamped as being at the
+    newest migration if its tables match the models, and refused otherwise. Concurrent callers
+    queue up (PostgreSQL advisory lock; SQLite write lock) and all but the first find nothing to do.
+    """
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import inspect, pool, text
+
+    from engine.migrations import ADVISORY_LOCK_KEY, alembic_config, sqlite_foreign_keys_off
+
+    engine = make_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            sqlite_foreign_keys_off(conn)
+            conn.execution_options(**{WRITE_OPTION: True})  # SQLite: BEGIN IMMEDIATE
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+                cfg = alembic_config(connection=conn)
+                tables = set(inspect(conn).get_table_names())
+                if "alembic_version" not in tables and tables & set(Base.metadata.tables):
+                    diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
+                                            Base.metadata)
+                    if diff:
+                        raise RuntimeError(
+                            "the database has tables but no migration history, and they differ from the "
+                            f"models; stamp it by hand (python -m engine.migrations stamp REV): {diff!r}")
+                    command.stamp(cfg, "head")
+                else:
+                    command.upgrade(cfg, "head")
+                if conn.dialect.name == "sqlite":
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration left rows with dangling foreign keys: {broken[:10]!r}")
+    finally:
+        engine.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    """The migration the database is at; None if it has none (empty, or made by `create_schema`)."""
+    from alembic.migration import MigrationContext
+    from sqlalchemy import pool
+
+    engine = make_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()

@@ -195,11 +195,16 @@ def _inspect(process_key: str, spec: Any, subs: dict[str, Any], forms: dict[str,
         if isinstance(ts, ScriptTask):
             _check(ts.script, "exec", element, file, "script")
         for condition, _target in getattr(ts, "cond_task_specs", []) or []:
-            if isinstance(condition, str):
-                _check(condition, "eval", element, file, "condition")
+            # Spiff wraps each gateway condition in a _BpmnCondition whose args[0] is the text.
+            args = getattr(condition, "args", None) or (None,)
+            text = condition if isinstance(condition, str) else args[0]
+            if isinstance(text, str):
+                _check(text, "eval", element, file, "condition")
         event_definition = getattr(ts, "event_definition", None)
         if isinstance(event_definition, TimerEventDefinition):
             _check(event_definition.expression, "eval", element, file, "timer expression")
+        elif isinstance(getattr(event_definition, "expression", None), str):
+            _check(event_definition.expression, "eval", element, file, "event expression")
         if getattr(ts, "decision_table", None) is not None or "calledDecisionId" in getattr(ts, "extensions", {}):
             decisions.add(ts.extensions.get("calledDecisionId", ""))
         if isinstance(ts, ThrowingEvent) and isinstance(event_definition, MessageEventDefinition):

@@ -1,0 +1,77 @@
+"""The JSON API under /api: authentication, error format, and its blueprints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, request
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import DomainError
+from web.extensions import db
+
+CODES = {400: "malformed", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+         409: "conflict", 413: "too_large", 415: "malformed", 422: "invalid", 503: "unavailable"}
+
+
+def error_response(status: int, message: str, fields: dict[str, Any] | None = None, code: str | None = None):  # noqa: ANN201
+    body: dict[str, Any] = {"code": code or CODES.get(status, "error"), "message": message}
+    if fields:
+        body["fields"] = fields
+    response = jsonify({"error": body})
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="tsunagu"'
+    return response
+
+
+def _flatten(errors: Any, prefix: str = "") -> dict[str, str]:
+    """webargs/marshmallow errors {"json": {"data": ["Not a valid mapping."]}} → {"data": "..."}."""
+    out: dict[str, str] = {}
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            if key in ("json", "query", "form") and not prefix:
+                out.update(_flatten(value))
+            else:
+                out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(errors, list):
+        if all(isinstance(e, str) for e in errors):
+            out[prefix or "data"] = " ".join(errors)
+        else:
+            for i, e in enumerate(errors):
+                out.update(_flatten(e, f"{prefix}.{i}" if prefix else str(i)))
+    else:
+        out[prefix or "data"] = str(errors)
+    return out
+
+
+class TsunaguApi(Api):
+    def handle_http_exception(self, error: HTTPException):  # noqa: ANN201
+        if not request.path.startswith("/api"):
+            return error
+        data = getattr(error, "data", None) or {}
+        fields = _flatten(data.get("messages") or data.get("errors") or {})
+        status = error.code or 500
+        if status == 400 and "Invalid JSON" in str(data.get("messages", "")) or status == 400 and not fields:
+            return error_response(400, "リクエストの JSON が読めません / The request body is not valid JSON")
+        if status == 422:
+            names = ", ".join(sorted(fields))
+            return error_response(422, f"入力内容に誤りがあります / Invalid fields: {names}", fields)
+        message = data.get("message") or error.description or error.name
+        return error_response(status, message, fields or None)
+
+
+def init_app(app: Flask) -> None:
+    api = TsunaguApi(app, spec_kwargs={"info": {"description": "Tsunagu: multi-agency welfare support as BPMN"}})
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+
+    from web.api import cases, groups, tasks
+
+    for blp in (groups.blp, cases.blp, tasks.blp):
+        api.register_blueprint(blp)
+
+    @app.errorhandler(DomainError)
+    def _domain_error(exc: DomainError):  # noqa: ANN202
+        db.session.rollback()
+        return error_response(exc.status, exc.message, exc.fields, exc.code)

@@ -1,0 +1,191 @@
+"""The monitoring timer (モニタリング期日) driven by the controllable clock and the sweep."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from engine import timers
+from engine.errors import Invalid
+from engine.status import EventKind, TimerStatus
+from tests.conftest import Personas
+from tests.engine.support import ASSESSMENT, Driver, intake, meeting, monitoring, plan
+
+START = datetime(2026, 4, 1, tzinfo=UTC)
+
+
+def waiting_case(driver: Driver, personas: Personas, interval: str = "P14D") -> str:
+    """A case whose support meeting was just held: it waits for its first monitoring."""
+    p = personas
+    case_id = driver.start(p.caseworker)
+    driver.complete_step(p.caseworker, case_id, "intake", intake())
+    driver.complete_step(p.secretariat, case_id, "assessment", ASSESSMENT)
+    driver.complete_step(p.secretariat, case_id, "plan", plan(interval))
+    driver.complete_step(p.secretariat, case_id, "meeting", meeting())
+    assert driver.open_steps(case_id) == []
+    return case_id
+
+
+def test_timer_is_scheduled_with_a_pending_row_and_history(driver: Driver, personas: Personas) -> None:
+    case_id = waiting_case(driver, personas)
+    (timer,) = driver.timers(case_id)
+    assert timer.status == TimerStatus.PENDING
+    assert timer.step == "monitoring_due" and timer.step_name == "モニタリング期日"
+    assert timer.due_at == START + timedelta(days=14)
+    assert timer.fired_at is None
+    (scheduled,) = driver.history(case_id, EventKind.TIMER_SCHEDULED)
+    assert scheduled.data == {"due_at": (START + timedelta(days=14)).isoformat()}
+    driver.check(case_id)
+
+
+def test_timer_does_not_fire_before_it_is_due(driver: Driver, personas: Personas) -> None:
+    case_id = waiting_case(driver, personas)
+    assert driver.fire() == 0
+    driver.clock.advance(days=13, hours=23, minutes=59)
+    assert driver.fire() == 0
+    assert driver.open_steps(case_id) == []
+    (timer,) = driver.timers(case_id)
+    assert timer.status == TimerStatus.PENDING
+    assert driver.history(case_id, EventKind.TIMER_FIRED) == []
+    driver.check(case_id)
+
+
+def test_timer_fires_after_it_is_due(driver: Driver, personas: Personas) -> None:
+    case_id = waiting_case(driver, personas)
+    now = driver.clock.advance(days=14, minutes=1)
+    assert driver.fire() == 1
+    (timer,) = driver.timers(case_id)
+    assert timer.status == TimerStatus.FIRED
+    assert timer.fired_at == now
+    assert driver.open_steps(case_id) == ["monitoring"]
+    task = driver.task(case_id, "monitoring")
+    assert task.group_id == "secretariat"
+    assert task.created_at == now and task.due_at == now + timedelta(days=7)
+    (fired,) = driver.history(case_id, EventKind.TIMER_FIRED)
+    assert fired.actor_id is None and fired.at == now and fired.step == "monitoring_due"
+    driver.check(case_id)
+
+
+def test_timer_due_while_the_server_was_down_fires_once_at_the_next_sweep(
+        driver: Driver, personas: Personas) -> None:
+    case_ids = [waiting_case(driver, personas) for _ in range(3)]
+    driver.clock.advance(days=120)  # nobody swept for four months
+    assert driver.fire() == 3
+    assert driver.fire() == 0
+    driver.clock.advance(days=1)
+    assert driver.fire() == 0  # monitoring waits for people, not for the clock
+    for case_id in case_ids:
+        assert driver.open_steps(case_id) == ["monitoring"]
+        assert [t.status for t in driver.timers(case_id)] == [TimerStatus.FIRED]
+        assert len(driver.history(case_id, EventKind.TIMER_FIRED)) == 1
+        assert len(driver.history(case_id, "task_created")) == 5  # intake .. meeting, monitoring
+        driver.check(case_id)
+
+
+def test_fire_due_counts_only_the_timers_due(driver: Driver, personas: Personas) -> None:
+    short = [waiting_case(driver, personas, "P7D") for _ in range(2)]
+    long = waiting_case(driver, personas, "P1M")
+    driver.clock.advance(days=8)
+    assert driver.fire() == 2
+    assert all(driver.open_steps(c) == ["monitoring"] for c in short)
+    assert driver.open_steps(long) == []
+    driver.clock.advance(days=30)
+    assert driver.fire() == 1
+    assert driver.open_steps(long) == ["monitoring"]
+    assert driver.fire() == 0
+
+
+def test_fire_due_honours_its_limit(driver: Driver, personas: Personas) -> None:
+    case_ids = [waiting_case(driver, personas, "P1D") for _ in range(3)]
+    driver.clock.advance(days=2)
+    assert timers.fire_due(driver.factory, driver.env, driver.clock.now(), limit=2) == 2
+    assert timers.fire_due(driver.factory, driver.env, driver.clock.now(), limit=2) == 1
+    assert sorted(len(driver.open_tasks(c)) for c in case_ids) == [1, 1, 1]
+
+
+def test_fire_one_claims_a_timer_only_once(driver: Driver, personas: Personas) -> None:
+    case_id = waiting_case(driver, personas, "P1D")
+    (timer,) = driver.timers(case_id)
+    now = driver.clock.advance(days=2)
+    with driver.factory() as s:
+        assert timers.fire_one(s, driver.env, timer.id, now) is True
+    with driver.factory() as s:
+        assert timers.fire_one(s, driver.env, timer.id, now) is False
+    assert driver.open_steps(case_id) == ["monitoring"]
+    assert len(driver.history(case_id, EventKind.TIMER_FIRED)) == 1
+
+
+def test_continue_schedules_a_new_timer_each_round(driver: Driver, personas: Personas) -> None:
+    case_id = waiting_case(driver, personas, "P14D")
+    for round_no in range(1, 4):
+        driver.clock.advance(days=15)
+        assert driver.fire() == 1
+        driver.complete_step(personas.secretariat, case_id, "monitoring", monitoring("continue"))
+        statuses = [t.status for t in driver.timers(case_id)]
+        assert statuses == [TimerStatus.FIRED] * round_no + [TimerStatus.PENDING]
+        (pending,) = driver.timers(case_id, TimerStatus.PENDING)
+        assert pending.due_at == driver.clock.now() + timedelta(days=14)
+        driver.check(case_id)
+
+
+@pytest.mark.parametrize(("interval", "due"), [
+    ("P1M", datetime(2026, 5, 1, tzinfo=UTC)),
+    ("PT1H", datetime(2026, 4, 1, 1, tzinfo=UTC)),
+    ("P1Y2M3DT4H", datetime(2027, 6, 4, 4, tzinfo=UTC)),
+    ("P2W", datetime(2026, 4, 15, tzinfo=UTC)),
+    ("P14D", datetime(2026, 4, 15, tzinfo=UTC)),
+])
+def test_any_iso_duration_sets_the_monitoring_interval(driver: Driver, personas: Personas, interval: str,
+                                                       due: datetime) -> None:
+    case_id = waiting_case(driver, personas, interval)
+    (timer,) = driver.timers(case_id)
+    assert timer.due_at == due
+    driver.clock.set(due - timedelta(seconds=1))
+    assert driver.fire() == 0
+    driver.clock.set(due + timedelta(seconds=1))
+    assert driver.fire() == 1
+    assert driver.open_steps(case_id) == ["monitoring"]
+
+
+@pytest.mark.parametrize("interval", ["14 days", "P", "PT", "P1X", "14D", "", "P1DT", "2026-05-01"])
+def test_invalid_monitoring_interval_is_refused(driver: Driver, personas: Personas, interval: str) -> None:
+    p = personas
+    case_id = driver.start(p.caseworker)
+    driver.complete_step(p.caseworker, case_id, "intake", intake())
+    driver.complete_step(p.secretariat, case_id, "assessment", ASSESSMENT)
+    before = driver.case(case_id)
+    task = driver.task(case_id, "plan")
+    with pytest.raises(Invalid) as err:
+        driver.complete(p.secretariat, task.id, plan(interval))
+    assert err.value.status == 422
+    assert err.value.fields is not None and "monitoring_interval" in err.value.fields
+    assert "monitoring_interval" in err.value.message
+    after = driver.case(case_id)
+    assert (after.version, after.state) == (before.version, before.state)
+    assert driver.open_steps(case_id) == ["plan"]
+    assert driver.timers(case_id) == []
+
+
+def test_two_sweepers_at_once_fire_each_timer_exactly_once(driver: Driver, personas: Personas) -> None:
+    case_ids = [waiting_case(driver, personas, "P1D") for _ in range(6)]
+    now = driver.clock.advance(days=2)
+    barrier = threading.Barrier(2)
+    counts: list[int] = []
+
+    def sweep() -> None:
+        barrier.wait()
+        counts.append(timers.fire_due(driver.factory, driver.env, now))
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+        assert not t.is_alive()
+    assert sum(counts) == 6
+    for case_id in case_ids:
+        assert driver.open_steps(case_id) == ["monitoring"]
+        assert len(driver.history(case_id, EventKind.TIMER_FIRED)) == 1
+        driver.check(case_id)

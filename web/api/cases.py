@@ -1,0 +1,51 @@
+"""Cases: open one, read one, list those the caller may see."""
+
+from __future__ import annotations
+
+from flask import g
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from engine import cases
+from engine.access import visible_cases_clause
+from engine.models import Case
+from web.api import render
+from web.api.auth import authenticate
+from web.api.schemas import ApiError, CaseIn, CaseListItem, CaseOut
+from web.extensions import db, engine_env, now
+
+blp = Blueprint("cases", __name__, url_prefix="/api/cases", description="Cases (案件)")
+blp.before_request(authenticate)
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(CaseIn)
+@blp.response(201, CaseOut)
+@blp.alt_response(422, schema=ApiError)
+def open_case(body):  # noqa: ANN001, ANN201
+    """Open a case of a process; the referring lane belongs to `group`."""
+    env = engine_env()
+    case = cases.start_case(db.session, env, g.actor, body["process"], body["data"], body["group"], now())
+    return render.case(db.session, env, g.actor, case)
+
+
+@blp.route("", methods=["GET"])
+@blp.response(200, CaseListItem(many=True))
+def list_cases():  # noqa: ANN201
+    """Cases the caller may see, newest first (at most 500)."""
+    env = engine_env()
+    rows = db.session.scalars(select(Case).where(visible_cases_clause(g.actor, env.org))
+                              .order_by(Case.created_at.desc()).limit(500))
+    return [{"id": c.id, "number": c.number, "process": c.process_key, "status": c.status,
+             "referring_group": c.referring_group_id, "summary": c.summary, "created_at": c.created_at,
+             "updated_at": c.updated_at} for c in rows]
+
+
+@blp.route("/<case_id>")
+@blp.response(200, CaseOut)
+@blp.alt_response(404, schema=ApiError)
+def get_case(case_id: str):  # noqa: ANN201
+    """One case: status, open tasks, history, linked cases and pending timers."""
+    env = engine_env()
+    case = cases.get_case(db.session, env, g.actor, case_id)
+    return render.case(db.session, env, g.actor, case)

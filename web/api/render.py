@@ -1,0 +1,47 @@
+"""Turn domain rows into the plain dicts the API schemas dump."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine import cases
+from engine.env import Env
+from engine.models import Case, HumanTask, User
+
+
+def _user_name(session: Session, user_id: int | None) -> str | None:
+    if user_id is None:
+        return None
+    user = session.get(User, user_id)
+    return user.name if user else None
+
+
+def task(session: Session, row: HumanTask) -> dict[str, Any]:
+    return {
+        "id": row.id, "case_id": row.case_id, "case_number": row.case.number, "process": row.process_key,
+        "step": row.step, "name": row.name, "group": row.group_id, "assignee": _user_name(session, row.assignee_id),
+        "form": row.form_key, "state": row.state, "created_at": row.created_at, "due_at": row.due_at,
+        "completed_at": row.completed_at, "completed_by": _user_name(session, row.completed_by_id),
+    }
+
+
+def case(session: Session, env: Env, actor: User, row: Case) -> dict[str, Any]:
+    return {
+        "id": row.id, "number": row.number, "process": row.process_key, "status": row.status,
+        "definition_version": row.definition.version, "referring_group": row.referring_group_id,
+        "summary": row.summary, "consent": row.consent, "created_at": row.created_at, "updated_at": row.updated_at,
+        "completed_at": row.completed_at, "error": row.error,
+        "open_tasks": [task(session, t) for t in cases.case_open_tasks(session, row)],
+        "history": [
+            {"id": e.id, "at": e.at, "kind": e.kind, "step": e.step, "step_name": e.step_name, "task_id": e.task_id,
+             "actor": e.actor.name if e.actor else None, "data": e.data}
+            for e in cases.case_history(session, row)
+        ],
+        "linked_cases": [
+            {"id": c.id, "number": c.number, "process": c.process_key, "status": c.status, "relation": rel}
+            for rel, c in cases.linked_cases(session, env, actor, row)
+        ],
+        "timers": [{"step": t.step, "name": t.step_name, "due_at": t.due_at} for t in cases.case_timers(session, row)],
+    }

@@ -1,0 +1,138 @@
+"""Marshmallow schemas of the JSON API: they shape responses and the OpenAPI document."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+
+class ErrorBody(Schema):
+    code = fields.String(required=True, metadata={"description": "malformed, unauthorized, forbidden, not_found, conflict, invalid"})
+    message = fields.String(required=True)
+    fields = fields.Dict(keys=fields.String(), values=fields.String(),
+                         metadata={"description": "field path → what is wrong with it"})
+
+
+class ApiError(Schema):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class GroupOut(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    name_en = fields.String()
+    kind = fields.String()
+
+
+class TaskOut(Schema):
+    id = fields.String(required=True)
+    case_id = fields.String(required=True)
+    case_number = fields.String()
+    process = fields.String()
+    step = fields.String(required=True, metadata={"description": "BPMN element id of the user task"})
+    name = fields.String(required=True)
+    group = fields.String(allow_none=True)
+    assignee = fields.String(allow_none=True, metadata={"description": "user name"})
+    form = fields.String(allow_none=True, metadata={"description": "form key (forms/<form>.json)"})
+    state = fields.String()
+    created_at = fields.DateTime(required=True)
+    due_at = fields.DateTime(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+    completed_by = fields.String(allow_none=True)
+
+
+class TaskDetailOut(TaskOut):
+    schema = fields.Dict(allow_none=True, metadata={"description": "JSON Schema of the task's form"})
+    data = fields.Dict(metadata={"description": "draft or values known from earlier steps, to prefill the form"})
+
+
+class HistoryOut(Schema):
+    id = fields.Integer()
+    at = fields.DateTime()
+    kind = fields.String()
+    step = fields.String(allow_none=True)
+    step_name = fields.String(allow_none=True)
+    task_id = fields.String(allow_none=True)
+    actor = fields.String(allow_none=True)
+    data = fields.Dict(allow_none=True)
+
+
+class LinkedCaseOut(Schema):
+    id = fields.String()
+    number = fields.String()
+    process = fields.String()
+    status = fields.String()
+    relation = fields.String(metadata={"description": "handed_over_to or handed_over_from"})
+
+
+class TimerOut(Schema):
+    step = fields.String()
+    name = fields.String()
+    due_at = fields.DateTime()
+
+
+class CaseOut(Schema):
+    id = fields.String(required=True)
+    number = fields.String(required=True)
+    process = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "active, completed or error"})
+    definition_version = fields.Integer()
+    referring_group = fields.String()
+    summary = fields.String()
+    consent = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    completed_at = fields.DateTime(allow_none=True)
+    error = fields.String(allow_none=True)
+    open_tasks = fields.List(fields.Nested(TaskOut))
+    history = fields.List(fields.Nested(HistoryOut))
+    linked_cases = fields.List(fields.Nested(LinkedCaseOut))
+    timers = fields.List(fields.Nested(TimerOut))
+
+
+class CompleteOut(TaskOut):
+    case = fields.Nested(CaseOut, metadata={"description": "the case after the step"})
+
+
+class CaseListItem(Schema):
+    id = fields.String()
+    number = fields.String()
+    process = fields.String()
+    status = fields.String()
+    referring_group = fields.String()
+    summary = fields.String()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class CaseIn(Schema):
+    process = fields.String(required=True, metadata={"description": "multi_agency or emergency"})
+    group = fields.String(allow_none=True, load_default=None,
+                          metadata={"description": "referring group id; default: the caller's only group"})
+    data = fields.Dict(load_default=dict, metadata={"description": "initial case data, e.g. summary"})
+
+
+class CompleteIn(Schema):
+    data = fields.Dict(required=True)
+
+
+class DraftIn(Schema):
+    data = fields.Dict(required=True)
+
+
+class AssignIn(Schema):
+    assignee = fields.String(required=True, metadata={"description": "user name of a member of the task's group"})
+
+
+class MeOut(Schema):
+    name = fields.String()
+    display_name = fields.String()
+    groups = fields.List(fields.String())
+    roles = fields.List(fields.String())
+
+
+class TaskQuery(Schema):
+    process = fields.String()
+    step = fields.String()
+    group = fields.String()
+    limit = fields.Integer(load_default=500, validate=lambda n: 1 <= n <= 1000)
+    offset = fields.Integer(load_default=0, validate=lambda n: n >= 0)

@@ -1,0 +1,46 @@
+"""Flask extensions bound with init_app: the database session per request."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.clock import Clock
+from engine.db import make_engine, make_session_factory
+from engine.env import Env
+
+
+class Database:
+    def init_app(self, app: Flask, url: str) -> None:
+        engine = make_engine(url)
+        app.extensions["tsunagu.db_engine"] = engine
+        app.extensions["tsunagu.session_factory"] = make_session_factory(engine)
+        app.teardown_appcontext(self._close)
+
+    @property
+    def factory(self) -> sessionmaker[Session]:
+        return current_app.extensions["tsunagu.session_factory"]
+
+    @property
+    def session(self) -> Session:
+        if "db_session" not in g:
+            g.db_session = self.factory()
+        return g.db_session
+
+    @staticmethod
+    def _close(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+
+db = Database()
+
+
+def engine_env() -> Env:
+    return current_app.extensions["tsunagu.env"]
+
+
+def now():  # noqa: ANN201
+    clock: Clock = current_app.extensions["tsunagu.clock"]
+    return clock.now()
