@@ -1,4 +1,4 @@
-"""The `tsunagu` command: init, serve, groups, user add, deploy, sweep.
+"""The `tsunagu` command: init, serve, worker, groups, user add, deploy, sweep, check, backup, restore.
 
 Every command honours DATABASE_URL. Errors go to stderr with a non-zero exit status.
 """
@@ -10,7 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
-from engine import specs, users
+from engine import audit, specs, users
 from engine.clock import Clock
 from engine.db import make_engine, make_session_factory, upgrade_database
 from engine.env import Env
@@ -38,7 +38,9 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
             print(f"demo users (password: {DEMO_PASSWORD}):")
             for name, token in tokens.items():
                 print(f"  {name}\t{token}")
-    print(f"database ready: {settings.database_url}")
+    from sqlalchemy.engine import make_url
+
+    print(f"database ready: {make_url(settings.database_url).render_as_string(hide_password=True)}")
     return 0
 
 
@@ -51,6 +53,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per sweep is noise
     upgrade_database(settings.database_url)
+    if args.workers:
+        from cli.serve import serve_production
+
+        return serve_production(settings, args.host, args.port, args.workers)
     app = create_app(settings)
     scheduler = start_scheduler(app.extensions["tsunagu.session_factory"], app.extensions["tsunagu.env"],
                                 app.extensions["tsunagu.clock"], settings.sweep_interval)
@@ -99,10 +105,139 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.worker import sweep
+    from engine.worker import sweep, sweep_until_done
 
-    print(sweep(_session(settings), Env.from_settings(settings), Clock()))
+    run = sweep_until_done if args.until_done else sweep
+    print(run(_session(settings), Env.from_settings(settings), Clock()))
     return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from cli.serve import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run_worker(settings, args.parent_pid)
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.check import check_all
+
+    with _session(settings)() as session:
+        report = check_all(session, Env.from_settings(settings))
+    for problem in report.problems:
+        print(problem)
+    cases = len({p.case_id for p in report.problems})
+    print(f"checked {report.cases} case(s): "
+          + (f"{len(report.problems)} problem(s) in {cases} case(s)" if report.problems else "no problems"))
+    return 0 if report.clean else 1
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.backup import BackupError, backup
+
+    try:
+        backup(settings.database_url, Path(args.path))
+    except BackupError as exc:
+        print(f"tsunagu: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up to {args.path}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from engine.backup import BackupError, restore
+
+    try:
+        restore(settings.database_url, Path(args.path), force=args.force)
+    except BackupError as exc:
+        print(f"tsunagu: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {args.path}; run `tsunagu init` to bring it to this version's schema")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace, settings: Settings) -> int:
+    with _session(settings)() as session:
+        for u in users.list_users(session):
+            state = "" if u.active else "\tdisabled"
+            print(f"{u.name}\t{','.join(u.group_ids)}\t{','.join(u.roles)}{state}")
+    return 0
+
+
+def cmd_user_change(args: argparse.Namespace, settings: Settings) -> int:
+    password = None
+    if getattr(args, "password_stdin", False):
+        password = sys.stdin.readline().rstrip("\n")
+    active = {"disable": False, "enable": True}.get(args.user_command)
+    with _session(settings)() as session:
+        u = users.change_user(session, None, args.name, Clock().now(),
+                              add_groups=getattr(args, "add_group", None) or [],
+                              remove_groups=getattr(args, "remove_group", None) or [],
+                              add_roles=getattr(args, "add_role", None) or [],
+                              remove_roles=getattr(args, "remove_role", None) or [],
+                              active=active, password=password)
+        print(f"user {u.name} groups={','.join(u.group_ids)} roles={','.join(u.roles)} active={u.active}")
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from engine.models import ApiToken, User
+
+    with _session(settings)() as session:
+        stmt = select(ApiToken).join(User).order_by(ApiToken.id)
+        if args.user:
+            stmt = stmt.where(User.name == args.user)
+        for t in session.scalars(stmt):
+            state = f"revoked {t.revoked_at.isoformat()}" if t.revoked_at else "active"
+            print(f"{t.id}\t{t.user.name}\t{t.label}\t{t.created_at.isoformat()}\t{state}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    with _session(settings)() as session:
+        t = users.revoke(session, None, args.id, Clock().now())
+        print(f"token {t.id} of {t.user.name} revoked")
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    with _session(settings)() as session:
+        result = audit.verify(session)
+    if result.ok:
+        print(f"audit trail intact: {result.records} records, head {result.head_hash}")
+        return 0
+    print(f"audit trail BROKEN at record {result.seq}: {result.problem} "
+          f"({result.records} records verified before it)", file=sys.stderr)
+    return 1
+
+
+def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    def when(text: str | None):  # noqa: ANN202
+        if not text:
+            return None
+        value = datetime.fromisoformat(text)
+        return value if value.tzinfo else value.astimezone()
+
+    with _session(settings)() as session:
+        rows = audit.search(session, user=args.user, case_number=args.case, since=when(args.since),
+                            until=when(args.until), limit=10**9)
+        audit.record(session, None, audit.Action.AUDIT_EXPORT, Clock().now(), actor_name="cli",
+                     detail={"user": args.user, "case": args.case, "since": args.since, "until": args.until,
+                             "results": len(rows)})
+        session.commit()
+    sys.stdout.write(audit.to_csv(rows))
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the API and run the timer scheduler")
     serve.add_argument("--port", type=int, default=5000)
     serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--workers", type=_positive, default=0,
+                       help="serve with gunicorn and N worker processes, plus one timer sweeper process")
     serve.set_defaults(func=cmd_serve)
     groups = sub.add_parser("groups", help="list groups: id, then name")
     groups.set_defaults(func=cmd_groups)
@@ -130,13 +267,62 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("path")
     deploy.set_defaults(func=cmd_deploy)
     sweep = sub.add_parser("sweep", help="fire due timers once and print how many fired")
+    sweep.add_argument("--until-done", action="store_true", help="sweep again until no timer is due")
     sweep.set_defaults(func=cmd_sweep)
+    worker = sub.add_parser("worker", help="run the timer sweep only (any number may run, on any machine)")
+    worker.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    worker.set_defaults(func=cmd_worker)
+    check = sub.add_parser("check", help="compare every case's workflow state with its tasks, timers, history "
+                                         "and outbox; report differences (exit 1), never repair them")
+    check.set_defaults(func=cmd_check)
+    backup = sub.add_parser("backup", help="back up the database to PATH (safe while running)")
+    backup.add_argument("path")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="restore a backup into an empty database")
+    restore.add_argument("path")
+    restore.add_argument("--force", action="store_true", help="replace the contents of a non-empty database")
+    restore.set_defaults(func=cmd_restore)
+
+    ul = user.add_parser("list", help="list users: name, groups, roles")
+    ul.set_defaults(func=cmd_user_list)
+    for verb, helptext in (("role", "add or remove roles"), ("group", "add or remove groups")):
+        cmd = user.add_parser(verb, help=helptext)
+        cmd.add_argument("name")
+        cmd.add_argument("--add", action="append", dest=f"add_{verb}", default=[])
+        cmd.add_argument("--remove", action="append", dest=f"remove_{verb}", default=[])
+        cmd.set_defaults(func=cmd_user_change)
+    pw = user.add_parser("password", help="set a password, read from standard input")
+    pw.add_argument("name")
+    pw.set_defaults(func=cmd_user_change, password_stdin=True)
+    for verb in ("disable", "enable"):
+        cmd = user.add_parser(verb, help=f"{verb} a user (a disabled user's tokens stop working)")
+        cmd.add_argument("name")
+        cmd.set_defaults(func=cmd_user_change)
+
+    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="token_command", required=True)
+    tl = token.add_parser("list", help="list tokens: id, user, label, created, state")
+    tl.add_argument("--user")
+    tl.set_defaults(func=cmd_token_list)
+    tr = token.add_parser("revoke", help="revoke a token by id (effective on the next request)")
+    tr.add_argument("id", type=int)
+    tr.set_defaults(func=cmd_token_revoke)
+
+    aud = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
+    av = aud.add_parser("verify", help="check the hash chain; exit 1 if a record was altered or removed")
+    av.set_defaults(func=cmd_audit_verify)
+    ae = aud.add_parser("export", help="write records as CSV to standard output")
+    ae.add_argument("--user")
+    ae.add_argument("--case", help="case number")
+    ae.add_argument("--since", help="ISO date or time")
+    ae.add_argument("--until", help="ISO date or time")
+    ae.set_defaults(func=cmd_audit_export)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
+    audit.set_origin("cli")
     try:
         return args.func(args, settings)
     except DomainError as exc:

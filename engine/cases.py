@@ -19,8 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import forms, runtime
+from engine import audit, forms, runtime
 from engine.access import can_see_case, can_work_on, require_case, task_queue_clause, visible_cases_clause
+from engine.clock import utcnow
 from engine.db import command
 from engine.env import Env
 from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
@@ -82,7 +83,7 @@ def _outbox(session: Session, kind: OutboxKind, case: Case, now: datetime, **pay
 
 
 def _load(env: Env, case: Case) -> tuple[LoadedDefinition, Any]:
-    defn = env.specs.get(case.definition)
+    defn = env.specs.for_case(case)
     return defn, runtime.load(defn, case.state, case.serializer_version)
 
 
@@ -188,8 +189,9 @@ def _open_case(session: Session, env: Env, actor: User | None, process_key: str,
     case = Case(id=str(uuid.uuid4()), number=_next_number(session, process_key, now), process_key=process_key,
                 definition_id=row.id, definition=row, status=CaseStatus.ACTIVE, referring_group_id=group,
                 created_by_id=actor.id if actor else None, summary=summary[:4000],
-                consent=data.get("consent") if data.get("consent") in ("given", "not_given", "unknown") else None,
                 created_at=now, updated_at=now, state="", serializer_version=runtime.SERIALIZER_VERSION)
+    if data.get("consent") in ("given", "not_given", "unknown"):
+        _set_consent(case, data["consent"], actor, now)
     session.add(case)
     session.flush()
     _history(session, case, EventKind.CASE_STARTED, now, actor, data=data or None)
@@ -236,6 +238,7 @@ def start_case(session: Session, env: Env, actor: User, process_key: Any, data: 
     if group not in mine and not privileged:
         raise Forbidden(f"you are not a member of group {group!r}", {"group": "not one of your groups"})
     case = _open_case(session, env, actor, process_key, data, group, now)
+    audit.record(session, actor, audit.Action.CASE_START, now, case, {"process": process_key, "group": group})
     _commit(session)
     return case
 
@@ -269,12 +272,13 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     if isinstance(data.get("summary"), str):
         case.summary = data["summary"][:4000]
     if data.get("consent") in ("given", "not_given", "unknown"):
-        case.consent = data["consent"]
+        _set_consent(case, data["consent"], actor, now)
     _add_participants(session, case, data.get("participants"), now)
     _history(session, case, EventKind.TASK_COMPLETED, now, actor, row.step, row.name, row.id, data)
     _outbox(session, OutboxKind.TASK_COMPLETED, case, now, task_id=row.id, step=row.step, step_name=row.name,
             completed_by=actor.name)
     _sync(session, env, case, defn, wf, actor, now, context=dict(task.data))
+    audit.record(session, actor, audit.Action.TASK_COMPLETE, now, case, {"task_id": row.id, "step": row.step})
     _commit(session)
     return case
 
@@ -328,6 +332,7 @@ def claim_task(session: Session, env: Env, actor: User, task_id: str, now: datet
         raise Conflict("この作業は他の職員が担当しています / the task is already claimed by someone else")
     _history(session, row.case, EventKind.TASK_CLAIMED, now, actor, row.step, row.name, row.id)
     _outbox(session, OutboxKind.TASK_ASSIGNED, row.case, now, task_id=row.id, step=row.step, assignee=actor.name)
+    audit.record(session, actor, audit.Action.TASK_CLAIM, now, row.case, {"task_id": row.id, "step": row.step})
     session.commit()
     session.refresh(row)
     return row
@@ -342,6 +347,7 @@ def release_task(session: Session, env: Env, actor: User, task_id: str, now: dat
         raise Forbidden("only the assignee or a supervisor may release a task")
     row.assignee_id = None
     _history(session, row.case, EventKind.TASK_RELEASED, now, actor, row.step, row.name, row.id)
+    audit.record(session, actor, audit.Action.TASK_RELEASE, now, row.case, {"task_id": row.id, "step": row.step})
     session.commit()
     return row
 
@@ -363,6 +369,8 @@ def assign_task(session: Session, env: Env, actor: User, task_id: str, assignee_
     _history(session, row.case, EventKind.TASK_ASSIGNED, now, actor, row.step, row.name, row.id,
              {"assignee": assignee.name})
     _outbox(session, OutboxKind.TASK_ASSIGNED, row.case, now, task_id=row.id, step=row.step, assignee=assignee.name)
+    audit.record(session, actor, audit.Action.TASK_ASSIGN, now, row.case,
+                 {"task_id": row.id, "step": row.step, "assignee": assignee.name})
     session.commit()
     return row
 
@@ -378,15 +386,71 @@ def save_draft(session: Session, env: Env, actor: User, task_id: str, data: Any,
     if not isinstance(data, dict) or len(repr(data)) > MAX_DATA_BYTES:
         raise Invalid("draft must be a JSON object", {"data": "must be an object"})
     row.draft = data
+    audit.record(session, actor, audit.Action.TASK_DRAFT, now, row.case, {"task_id": row.id, "step": row.step})
     session.commit()
     return row
+
+
+CONSENT_VALUES = ("given", "not_given", "unknown")
+
+
+def _set_consent(case: Case, value: str, actor: User | None, now: datetime) -> None:
+    case.consent, case.consent_recorded_at = value, now
+    case.consent_recorded_by_id = actor.id if actor else None
+
+
+@command
+def record_consent(session: Session, env: Env, actor: User, case_id: str, consent: Any, now: datetime) -> Case:
+    """Record the resident's consent (本人同意) with when and by whom."""
+    case = require_case(session, actor, case_id, env.org)
+    if consent not in CONSENT_VALUES:
+        raise Invalid(f"consent must be one of {', '.join(CONSENT_VALUES)}", {"consent": "given, not_given or unknown"})
+    old = case.consent
+    _set_consent(case, consent, actor, now)
+    _history(session, case, EventKind.CONSENT_RECORDED, now, actor, data={"consent": consent, "previous": old})
+    audit.record(session, actor, audit.Action.CONSENT_RECORD, now, case, {"consent": consent, "previous": old})
+    _commit(session)
+    return case
+
+
+@command
+def share_case(session: Session, env: Env, actor: User, case_id: str, group: Any, purpose: Any,
+               now: datetime) -> CaseMember:
+    """Share a case beyond its support meeting (e.g. a 重層的支援会議 review). Allowed only
+    where the resident gave consent: the meeting's own secrecy (Art. 106-6) covers only
+    its members."""
+    case = require_case(session, actor, case_id, env.org)
+    if not (set(actor.group_ids) & env.org.case_wide_groups or Role.SECRETARIAT in actor.roles
+            or Role.COORDINATION_LEAD in actor.roles):
+        raise Forbidden("only the secretariat may share a case")
+    if not isinstance(group, str) or session.get(Group, group) is None:
+        raise Invalid(f"unknown group {group!r}", {"group": "unknown group"})
+    if not isinstance(purpose, str) or not purpose.strip():
+        raise Invalid("purpose is required", {"purpose": "required"})
+    if case.consent != "given":
+        raise Conflict("本人同意が得られていないため、支援会議の構成員以外とは共有できません / "
+                       "Sharing beyond the support meeting needs the resident's consent (consent is "
+                       f"{case.consent or 'not recorded'})", {"consent": case.consent or "not recorded"})
+    member = session.get(CaseMember, (case.id, group))
+    if member is None:
+        member = CaseMember(case_id=case.id, group_id=group, source=f"shared:{purpose.strip()[:20]}", since=now)
+        session.add(member)
+    _history(session, case, EventKind.CASE_SHARED, now, actor, data={"group": group, "purpose": purpose})
+    audit.record(session, actor, audit.Action.CASE_SHARE, now, case, {"group": group, "purpose": purpose})
+    _commit(session)
+    return member
 
 
 # ---------------------------------------------------------------- queries
 
 
-def get_case(session: Session, env: Env, actor: User, case_id: str) -> Case:
-    return require_case(session, actor, case_id, env.org)
+@command
+def get_case(session: Session, env: Env, actor: User, case_id: str, now: datetime | None = None) -> Case:
+    """Read a case the actor may see; the read is audited (and committed)."""
+    case = require_case(session, actor, case_id, env.org)
+    audit.record(session, actor, audit.Action.CASE_READ, now or utcnow(), case)
+    session.commit()
+    return case
 
 
 def case_history(session: Session, case: Case) -> list[CaseEvent]:
@@ -430,12 +494,20 @@ def list_tasks(session: Session, actor: User, *, process: str | None = None, ste
     return list(session.scalars(stmt))
 
 
-def get_task(session: Session, env: Env, actor: User, task_id: str
+def task_row(session: Session, env: Env, actor: User, task_id: str) -> HumanTask:
+    """The task's projection row only (no form data: not an audited read)."""
+    return _task_for(session, env, actor, task_id)
+
+
+@command
+def get_task(session: Session, env: Env, actor: User, task_id: str, now: datetime | None = None
              ) -> tuple[HumanTask, dict[str, Any] | None, dict[str, Any]]:
     """The task, its form schema, and values to prefill the form with: the saved draft,
     else what the case already knows for the form's fields (e.g. the summary)."""
     row = _task_for(session, env, actor, task_id)
-    defn = env.specs.get(row.case.definition)
+    audit.record(session, actor, audit.Action.TASK_READ, now or utcnow(), row.case, {"task_id": row.id, "step": row.step})
+    session.commit()
+    defn = env.specs.for_case(row.case)
     schema = defn.forms.get(row.form_key) if row.form_key else None
     if row.draft is not None or row.state != TaskState.OPEN or not schema:
         return row, schema, dict(row.draft or {})
@@ -444,6 +516,18 @@ def get_task(session: Session, env: Env, actor: User, task_id: str
     known = task.data if task is not None else {}
     fields = schema.get("properties", {})
     return row, schema, {k: v for k, v in known.items() if k in fields}
+
+
+@command
+def list_cases(session: Session, env: Env, actor: User, now: datetime | None = None, limit: int = 500) -> list[Case]:
+    """Cases the actor may see, newest first; listing their summaries is an audited read."""
+    rows = list(session.scalars(select(Case).where(visible_cases_clause(actor, env.org))
+                                .order_by(Case.created_at.desc(), Case.number.desc()).limit(limit)))
+    if rows:
+        audit.record(session, actor, audit.Action.CASE_LIST, now or utcnow(),
+                     detail={"cases": [c.number for c in rows]})
+    session.commit()
+    return rows
 
 
 def count_visible_cases(session: Session, env: Env, actor: User) -> int:

@@ -8,6 +8,7 @@ PostgreSQL: READ COMMITTED; conflicting writers are caught by version checks.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +27,9 @@ def make_engine(url: str, **kwargs) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        # How long a writer waits for the write lock before "database is locked" (answered with 503).
+        busy = float(os.environ.get("TSUNAGU_SQLITE_BUSY_TIMEOUT", "30"))
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_setup(dbapi_conn, _record):  # noqa: ANN001
@@ -34,7 +37,7 @@ def make_engine(url: str, **kwargs) -> Engine:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()

@@ -17,6 +17,10 @@ class Malformed(DomainError):
     code, status = "malformed", 400
 
 
+class Unauthorized(DomainError):
+    code, status = "unauthorized", 401
+
+
 class Forbidden(DomainError):
     code, status = "forbidden", 403
 

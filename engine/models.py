@@ -153,6 +153,8 @@ class Case(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     summary: Mapped[str] = mapped_column(Text, default="")
     consent: Mapped[str | None] = mapped_column(String(16))
+    consent_recorded_at: Mapped[datetime | None]
+    consent_recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
@@ -163,7 +165,8 @@ class Case(Base):
     # Optimistic concurrency: every save is UPDATE ... WHERE version = <loaded version>.
     version: Mapped[int] = mapped_column(default=1)
 
-    definition: Mapped[ProcessDefinition] = relationship(lazy="joined")
+    # Loaded only when asked for: the bundle is large and the spec cache usually has it.
+    definition: Mapped[ProcessDefinition] = relationship(lazy="select")
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -173,7 +176,11 @@ class HumanTask(Base):
 
     __tablename__ = "human_tasks"
     __table_args__ = (
-        Index("ix_human_tasks_queue", "state", "group_id", "due_at"),
+        # The work queue (GET /api/tasks, and the staff queue page in engine.queue): it covers every
+        # column the page filters and sorts on, so a page is chosen from the index alone, also with
+        # 100,000 open tasks in one group (migration 0002 widened it from state, group_id, due_at).
+        Index("ix_human_tasks_queue", "state", "group_id", "due_at", "created_at", "id", "assignee_id", "step",
+              "process_key", "case_id"),
         Index("ix_human_tasks_assignee", "assignee_id", "state"),
     )
 
@@ -272,3 +279,47 @@ class OutboxEvent(Base):
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
+
+
+class AuditHead(Base):
+    """The end of the audit chain: one row, locked by every append so the chain stays a line."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigId, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditRecord(Base):
+    """Append-only, hash-chained record of every read of case data and every change."""
+
+    __tablename__ = "audit_records"
+    __table_args__ = (Index("ix_audit_records_case_at", "case_id", "at"), Index("ix_audit_records_actor_at", "actor_name", "at"),
+                      Index("ix_audit_records_at", "at"))
+
+    # Gapless sequence taken under the head lock: a deleted record leaves a visible hole.
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor_name: Mapped[str | None] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    case_id: Mapped[str | None] = mapped_column(String(36))
+    case_number: Mapped[str | None] = mapped_column(String(32))
+    origin: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any] | None]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class LoginAttempt(Base):
+    """Sign-in attempts, for rate limiting by user name and by address."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_name_at", "name", "at"), Index("ix_login_attempts_origin_at", "origin", "at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    origin: Mapped[str | None] = mapped_column(String(100))
+    at: Mapped[datetime]
+    success: Mapped[bool]

@@ -31,6 +31,7 @@ from SpiffWorkflow.spiff.specs.defaults import ManualTask, ScriptTask, UserTask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine import audit
 from engine.db import begin_write
 from engine.errors import DeployError, NotFound
 from engine.expressions import UnsafeCode, check_code
@@ -327,6 +328,9 @@ def deploy(session: Session, sources: Sources, org: Organisation, now: datetime,
         session.add(row)
         session.flush()
         results.append(DeployResult(item.process_key, row.version, row.id, True))
+    if any(r.created for r in results):
+        audit.record(session, None, audit.Action.DEFINITION_DEPLOY, now, actor_name=actor,
+                     detail={"deployed": [f"{r.process_key} v{r.version}" for r in results if r.created]})
     session.commit()
     return results
 
@@ -345,6 +349,15 @@ class SpecCache:
         self.size = size
         self._items: OrderedDict[int, LoadedDefinition] = OrderedDict()
         self._lock = Lock()
+
+    def for_case(self, case: Any) -> LoadedDefinition:
+        """The parsed definition a case runs on, touching the database only on a miss."""
+        with self._lock:
+            hit = self._items.get(case.definition_id)
+            if hit is not None:
+                self._items.move_to_end(case.definition_id)
+                return hit
+        return self.get(case.definition)
 
     def get(self, definition: ProcessDefinition) -> LoadedDefinition:
         with self._lock:

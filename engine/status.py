@@ -39,6 +39,8 @@ class EventKind(StrEnum):
     CASE_LINKED = "case_linked"
     CASE_COMPLETED = "case_completed"
     CASE_ERROR = "case_error"
+    CONSENT_RECORDED = "consent_recorded"
+    CASE_SHARED = "case_shared"
 
 
 class OutboxKind(StrEnum):

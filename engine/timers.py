@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import runtime
+from engine import audit, runtime
 from engine.cases import _history, _load, _outbox, _sync
 from engine.db import begin_write
 from engine.env import Env
@@ -27,6 +29,8 @@ from engine.status import CaseStatus, EventKind, OutboxKind, TimerStatus
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
+# The database went away or is locked: retry the sweep later, without counting it against a timer.
+DB_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 def due_timer_ids(session: Session, now: datetime, limit: int) -> list[int]:
@@ -38,13 +42,28 @@ def due_timer_ids(session: Session, now: datetime, limit: int) -> list[int]:
 def fire_one(session: Session, env: Env, timer_id: int, now: datetime) -> bool:
     """Fire one timer if this transaction wins the claim. Commits. True if it fired."""
     begin_write(session)
-    claim = session.execute(
-        update(Timer)
-        .where(Timer.id == timer_id, Timer.status == TimerStatus.PENDING, Timer.due_at < now)
-        .values(status=TimerStatus.FIRED, fired_at=now, attempts=Timer.attempts + 1))
-    if claim.rowcount != 1:
+    free = (select(Timer.id).where(Timer.id == timer_id, Timer.status == TimerStatus.PENDING, Timer.due_at < now)
+            .with_for_update(skip_locked=True).scalar_subquery())
+    if _claim(session, free, now) is None:
         session.rollback()
         return False
+    return _fire(session, env, timer_id, now)
+
+
+def _claim(session: Session, free: Any, now: datetime) -> int | None:
+    """Mark the timer that `free` selects as fired; its id if this transaction won it, else None.
+    PostgreSQL: a row another sweeper holds is passed over at once (SKIP LOCKED), not waited for;
+    SQLite's writers take turns anyway."""
+    return session.scalar(
+        update(Timer)
+        .where(Timer.id == free, Timer.status == TimerStatus.PENDING, Timer.due_at < now)
+        .values(status=TimerStatus.FIRED, fired_at=now, attempts=Timer.attempts + 1)
+        .returning(Timer.id)
+        .execution_options(synchronize_session=False))
+
+
+def _fire(session: Session, env: Env, timer_id: int, now: datetime) -> bool:
+    """Run the case past the timer this transaction has claimed. Commits. True if it fired."""
     timer = session.get(Timer, timer_id)
     case = session.get(Case, timer.case_id)
     if case is None or case.status == CaseStatus.COMPLETED:
@@ -62,6 +81,8 @@ def fire_one(session: Session, env: Env, timer_id: int, now: datetime) -> bool:
              {"due_at": timer.due_at.isoformat()})
     _outbox(session, OutboxKind.TIMER_FIRED, case, now, step=timer.step, due_at=timer.due_at.isoformat())
     _sync(session, env, case, defn, wf, None, now)
+    audit.record(session, None, audit.Action.TIMER_FIRE, now, case, {"step": timer.step, "timer_id": timer.id},
+                 actor_name="scheduler")
     session.commit()
     return True
 
@@ -81,17 +102,32 @@ def _record_failure(session_factory: sessionmaker[Session], timer_id: int, exc: 
 
 
 def fire_due(session_factory: sessionmaker[Session], env: Env, now: datetime, limit: int = 200) -> int:
-    """Fire timers due before `now`. Returns how many this call fired."""
-    with session_factory() as session:
-        ids = due_timer_ids(session, now, limit)
-        session.rollback()
+    """Fire timers due before `now` (at most `limit`, earliest first). Returns how many this call fired.
+
+    Each transaction claims the next due timer that no other transaction holds, so sweepers running
+    at once share the work rather than all trying the same timers. A timer tried once in this call
+    (fired, failed or not yet due for Spiff) is not tried again in it."""
     fired = 0
-    for timer_id in ids:
+    tried: list[int] = []
+    for _ in range(limit):
         with session_factory() as session:
+            begin_write(session)
+            free = (select(Timer.id)
+                    .where(Timer.status == TimerStatus.PENDING, Timer.due_at < now, Timer.id.not_in(tried))
+                    .order_by(Timer.due_at, Timer.id).limit(1)
+                    .with_for_update(skip_locked=True).scalar_subquery())
+            timer_id = _claim(session, free, now)
+            if timer_id is None:
+                session.rollback()
+                break
+            tried.append(timer_id)
             try:
-                fired += fire_one(session, env, timer_id, now)
+                fired += _fire(session, env, timer_id, now)
             except StaleDataError:
                 session.rollback()  # the case moved meanwhile; the timer is still pending
+            except DB_UNAVAILABLE:
+                session.rollback()  # no fault of the timer's: it stays pending, untouched
+                raise
             except Exception as exc:
                 session.rollback()
                 log.exception("timer %s failed", timer_id)

@@ -7,23 +7,69 @@ start-up; after that every `interval` seconds. Several processes may run it toge
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from datetime import UTC
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import audit
 from engine.clock import Clock, utcnow
 from engine.env import Env
-from engine.timers import fire_due
+from engine.timers import DB_UNAVAILABLE, due_timer_ids, fire_due
 
 log = logging.getLogger(__name__)
+SWEEP_BATCH = 200  # fire_due's default limit: a pass that fired this many may have left more
 
 
 def sweep(session_factory: sessionmaker[Session], env: Env, clock: Clock) -> int:
-    fired = fire_due(session_factory, env, clock.now())
+    """One pass over the due timers. A database that is away (or locked) is logged, not raised:
+    the next pass tries again, and the timers it left are still pending."""
+    audit.set_origin("scheduler")
+    try:
+        fired = fire_due(session_factory, env, clock.now())
+    except DB_UNAVAILABLE as exc:
+        log.warning("timer sweep: the database is unavailable, retrying later (%s)", (str(exc).splitlines() or ["?"])[0])
+        return 0
     if fired:
         log.info("fired %d timer(s)", fired)
     return fired
+
+
+def sweep_until_done(session_factory: sessionmaker[Session], env: Env, clock: Clock) -> int:
+    """Sweep until no timer is due (others may be sweeping too). Returns how many this process fired.
+
+    Stops as well when a pass fires nothing and leaves the same timers due as the pass before:
+    those are failing or not yet due for Spiff, and later sweeps try them again."""
+    audit.set_origin("scheduler")
+    total, before = 0, None
+    while True:
+        fired = fire_due(session_factory, env, clock.now())
+        total += fired
+        with session_factory() as session:
+            due = set(due_timer_ids(session, clock.now(), 1000))
+        if not due or (not fired and due == before):
+            return total
+        before = due
+
+
+def run_sweeper(session_factory: sessionmaker[Session], env: Env, clock: Clock, interval: float,
+                stop: threading.Event, parent_pid: int | None = None) -> None:
+    """The scheduler process's loop (`tsunagu worker`): sweep every `interval` seconds, at once again
+    while a backlog remains, until `stop` is set (or the process that started us is gone)."""
+    log.info("timer sweep every %ss", interval)
+    while not stop.is_set():
+        if parent_pid is not None and os.getppid() != parent_pid:
+            log.warning("the serving process %s is gone; stopping the timer sweep", parent_pid)
+            return
+        try:
+            fired = sweep(session_factory, env, clock)
+        except Exception:
+            log.exception("timer sweep failed; trying again in %ss", interval)
+            fired = 0
+        if fired < SWEEP_BATCH:
+            stop.wait(interval)
 
 
 def start_scheduler(session_factory: sessionmaker[Session], env: Env, clock: Clock,

@@ -93,6 +93,7 @@ class Personas:
     supervisor: User  # supervisor of the secretariat
     outsider: User  # a caseworker at another agency with no link to the case
     elder_care: User  # 長寿安心課 staff, invited to support meetings
+    admin: User  # system administrator (地域共生課), manages users; sees no case by that role
     tokens: dict[str, str]
 
 
@@ -108,6 +109,7 @@ def personas(session: Session, clock: FrozenClock) -> Personas:
                                      ["secretariat", "supervisor"], now, "木村 課長"),
         "outsider": users.add_user(session, "wakamono.ito", ["wakamono-sodan"], ["staff"], now, "伊藤 健"),
         "elder_care": users.add_user(session, "choju.suzuki", ["choju-anshin"], ["staff"], now, "鈴木 恵"),
+        "admin": users.add_user(session, "kanri.kato", ["jinken-seisaku"], ["admin"], now, "加藤 管理者"),
     }
     tokens = {key: users.issue_token(session, user, now) for key, user in made.items()}
     session.commit()

@@ -40,4 +40,42 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     from web import api
 
     api.init_app(app)
+    from web import ui
+
+    ui.init_app(app)
+    _bind_origin(app)
+    _security_headers(app)
     return app
+
+
+def _bind_origin(app: Flask) -> None:
+    """The audit trail records where each request came from (a plain value for the engine)."""
+    from flask import request
+
+    from engine import audit
+
+    @app.before_request
+    def _origin() -> None:
+        audit.set_origin(request.remote_addr)
+
+
+# Scripts and styles come only from this server (bpmn-js included); bpmn-js sets style
+# attributes on SVG nodes, hence 'unsafe-inline' for styles alone.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+       "frame-ancestors 'none'")
+
+
+def _security_headers(app: Flask) -> None:
+    @app.after_request
+    def _headers(response):  # noqa: ANN001, ANN202
+        h = response.headers
+        h.setdefault("Content-Security-Policy", CSP)
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("Referrer-Policy", "same-origin")
+        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if response.mimetype in ("text/html", "application/json", "text/csv"):
+            # Case data must not linger in shared caches or the browser's back-forward cache.
+            h.setdefault("Cache-Control", "no-store")
+        return response

@@ -168,14 +168,14 @@ class Driver:
     # ------------------------------------------------------------ checks
 
     def workflow(self, case: Case) -> Any:
-        defn = self.env.specs.get(case.definition)
+        defn = self.env.specs.for_case(case)
         return runtime.load(defn, case.state, case.serializer_version)
 
     def check(self, case_id: str) -> Any:
         """Assert the stored state survives a load/dump round trip and the task and timer
         rows mirror it. Returns the loaded workflow."""
         case = self.case(case_id)
-        defn = self.env.specs.get(case.definition)
+        defn = self.env.specs.for_case(case)
         assert case.definition_id == defn.definition_id
         wf = runtime.load(defn, case.state, case.serializer_version)
         ready = {str(t.id): (t.task_spec.bpmn_id, dict(t.data)) for t in runtime.ready_user_tasks(wf)}

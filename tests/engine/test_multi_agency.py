@@ -158,7 +158,7 @@ def test_round_trip_keeps_ready_tasks_and_data_at_each_step(driver: Driver, pers
     for who, step, data in [(p.caseworker, "intake", intake()), (p.secretariat, "assessment", ASSESSMENT),
                             (p.secretariat, "plan", plan())]:
         case = driver.case(case_id)
-        defn = driver.env.specs.get(case.definition)
+        defn = driver.env.specs.for_case(case)
         wf = runtime.load(defn, case.state, case.serializer_version)
         before = {str(t.id): dict(t.data) for t in runtime.ready_user_tasks(wf)}
         wf2 = runtime.load(defn, runtime.dump(wf), runtime.SERIALIZER_VERSION)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +22,8 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
+
+from engine.clock import spiff_time
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ROOT / "processes"
@@ -269,9 +270,10 @@ def settle(wf: BpmnWorkflow) -> None:
         due = [datetime.fromisoformat(e.value) for e in wf.waiting_events() if e.value]
         if any(d > datetime.now(UTC) + timedelta(seconds=1) for d in due):
             return  # a real wait: leave it to the caller
-        time.sleep(0.002)
-        wf.refresh_timers()
-        wf.do_engine_steps()
+        # Let Spiff see the clock just past the due time instead of sleeping until then.
+        with spiff_time(max(due) + timedelta(milliseconds=1)):
+            wf.refresh_timers()
+            wf.do_engine_steps()
 
 
 def complete(wf: BpmnWorkflow, task_id: str, data: dict | None = None) -> None:

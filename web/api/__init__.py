@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, jsonify, request
 from flask_smorest import Api
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import DomainError
@@ -13,6 +15,10 @@ from web.extensions import db
 
 CODES = {400: "malformed", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
          409: "conflict", 413: "too_large", 415: "malformed", 422: "invalid", 503: "unavailable"}
+
+DB_UNAVAILABLE_MESSAGE = ("データベースに接続できません。しばらくしてから再度お試しください / "
+                          "The database is unavailable; try again shortly")
+RETRY_AFTER_SECONDS = 5
 
 
 def error_response(status: int, message: str, fields: dict[str, Any] | None = None, code: str | None = None):  # noqa: ANN201
@@ -66,12 +72,31 @@ def init_app(app: Flask) -> None:
     api = TsunaguApi(app, spec_kwargs={"info": {"description": "Tsunagu: multi-agency welfare support as BPMN"}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
 
-    from web.api import cases, groups, tasks
+    from web.api import admin, cases, groups, tasks
 
-    for blp in (groups.blp, cases.blp, tasks.blp):
+    for blp in (groups.blp, cases.blp, tasks.blp, admin.blp):
         api.register_blueprint(blp)
 
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError):  # noqa: ANN202
         db.session.rollback()
         return error_response(exc.status, exc.message, exc.fields, exc.code)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_unavailable(exc: DBAPIError):  # noqa: ANN202
+        """The database is down, unreachable or locked for longer than the busy timeout. The
+        transaction is rolled back, so nothing of the request is kept; the pool reconnects by
+        itself (pre-ping) once the database is back."""
+        with contextlib.suppress(DBAPIError):  # the connection is gone; its transaction went with it
+            db.session.rollback()
+        if getattr(exc.orig, "sqlstate", None) in ("40001", "40P01"):  # serialization failure, deadlock
+            return error_response(409, "他の操作と競合しました。もう一度お試しください / "
+                                       "The change collided with another one; try again")
+        current_app.logger.warning("database unavailable: %s", (str(exc.orig or exc).splitlines() or ["?"])[0])
+        if request.path.startswith("/api"):
+            response = error_response(503, DB_UNAVAILABLE_MESSAGE)
+        else:
+            response = current_app.response_class(DB_UNAVAILABLE_MESSAGE, 503, mimetype="text/plain")
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from flask import g
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from engine import cases
-from engine.access import visible_cases_clause
-from engine.models import Case
 from web.api import render
 from web.api.auth import authenticate
 from web.api.schemas import ApiError, CaseIn, CaseListItem, CaseOut
@@ -33,9 +30,7 @@ def open_case(body):  # noqa: ANN001, ANN201
 @blp.response(200, CaseListItem(many=True))
 def list_cases():  # noqa: ANN201
     """Cases the caller may see, newest first (at most 500)."""
-    env = engine_env()
-    rows = db.session.scalars(select(Case).where(visible_cases_clause(g.actor, env.org))
-                              .order_by(Case.created_at.desc()).limit(500))
+    rows = cases.list_cases(db.session, engine_env(), g.actor, now())
     return [{"id": c.id, "number": c.number, "process": c.process_key, "status": c.status,
              "referring_group": c.referring_group_id, "summary": c.summary, "created_at": c.created_at,
              "updated_at": c.updated_at} for c in rows]
@@ -47,5 +42,5 @@ def list_cases():  # noqa: ANN201
 def get_case(case_id: str):  # noqa: ANN201
     """One case: status, open tasks, history, linked cases and pending timers."""
     env = engine_env()
-    case = cases.get_case(db.session, env, g.actor, case_id)
+    case = cases.get_case(db.session, env, g.actor, case_id, now())
     return render.case(db.session, env, g.actor, case)

@@ -39,7 +39,7 @@ def queue(query):  # noqa: ANN001, ANN201
 @blp.alt_response(404, schema=ApiError)
 def get_task(task_id: str):  # noqa: ANN201
     """One task with its form's JSON Schema and prefill data."""
-    row, schema, data = cases.get_task(db.session, engine_env(), g.actor, task_id)
+    row, schema, data = cases.get_task(db.session, engine_env(), g.actor, task_id, now())
     return {**render.task(db.session, row), "schema": schema, "data": data}
 
 
@@ -84,5 +84,5 @@ def complete(body, task_id: str):  # noqa: ANN001, ANN201
     """Submit the form; the case moves on. 422 names the failing fields; 409 if someone else was first."""
     env = engine_env()
     case = cases.complete_task(db.session, env, g.actor, task_id, body["data"], now())
-    row, _, _ = cases.get_task(db.session, env, g.actor, task_id)
+    row = cases.task_row(db.session, env, g.actor, task_id)
     return {**render.task(db.session, row), "case": render.case(db.session, env, g.actor, case)}

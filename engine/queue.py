@@ -1,0 +1,206 @@
+"""The staff work queue: open tasks of the caller's groups and those assigned to the caller,
+filtered, searched, sorted and paged.
+
+Fast with a large backlog: the page is chosen on `human_tasks` alone, through the covering
+queue index (ix_human_tasks_queue) for the caller's groups and the assignee index for tasks
+of other groups assigned to the caller; only the page's rows are joined to their cases, so
+the big workflow state of `cases` is never read. Cases are joined while choosing the page
+only when the sort (case number) or the search text needs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select, union_all
+from sqlalchemy.orm import Session
+
+from engine.env import Env
+from engine.errors import Invalid
+from engine.models import Case, HumanTask, ProcessDefinition, User, UserGroup
+from engine.status import TaskState
+
+ASSIGNEE_FILTERS = ("any", "me", "unassigned")
+SORTS = ("due", "age", "case")
+MAX_PAGE_SIZE = 200
+MAX_QUERY = 200
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One row of the queue page: the task and what the page shows of its case."""
+
+    id: str
+    case_id: str
+    case_number: str
+    case_summary: str
+    process_key: str
+    step: str
+    name: str
+    group_id: str | None
+    assignee_id: int | None
+    assignee_name: str | None
+    assignee_display: str | None
+    created_at: datetime
+    due_at: datetime | None
+
+    def overdue(self, now: datetime) -> bool:
+        return self.due_at is not None and self.due_at < now
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _sources(actor: User, *, process: str | None, step: str | None, group: str | None, assignee: str,
+             overdue: bool, q: str | None, sort: str, now: datetime) -> list[Select[Any]]:
+    """The queue as disjoint parts that each use an index: the open tasks of the actor's groups, and
+    the open tasks of other groups assigned to the actor. Together they are exactly
+    `engine.access.task_queue_clause` (checked by the tests)."""
+    groups = actor.group_ids
+    columns = [HumanTask.id, HumanTask.due_at, HumanTask.created_at]
+    if sort == "case":
+        columns.append(Case.number)
+    parts = []
+    if groups:
+        parts.append(select(*columns).where(HumanTask.state == TaskState.OPEN, HumanTask.group_id.in_(groups)))
+    # `state || ''`: compared so that no index can use it, which leaves the assignee index (a few rows)
+    # to SQLite's planner rather than a scan of every open task through the queue index.
+    parts.append(select(*columns).where(HumanTask.state.op("||")("") == TaskState.OPEN,
+                                        HumanTask.assignee_id == actor.id,
+                                        or_(HumanTask.group_id.is_(None), HumanTask.group_id.not_in(groups))
+                                        if groups else HumanTask.id.is_not(None)))
+    out = []
+    for stmt in parts:
+        if sort == "case":
+            stmt = stmt.join(Case, Case.id == HumanTask.case_id)
+        if process:
+            stmt = stmt.where(HumanTask.process_key == process)
+        if step:
+            stmt = stmt.where(HumanTask.step == step)
+        if group:
+            stmt = stmt.where(HumanTask.group_id == group)
+        if assignee == "me":
+            stmt = stmt.where(HumanTask.assignee_id == actor.id)
+        elif assignee == "unassigned":
+            stmt = stmt.where(HumanTask.assignee_id.is_(None))
+        if overdue:
+            stmt = stmt.where(HumanTask.due_at.is_not(None), HumanTask.due_at < now)
+        if q:
+            pattern = _like(q)
+            stmt = stmt.where(HumanTask.case_id.in_(select(Case.id).where(
+                or_(Case.number.ilike(pattern, escape="\\"), Case.summary.ilike(pattern, escape="\\")))))
+        out.append(stmt)
+    return out
+
+
+def _order(columns: Any, sort: str) -> list[Any]:
+    if sort == "age":  # oldest first
+        return [columns.created_at, columns.id]
+    if sort == "case":
+        return [columns.number, columns.created_at, columns.id]
+    # due date first; tasks without one after those with one (the same on every backend)
+    return [columns.due_at.is_(None), columns.due_at, columns.created_at, columns.id]
+
+
+def queue_statement(actor: User, *, process: str | None = None, step: str | None = None, group: str | None = None,
+                    assignee: str = "any", overdue: bool = False, q: str | None = None, sort: str = "due",
+                    page: int = 1, page_size: int = 50, now: datetime) -> Select[Any]:
+    """The SELECT of one page of task ids (exposed so tests can read its query plan)."""
+    q = (q or "").strip() or None
+    parts = _sources(actor, process=process, step=step, group=group, assignee=assignee, overdue=overdue, q=q,
+                     sort=sort, now=now)
+    tasks = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("queue")
+    return (select(tasks.c.id).order_by(*_order(tasks.c, sort))
+            .limit(page_size).offset((page - 1) * page_size))
+
+
+def count_statement(actor: User, *, process: str | None = None, step: str | None = None, group: str | None = None,
+                    assignee: str = "any", overdue: bool = False, q: str | None = None, now: datetime) -> Select[Any]:
+    q = (q or "").strip() or None
+    parts = _sources(actor, process=process, step=step, group=group, assignee=assignee, overdue=overdue, q=q,
+                     sort="due", now=now)
+    counts = [p.with_only_columns(func.count()).scalar_subquery() for p in parts]
+    total = counts[0]
+    for c in counts[1:]:
+        total = total + c
+    return select(total)
+
+
+def _check(assignee: str, sort: str, page: int, page_size: int, q: str | None) -> None:
+    if assignee not in ASSIGNEE_FILTERS:
+        raise Invalid(f"assignee must be one of {', '.join(ASSIGNEE_FILTERS)}", {"assignee": "unknown filter"})
+    if sort not in SORTS:
+        raise Invalid(f"sort must be one of {', '.join(SORTS)}", {"sort": "unknown sort"})
+    if not isinstance(page, int) or page < 1:
+        raise Invalid("page must be 1 or more", {"page": "must be >= 1"})
+    if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise Invalid(f"page_size must be 1..{MAX_PAGE_SIZE}", {"page_size": "out of range"})
+    if q is not None and len(q) > MAX_QUERY:
+        raise Invalid("search text is too long", {"q": f"at most {MAX_QUERY} characters"})
+
+
+def search_queue(session: Session, actor: User, *, process: str | None = None, step: str | None = None,
+                 group: str | None = None, assignee: str = "any", overdue: bool = False, q: str | None = None,
+                 sort: str = "due", page: int = 1, page_size: int = 50,
+                 now: datetime) -> tuple[list[QueueItem], int]:
+    """One page of the caller's queue and the number of tasks matching the filters.
+
+    assignee: "me" (assigned to the caller), "unassigned", or "any". sort: "due" (due date,
+    default), "age" (oldest first) or "case" (case number). `q` matches the case number or
+    the case summary (substring, case-insensitive).
+    """
+    _check(assignee, sort, page, page_size, q)
+    q = (q or "").strip() or None
+    common = dict(process=process or None, step=step or None, group=group or None, assignee=assignee,
+                  overdue=overdue, q=q, now=now)
+    total = session.scalar(count_statement(actor, **common)) or 0
+    if total == 0:
+        return [], 0
+    ids = list(session.scalars(queue_statement(actor, sort=sort, page=page, page_size=page_size, **common)))
+    if not ids:
+        return [], total
+    rows = session.execute(
+        select(HumanTask.id, HumanTask.case_id, Case.number, Case.summary, HumanTask.process_key, HumanTask.step,
+               HumanTask.name, HumanTask.group_id, HumanTask.assignee_id, User.name, User.display_name,
+               HumanTask.created_at, HumanTask.due_at)
+        .join(Case, Case.id == HumanTask.case_id)
+        .outerjoin(User, User.id == HumanTask.assignee_id)
+        .where(HumanTask.id.in_(ids))).all()
+    by_id = {r[0]: QueueItem(*r) for r in rows}
+    return [by_id[i] for i in ids if i in by_id], total
+
+
+def group_members(session: Session, group_ids: list[str]) -> dict[str, list[User]]:
+    """Active users of each group (for a supervisor's "assign to" choice), by display name."""
+    out: dict[str, list[User]] = {g: [] for g in group_ids}
+    if not group_ids:
+        return out
+    rows = session.execute(select(UserGroup.group_id, User).join(User, User.id == UserGroup.user_id)
+                           .where(UserGroup.group_id.in_(group_ids), User.active.is_(True))
+                           .order_by(User.display_name, User.name))
+    for group_id, user in rows:
+        out[group_id].append(user)
+    return out
+
+
+def process_choices(session: Session, env: Env) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """(process key, process name, [(step id, step name)]) of the newest version of each process,
+    for the queue's filters."""
+    latest = (select(ProcessDefinition.process_key, func.max(ProcessDefinition.version).label("v"))
+              .group_by(ProcessDefinition.process_key).subquery())
+    rows = session.scalars(select(ProcessDefinition).join(
+        latest, (latest.c.process_key == ProcessDefinition.process_key) & (latest.c.v == ProcessDefinition.version))
+        .order_by(ProcessDefinition.process_key.desc()))
+    out = []
+    for row in rows:
+        defn = env.specs.get(row)
+        out.append((row.process_key, row.name, [(s.step, s.name) for s in defn.steps.values()]))
+    return out
+
+
+def open_task_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(HumanTask).where(HumanTask.state == TaskState.OPEN)) or 0

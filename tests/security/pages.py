@@ -1,0 +1,48 @@
+"""Access rules of the staff pages (web/ui), read by tests/security/test_access_matrix.py's
+endpoint census and exercised by tests/ui/test_page_access.py with signed-in browser sessions.
+
+Same relations and outcomes as the API's table: "ok" (any status below 400: a page or a
+redirect), "403" (refused with a page saying so), "404" (the same page as for a case or task
+that does not exist). {case} and {task} are a case under monitoring and its open task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+OK, NF, FB = "ok", "404", "403"
+RELATIONS = ("referring", "secretariat", "lead", "participant", "outsider", "admin")
+
+
+@dataclass(frozen=True)
+class Page:
+    method: str
+    url: str
+    expect: dict[str, str]
+    body: Any = None
+
+
+def _all(value: str) -> dict[str, str]:
+    return dict.fromkeys(RELATIONS, value)
+
+
+CASE_READ = {"referring": OK, "secretariat": OK, "lead": OK, "participant": OK, "outsider": NF, "admin": NF}
+TASK_ACT = {"referring": FB, "secretariat": OK, "lead": FB, "participant": FB, "outsider": NF, "admin": NF}
+
+PAGES: dict[str, Page] = {
+    "ui_auth.login": Page("GET", "/login", _all(OK)),
+    "ui_auth.logout": Page("POST", "/logout", _all(OK)),
+    "ui.set_language": Page("POST", "/lang", _all(OK), {"lang": "en"}),
+    "ui.queue": Page("GET", "/", _all(OK)),
+    "ui.start": Page("GET", "/cases/new/consultation", _all(OK)),
+    "ui.case": Page("GET", "/cases/{case}", CASE_READ),
+    "ui.case_diagram": Page("GET", "/cases/{case}/diagram", CASE_READ),
+    "ui.task": Page("GET", "/tasks/{task}", CASE_READ),
+    "ui.task_submit": Page("POST", "/tasks/{task}", TASK_ACT,
+                           {"ui-action": "complete", "next": "continue", "progress": "経過良好"}),
+    "ui.claim": Page("POST", "/tasks/{task}/claim", TASK_ACT),
+    "ui.release": Page("POST", "/tasks/{task}/release", {**TASK_ACT, "secretariat": FB}),  # not the assignee
+    "ui.assign": Page("POST", "/tasks/{task}/assign", _all(FB), {"assignee": "kyosei.tanaka"}),  # supervisors only
+    "bpmn_js": Page("GET", "/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js", _all(OK)),
+}

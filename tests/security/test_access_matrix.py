@@ -1,0 +1,175 @@
+"""Who may do what to a case, over every endpoint: persona × case relation × action.
+
+Every URL rule of the app must have a row in ENDPOINTS, so a new endpoint without an
+access rule fails `test_every_endpoint_has_an_access_rule`. Pages (the staff UI) are in
+PAGES; both tables are checked the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from engine.timers import fire_due
+
+INTAKE = {"multiple_targets": True, "all_targets_have_lead_department": False,
+          "lead_department_can_handle_alone": False, "coordination_problem": False,
+          "summary": "本人・家族の氏名を含む相談内容", "consent": "given"}
+MEETING = {"held_on": "2026-04-02", "participants": ["choju-anshin"],
+           "roles": [{"group": "choju-anshin", "role": "介護サービスの調整"}]}
+
+# Case relations and the persona holding them
+RELATIONS = {
+    "referring": "caseworker",      # staff of the agency that opened the case
+    "secretariat": "secretariat",   # secretariat member
+    "lead": "lead",                 # coordination lead
+    "participant": "elder_care",    # group named in the support meeting
+    "outsider": "outsider",         # another agency, no link
+    "admin": "admin",               # administrator: manages users, sees no case data by role
+}
+OK, NF, FB = "ok", "404", "403"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    url: str  # {case}, {task}, {token}, {user} are filled in
+    expect: dict[str, str]  # relation -> ok / 404 / 403
+    body: Any = None
+
+
+def _all(value: str) -> dict[str, str]:
+    return dict.fromkeys(RELATIONS, value)
+
+
+CASE_READ = {"referring": OK, "secretariat": OK, "lead": OK, "participant": OK, "outsider": NF, "admin": NF}
+TASK_ACT = {"referring": FB, "secretariat": OK, "lead": FB, "participant": FB, "outsider": NF, "admin": NF}
+
+# endpoint name (Flask) -> how it is exercised and who may
+ENDPOINTS: dict[str, Endpoint] = {
+    "groups.list_groups": Endpoint("GET", "/api/groups", _all(OK)),
+    "groups.me": Endpoint("GET", "/api/me", _all(OK)),
+    "cases.open_case": Endpoint("POST", "/api/cases", {**_all(OK), "secretariat": OK},
+                                {"process": "emergency", "group": "{own_group}"}),
+    "cases.list_cases": Endpoint("GET", "/api/cases", _all(OK)),
+    "cases.get_case": Endpoint("GET", "/api/cases/{case}", CASE_READ),
+    "tasks.queue": Endpoint("GET", "/api/tasks", _all(OK)),
+    "tasks.get_task": Endpoint("GET", "/api/tasks/{task}", CASE_READ),
+    "tasks.claim": Endpoint("POST", "/api/tasks/{task}/claim", TASK_ACT),
+    "tasks.release": Endpoint("POST", "/api/tasks/{task}/release",
+                              {**TASK_ACT, "secretariat": FB}),  # only the assignee or a supervisor
+    "tasks.assign": Endpoint("POST", "/api/tasks/{task}/assign", {**_all(FB)}, {"assignee": "kyosei.tanaka"}),
+    "tasks.draft": Endpoint("PUT", "/api/tasks/{task}/draft", TASK_ACT, {"data": {"progress": "途中"}}),
+    "tasks.complete": Endpoint("POST", "/api/tasks/{task}/complete", TASK_ACT,
+                               {"data": {"next": "continue", "progress": "経過良好"}}),
+    "admin.record_consent": Endpoint("POST", "/api/cases/{case}/consent", CASE_READ, {"consent": "given"}),
+    "admin.share": Endpoint("POST", "/api/cases/{case}/shares",
+                            {"referring": FB, "secretariat": OK, "lead": OK, "participant": FB, "outsider": NF,
+                             "admin": NF}, {"group": "jutaku", "purpose": "重層的支援会議での評価"}),
+    "admin.list_tokens": Endpoint("GET", "/api/tokens", _all(OK)),
+    "admin.revoke_token": Endpoint("DELETE", "/api/tokens/{token}", _all(OK)),
+    "admin.list_users": Endpoint("GET", "/api/users", {**_all(FB), "admin": OK}),
+    "admin.change_user": Endpoint("PATCH", "/api/users/{user}", {**_all(FB), "admin": OK}, {"add_roles": ["staff"]}),
+    "admin.search_audit": Endpoint("GET", "/api/audit", {**_all(FB), "lead": OK, "admin": OK}),
+    "admin.export_audit": Endpoint("GET", "/api/audit.csv", {**_all(FB), "lead": OK, "admin": OK}),
+    "api-docs.openapi_json": Endpoint("GET", "/api/openapi.json", _all(OK)),
+}
+
+# Staff UI pages (web/ui): endpoint -> rule; filled in by the UI's own module when present.
+try:
+    from tests.security.pages import PAGES
+except ImportError:  # the UI is not built yet
+    PAGES: dict[str, Endpoint] = {}
+
+NOT_ROUTES = {"static"}
+
+
+def test_every_endpoint_has_an_access_rule(app) -> None:  # noqa: ANN001
+    names = {rule.endpoint for rule in app.url_map.iter_rules()} - NOT_ROUTES
+    missing = sorted(n for n in names if n not in ENDPOINTS and n not in PAGES and not n.endswith(".static"))
+    assert not missing, f"endpoints without an access rule: {missing}"
+
+
+@pytest.fixture
+def world(api, personas, clock, session_factory, env):  # noqa: ANN001, ANN201
+    """A case under monitoring (meeting held with choju-anshin) with its monitoring task open."""
+    ref, sec = api("caseworker"), api("secretariat")
+    case = ref.post("/api/cases", json={"process": "multi_agency"}).json
+
+    def step(client, name, data) -> None:  # noqa: ANN001
+        task = next(t for t in client.get(f"/api/cases/{case['id']}").json["open_tasks"] if t["step"] == name)
+        assert client.post(f"/api/tasks/{task['id']}/complete", json={"data": data}).status_code == 200
+
+    step(ref, "intake", INTAKE)
+    step(sec, "assessment", {"members": ["choju-anshin"], "assessment": "a"})
+    step(sec, "plan", {"issues": "i", "policy": "p", "monitoring_interval": "P14D"})
+    step(sec, "meeting", MEETING)
+    clock.advance(days=15)
+    assert fire_due(session_factory, env, clock.now()) == 1
+    task = sec.get(f"/api/cases/{case['id']}").json["open_tasks"][0]
+    return {"case": case["id"], "task": task["id"]}
+
+
+@pytest.mark.parametrize("relation", list(RELATIONS))
+@pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
+def test_access_matrix(endpoint: str, relation: str, world, api, personas, app) -> None:  # noqa: ANN001
+    rule = ENDPOINTS[endpoint]
+    who = RELATIONS[relation]
+    persona = getattr(personas, who)
+    client = api(who)
+    token_id = _own_token_id(client)
+    values = {"case": world["case"], "task": world["task"], "token": token_id, "user": "wakamono.ito",
+              "own_group": persona.group_ids[0]}
+    url = rule.url.format(**values)
+    body = _fill(rule.body, values)
+    response = client.client.open(url, method=rule.method, json=body, headers=client.headers)
+    expected = rule.expect[relation]
+    got = response.status_code
+    if expected == OK:
+        assert got < 400, (endpoint, relation, got, response.get_data(as_text=True)[:300])
+    else:
+        assert str(got) == expected, (endpoint, relation, got, response.get_data(as_text=True)[:300])
+    if expected == NF:
+        # a hidden case looks exactly like a case that does not exist
+        ghost = rule.url.format(**{**values, "case": "00000000-0000-0000-0000-000000000000",
+                                   "task": "00000000-0000-0000-0000-000000000000"})
+        twin = client.client.open(ghost, method=rule.method, json=body, headers=client.headers)
+        assert twin.status_code == 404 and twin.json["error"]["message"] == response.json["error"]["message"]
+
+
+def _own_token_id(client) -> int:  # noqa: ANN001
+    return client.get("/api/tokens").json[0]["id"]
+
+
+def _fill(body: Any, values: dict[str, Any]) -> Any:
+    if isinstance(body, dict):
+        return {k: _fill(v, values) for k, v in body.items()}
+    if isinstance(body, str) and body.startswith("{") and body.endswith("}"):
+        return values[body[1:-1]]
+    return body
+
+
+@pytest.mark.parametrize("relation", ["outsider", "admin"])
+def test_lists_and_counts_do_not_reveal_hidden_cases(relation: str, world, api) -> None:  # noqa: ANN001
+    client = api(RELATIONS[relation])
+    assert world["case"] not in [c["id"] for c in client.get("/api/cases").json]
+    assert world["task"] not in [t["id"] for t in client.get("/api/tasks").json]
+
+
+def test_meeting_participation_grants_access_from_the_moment_it_is_saved(api) -> None:  # noqa: ANN001
+    ref, sec, elder = api("caseworker"), api("secretariat"), api("elder_care")
+    case = ref.post("/api/cases", json={"process": "multi_agency"}).json
+
+    def step(client, name, data) -> None:  # noqa: ANN001
+        task = next(t for t in client.get(f"/api/cases/{case['id']}").json["open_tasks"] if t["step"] == name)
+        assert client.post(f"/api/tasks/{task['id']}/complete", json={"data": data}).status_code == 200
+
+    step(ref, "intake", INTAKE)
+    step(sec, "assessment", {"members": ["choju-anshin"], "assessment": "a"})
+    step(sec, "plan", {"issues": "i", "policy": "p", "monitoring_interval": "P14D"})
+    assert elder.get(f"/api/cases/{case['id']}").status_code == 404  # convened for assessment ≠ meeting member
+    step(sec, "meeting", MEETING)
+    assert elder.get(f"/api/cases/{case['id']}").status_code == 200
+    assert case["id"] in [c["id"] for c in elder.get("/api/cases").json]

@@ -1,0 +1,350 @@
+"""The staff pages in a real browser: headless Chromium (Debian's `chromium`) driven by Playwright.
+
+A real server runs in a thread on the test app, with the test's FrozenClock, so the test moves
+time forward and runs the timer sweep itself. Nothing sleeps: every wait is on a condition.
+Screenshots of the queue, a task form and a case page go to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from engine.settings import ROOT
+from engine.timers import fire_due
+from tests.ui.conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("TSUNAGU_CHROMIUM", "/usr/bin/chromium")
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+BPMN_JS = ROOT / "node_modules" / "bpmn-js" / "dist" / "bpmn-navigated-viewer.production.min.js"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=ja-JP"]
+TIMEOUT_MS = 15_000
+
+
+def _missing() -> list[str]:
+    missing = []
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("Playwright for Python is not installed (pip install -e '.[test]')")
+    if not Path(CHROMIUM).exists():
+        missing.append(f"{CHROMIUM} is missing (apt-get install chromium fonts-noto-cjk)")
+    if not BPMN_JS.exists():
+        missing.append("bpmn-js is not installed (npm ci)")
+    return missing
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    missing = _missing()
+    if missing:
+        message = "browser tests need: " + "; ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(message + " — CI must install them (.ci/run)")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(app, staff) -> Iterator[str]:  # noqa: ANN001
+    """The test app served on 127.0.0.1 (a free port) in a thread; personas have passwords."""
+    from werkzeug.serving import make_server
+
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, name="ui-test-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join(timeout=10)
+    httpd.server_close()
+
+
+@pytest.fixture
+def browser_page(chromium, server):  # noqa: ANN001, ANN201
+    context = chromium.new_context(viewport={"width": 1366, "height": 900}, locale="ja-JP", base_url=server)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the pages: {errors}"
+
+
+def shot(page, name: str) -> None:  # noqa: ANN001
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, name: str) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    page.goto("/login")
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    label(page, "ユーザー名").fill(name)
+    label(page, "パスワード").fill(PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    expect(page.get_by_role("heading", level=1, name="作業一覧")).to_be_visible()
+
+
+def sign_out(page) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="ログアウト").click()
+    expect(page.get_by_role("heading", name="職員ログイン")).to_be_visible()
+
+
+def marks(page, kind: str) -> set[str]:  # noqa: ANN001
+    """Element ids of the diagram that bpmn-js marked with `tsu-<kind>`."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#diagram[data-ready='true']")).to_be_attached()
+    return set(page.locator(f"#diagram g.djs-element.tsu-{kind}").evaluate_all(
+        "els => els.map(e => e.getAttribute('data-element-id'))"))
+
+
+def label(page, text: str):  # noqa: ANN001, ANN201
+    """The control labelled exactly `text` (the label may end with the 必須 badge)."""
+    return page.get_by_label(re.compile("^" + re.escape(text) + "( 必須)?$"))
+
+
+def group(page, legend: str):  # noqa: ANN001, ANN201
+    return page.get_by_role("group", name=re.compile("^" + re.escape(legend) + "( 必須)?$"))
+
+
+def open_case_task(page, step_name: str) -> None:  # noqa: ANN001
+    """On the case page, open the open task called `step_name`."""
+    item = page.locator(".task-list__item", has_text=step_name)
+    item.get_by_role("link", name="作業する").click()
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", level=1, name=step_name)).to_be_visible()
+
+
+def complete(page) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="完了して次へ進む").click()
+    expect(page.locator(".flash--success")).to_contain_text("を完了しました")
+
+
+ELIGIBLE = {"multiple_targets": True, "all_targets_have_lead_department": False,
+            "lead_department_can_handle_alone": False, "coordination_problem": True, "consent": "unknown"}
+BACKLOG = ["50歳男性、親の他界後ひとり暮らし。公共料金の滞納あり、ひきこもりがち。",
+           "30歳女性（精神疾患の疑い、受診なし）、認知症の親、不登校がちの子と同居。支援を拒否。",
+           "外国籍の母子世帯。日本語での手続きが難しく、家賃を滞納している。"]
+
+
+def seed_backlog(session, env, personas, clock) -> None:  # noqa: ANN001
+    """Other cases already waiting for the secretariat (through the domain functions), some overdue."""
+    from engine import cases
+
+    for i, summary in enumerate(BACKLOG):
+        case = cases.start_case(session, env, personas.caseworker, "multi_agency", {"summary": summary}, None,
+                                clock.now())
+        (task,) = cases.case_open_tasks(session, case)
+        cases.complete_task(session, env, personas.caseworker, task.id, {**ELIGIBLE, "summary": summary}, clock.now())
+        if i == 1:
+            (task,) = cases.case_open_tasks(session, case)
+            cases.claim_task(session, env, personas.supervisor, task.id, clock.now())
+        clock.advance(days=8)  # an assessment is due in 14 days: the first two are overdue by the end
+
+
+def test_consultation_walks_all_six_steps_in_the_browser(browser_page, clock, session_factory, env, session,
+                                                         personas) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    seed_backlog(session, env, personas, clock)
+    page = browser_page
+    # --- the referring caseworker opens a consultation and fills in step 1
+    sign_in(page, "hokatsu.sato")
+    page.get_by_role("link", name="新規相談").click()
+    label(page, "概要").fill("80代の祖母と小学生の孫の二人暮らし。平日昼間に孫が在宅している。")
+    page.get_by_role("button", name="登録する").click()
+    expect(page.locator(".flash--success")).to_contain_text("を登録しました")
+    number = re.search(r"MA-\d{4}-\d{5}", page.locator("h1").inner_text()).group(0)
+    assert marks(page, "current") == {"intake"}
+    open_case_task(page, "1. 相談・調整")
+    for legend, answer in (("支援対象者が複数", "はい"), ("全員に担当部局がある", "はい"),
+                           ("担当部局のみで対応可能", "いいえ"), ("関係機関・部局の連携調整に課題がある", "いいえ")):
+        group(page, legend).get_by_label(answer, exact=True).check()
+    expect(label(page, "相談の概要")).to_have_value(re.compile("祖母と小学生の孫"))
+    group(page, "本人同意").get_by_label("同意あり").check()
+    complete(page)
+    sign_out(page)
+
+    # --- the secretariat finds the assessment in the queue and walks steps 2-6
+    sign_in(page, "kyosei.tanaka")
+    row = page.locator("tr", has_text=number)
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("2. アセスメント")
+    expect(page.locator("tr.is-overdue")).to_have_count(2)
+    expect(page.locator("tbody tr").first).to_have_class(re.compile("is-overdue"))  # by due date: overdue first
+    shot(page, "queue")
+    row.get_by_role("button", name=re.compile("担当する")).click()
+    expect(page.locator(".flash--success")).to_contain_text("担当しました")
+    expect(page.locator("tr", has_text=number)).to_contain_text("田中 一郎")
+    page.locator("tr", has_text=number).get_by_role("link", name="2. アセスメント").click()
+
+    # step 2: assessment (multiple groups as checkboxes, long text)
+    expect(page.locator(".task-aside")).to_contain_text("1. 相談・調整")
+    expect(page.locator(".task-aside")).to_contain_text("同意あり")
+    members = group(page, "参集した事務局メンバー")
+    members.get_by_label("長寿安心課").check()
+    members.get_by_label("こども相談課").check()
+    label(page, "アセスメント内容").fill("祖母の介護負担と孫の不登校傾向が重なっている。")
+    complete(page)
+    assert {"intake", "assessment"} <= marks(page, "done")
+    assert marks(page, "current") == {"plan"}
+
+    # step 3: plan, with a short monitoring interval through the duration picker
+    open_case_task(page, "3. 課題整理・支援方針の作成")
+    label(page, "課題整理").fill("介護負担・不登校・親の所在不明")
+    label(page, "支援方針").fill("長寿安心課とこども相談課が連携して見守る。")
+    duration = group(page, "モニタリング間隔")
+    duration.get_by_label("数", exact=True).fill("2")
+    duration.get_by_label("単位").select_option("D")
+    expect(duration.locator("output")).to_have_text("P2D")
+    complete(page)
+
+    # step 4: support meeting, with the roles table (rows added in the page)
+    open_case_task(page, "4. 支援会議（支援方針と役割分担の決定）")
+    label(page, "開催日").fill("2026-04-01")
+    participants = group(page, "参加機関")
+    participants.get_by_label("長寿安心課").check()
+    participants.get_by_label("こども相談課").check()
+    page.locator("#f-roles-0-group").select_option("choju-anshin")
+    page.locator("#f-roles-0-role").fill("介護サービスの調整")
+    page.get_by_role("button", name="行を追加").click()
+    page.locator("#f-roles-1-group").select_option("kodomo-sodan")
+    page.locator("#f-roles-1-role").fill("学校との連絡・家庭訪問")
+    shot(page, "task-form")
+    complete(page)
+    assert {"intake", "assessment", "plan", "meeting"} <= marks(page, "done")
+    assert marks(page, "current") == {"monitoring_due"}
+    expect(page.locator("#schedule")).to_contain_text("モニタリング期日")
+    due = clock.now() + timedelta(days=2)
+    expect(page.locator("#schedule time")).to_have_attribute("datetime", due.isoformat())
+    expect(page.locator(".task-list__item")).to_have_count(0)
+    shot(page, "case")
+    page.locator("#diagram").screenshot(path=str(SHOTS / "case-diagram.png"))
+
+    # --- time passes: the sweep fires the timer and the monitoring task shows up in the queue
+    clock.advance(days=2, minutes=1)
+    assert fire_due(session_factory, env, clock.now()) == 1
+    page.goto("/")  # two days later the sign-in has expired (12 hours at most): sign in again
+    sign_in(page, "kyosei.tanaka")
+    row = page.locator("tr", has_text=number)
+    expect(row).to_contain_text("5. モニタリング")
+    row.get_by_role("link", name="5. モニタリング").click()
+
+    # step 5: monitoring → close
+    group(page, "次の対応").get_by_label("終結へ").check()
+    label(page, "支援の状況").fill("見守り体制が定着した。")
+    complete(page)
+    # step 6: closure
+    open_case_task(page, "6. 終結（終結時の評価）")
+    label(page, "終結時の評価").fill("支援方針どおり、介護サービスと学校の連携が定着した。")
+    group(page, "終結の理由").get_by_label("支援が定着").check()
+    complete(page)
+
+    # --- the case page: closed, every step marked done, the timeline readable
+    expect(page.locator(".status")).to_have_text("終了")
+    done = marks(page, "done")
+    assert {"intake", "assessment", "plan", "meeting", "monitoring_due", "monitoring", "closure"} <= done
+    assert marks(page, "current") == set()
+    timeline = page.locator("#timeline")
+    completed = timeline.locator("[data-kind='task_completed']")
+    expect(completed).to_have_count(6)
+    steps = completed.evaluate_all("els => els.map(e => e.dataset.step)")
+    assert steps == ["closure", "monitoring", "meeting", "plan", "assessment", "intake"]  # newest first
+    expect(timeline.locator("[data-kind='timer_fired']")).to_have_count(1)
+    expect(timeline.locator("[data-kind='case_completed']")).to_have_count(1)
+    intake = timeline.locator("[data-kind='task_completed'][data-step='intake']")
+    intake.get_by_text("入力内容を表示").click()
+    expect(intake).to_contain_text("本人同意")
+    expect(intake).to_contain_text("同意あり")
+    expect(intake).to_contain_text("佐藤 花子")
+    meeting = timeline.locator("[data-kind='task_completed'][data-step='meeting']")
+    meeting.get_by_text("入力内容を表示").click()
+    expect(meeting.locator("table")).to_contain_text("学校との連絡・家庭訪問")
+    expect(meeting.locator("table")).to_contain_text("こども相談課")
+    shot(page, "case-closed")
+
+
+def test_invalid_form_shows_errors_beside_the_fields_and_keeps_the_input(browser_page) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    page = browser_page
+    sign_in(page, "hokatsu.sato")
+    page.get_by_role("link", name="新規相談").click()
+    page.get_by_role("button", name="登録する").click()
+    open_case_task(page, "1. 相談・調整")
+    group(page, "支援対象者が複数").get_by_label("いいえ", exact=True).check()
+    group(page, "本人同意").get_by_label("未確認").check()
+    label(page, "相談の概要").fill("")
+    page.get_by_role("button", name="完了して次へ進む").click()
+
+    summary = page.locator("#error-summary")
+    expect(summary).to_be_visible()
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("入力内容を確認してください（4件）")
+    for field_id in ("all_targets_have_lead_department", "lead_department_can_handle_alone",
+                     "coordination_problem", "summary"):
+        error = page.locator(f"#f-{field_id}-error")
+        expect(error).to_have_text(re.compile("入力してください"))
+        described = page.locator(f"#f-{field_id}").get_attribute("aria-describedby")
+        assert f"f-{field_id}-error" in described
+    expect(page.locator("#f-summary")).to_have_attribute("aria-invalid", "true")
+    # what the user chose is still there, and the fields without errors carry none
+    expect(group(page, "支援対象者が複数").get_by_label("いいえ", exact=True)).to_be_checked()
+    expect(group(page, "本人同意").get_by_label("未確認")).to_be_checked()
+    expect(page.locator("#f-consent-error")).to_have_count(0)
+    # the error summary links to the field
+    summary.get_by_role("link", name=re.compile("相談の概要")).click()
+    expect(page.locator("#f-summary")).to_be_focused()
+    shot(page, "task-form-errors")
+
+
+def test_tablet_width_and_keyboard(browser_page) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    page = browser_page
+    page.set_viewport_size({"width": 768, "height": 1024})
+    sign_in(page, "hokatsu.sato")
+    page.get_by_role("link", name="緊急対応の報告").click()
+    label(page, "概要").fill("独居高齢者宅から異臭、応答なし。")
+    page.get_by_role("button", name="登録する").click()
+    page.get_by_role("navigation", name="メインメニュー").get_by_role("link", name="作業一覧").click()
+    expect(page.locator("tbody tr")).to_have_count(1)
+    # nothing wider than the screen: the table scrolls inside its own box if it must
+    assert page.evaluate("document.documentElement.scrollWidth") <= 768
+    shot(page, "queue-tablet")
+    # keyboard: the first Tab reaches the skip link, which moves focus to the content
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="本文へスキップ")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    # the task opens and its first choice is reachable and operable by keyboard alone
+    page.locator("tbody tr").first.get_by_role("link", name="1. 危険度・緊急度の判断").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1, name="1. 危険度・緊急度の判断")).to_be_visible()
+    first = group(page, "緊急度").get_by_label("高")
+    first.focus()
+    page.keyboard.press("Space")
+    expect(first).to_be_checked()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 768
+    shot(page, "task-form-tablet")

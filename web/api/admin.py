@@ -1,0 +1,173 @@
+"""Consent, sharing, API tokens, users and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Response, g
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from engine import audit, cases, users
+from engine.errors import Invalid
+from web.api import render
+from web.api.auth import authenticate
+from web.api.schemas import ApiError, CaseOut
+from web.extensions import db, engine_env, now
+
+blp = Blueprint("admin", __name__, url_prefix="/api", description="Consent, sharing, tokens, users, audit trail")
+blp.before_request(authenticate)
+
+
+class ConsentIn(Schema):
+    consent = fields.String(required=True, metadata={"description": "given, not_given or unknown (本人同意)"})
+
+
+class ShareIn(Schema):
+    group = fields.String(required=True)
+    purpose = fields.String(required=True, metadata={"description": "e.g. 重層的支援会議での評価"})
+
+
+class ShareOut(Schema):
+    case_id = fields.String()
+    group = fields.String()
+    source = fields.String()
+    since = fields.DateTime()
+
+
+class TokenOut(Schema):
+    id = fields.Integer()
+    user = fields.String()
+    label = fields.String()
+    created_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True)
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class TokenQuery(Schema):
+    all = fields.Boolean(load_default=False, metadata={"description": "every user's tokens (administrators)"})
+
+
+class UserOut(Schema):
+    name = fields.String()
+    display_name = fields.String()
+    groups = fields.List(fields.String())
+    roles = fields.List(fields.String())
+    active = fields.Boolean()
+
+
+class UserChangeIn(Schema):
+    add_groups = fields.List(fields.String(), load_default=list)
+    remove_groups = fields.List(fields.String(), load_default=list)
+    add_roles = fields.List(fields.String(), load_default=list)
+    remove_roles = fields.List(fields.String(), load_default=list)
+    active = fields.Boolean(load_default=None, allow_none=True)
+
+
+class AuditQuery(Schema):
+    user = fields.String()
+    case = fields.String(metadata={"description": "case number"})
+    since = fields.AwareDateTime()
+    until = fields.AwareDateTime()
+    action = fields.String()
+    limit = fields.Integer(load_default=1000, validate=lambda n: 1 <= n <= 100000)
+    offset = fields.Integer(load_default=0, validate=lambda n: n >= 0)
+
+
+class AuditOut(Schema):
+    seq = fields.Integer()
+    at = fields.DateTime()
+    actor = fields.String(attribute="actor_name", allow_none=True)
+    action = fields.String()
+    case_number = fields.String(allow_none=True)
+    origin = fields.String(allow_none=True)
+    detail = fields.Dict(allow_none=True)
+    hash = fields.String()
+
+
+@blp.route("/cases/<case_id>/consent", methods=["POST"])
+@blp.arguments(ConsentIn)
+@blp.response(200, CaseOut)
+@blp.alt_response(404, schema=ApiError)
+def record_consent(body, case_id: str):  # noqa: ANN001, ANN201
+    """Record the resident's consent (本人同意): value, when, and by whom."""
+    env = engine_env()
+    case = cases.record_consent(db.session, env, g.actor, case_id, body["consent"], now())
+    return render.case(db.session, env, g.actor, case)
+
+
+@blp.route("/cases/<case_id>/shares", methods=["POST"])
+@blp.arguments(ShareIn)
+@blp.response(201, ShareOut)
+@blp.alt_response(409, schema=ApiError)
+def share(body, case_id: str):  # noqa: ANN001, ANN201
+    """Share a case beyond its support meeting; only where consent is given (409 otherwise)."""
+    m = cases.share_case(db.session, engine_env(), g.actor, case_id, body["group"], body["purpose"], now())
+    return {"case_id": m.case_id, "group": m.group_id, "source": m.source, "since": m.since}
+
+
+@blp.route("/tokens")
+@blp.arguments(TokenQuery, location="query")
+@blp.response(200, TokenOut(many=True))
+def list_tokens(query):  # noqa: ANN001, ANN201
+    """The caller's API tokens (all users' with ?all=true, administrators only)."""
+    rows = users.list_tokens(db.session, g.actor, all_users=query["all"])
+    return [{"id": t.id, "user": t.user.name, "label": t.label, "created_at": t.created_at,
+             "last_used_at": t.last_used_at, "revoked_at": t.revoked_at} for t in rows]
+
+
+@blp.route("/tokens/<int:token_id>", methods=["DELETE"])
+@blp.response(200, TokenOut)
+@blp.alt_response(404, schema=ApiError)
+def revoke_token(token_id: int):  # noqa: ANN201
+    """Revoke a token at once (the owner's own, or any for an administrator)."""
+    t = users.revoke(db.session, g.actor, token_id, now())
+    return {"id": t.id, "user": t.user.name, "label": t.label, "created_at": t.created_at,
+            "last_used_at": t.last_used_at, "revoked_at": t.revoked_at}
+
+
+def _user_out(u) -> dict:  # noqa: ANN001
+    return {"name": u.name, "display_name": u.display_name, "groups": u.group_ids, "roles": u.roles, "active": u.active}
+
+
+@blp.route("/users")
+@blp.response(200, UserOut(many=True))
+def list_users():  # noqa: ANN201
+    """Every user (administrators)."""
+    users._require_admin(g.actor)
+    return [_user_out(u) for u in users.list_users(db.session)]
+
+
+@blp.route("/users/<name>", methods=["PATCH"])
+@blp.arguments(UserChangeIn)
+@blp.response(200, UserOut)
+def change_user(body, name: str):  # noqa: ANN001, ANN201
+    """Change a user's groups, roles or status (administrators)."""
+    return _user_out(users.change_user(db.session, g.actor, name, now(), **body))
+
+
+def _audit_filters(query: dict) -> dict:
+    since, until = query.get("since"), query.get("until")
+    if since and until and since >= until:
+        raise Invalid("since must be before until", {"since": "must be before until"})
+    return {"user": query.get("user"), "case_number": query.get("case"), "since": since, "until": until,
+            "action": query.get("action"), "limit": query["limit"], "offset": query["offset"]}
+
+
+@blp.route("/audit")
+@blp.arguments(AuditQuery, location="query")
+@blp.response(200, AuditOut(many=True))
+def search_audit(query):  # noqa: ANN001, ANN201
+    """Search the audit trail by user, case number and period (administrators, coordination lead)."""
+    return audit.search_as(db.session, g.actor, now(), **_audit_filters(query))
+
+
+@blp.route("/audit.csv")
+@blp.arguments(AuditQuery, location="query")
+@blp.response(200, content_type="text/csv")
+def export_audit(query):  # noqa: ANN001, ANN201
+    """The same search as CSV (UTF-8 with BOM, so spreadsheet software reads Japanese)."""
+    rows = audit.search_as(db.session, g.actor, now(), export=True, **_audit_filters(query))
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Response("\ufeff" + audit.to_csv(rows), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="tsunagu-audit-{stamp}.csv"'})

@@ -1,0 +1,79 @@
+"""The staff web pages (Japanese first, English switchable), on the same domain functions as
+the JSON API.
+
+`init_app(app)` sets up sign-in sessions, CSRF, the message catalogue, the pages' error pages,
+and serves the bpmn-js viewer from node_modules (installed by `npm ci`; no CDN).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, abort, g, request, send_from_directory
+
+from engine.settings import ROOT
+from web.extensions import now
+from web.ui import csrf, i18n
+
+# Files of the bpmn-js package the case page uses; nothing else under node_modules is served.
+BPMN_JS_FILES = frozenset({
+    "bpmn-navigated-viewer.production.min.js",
+    "assets/diagram-js.css",
+    "assets/bpmn-js.css",
+})
+
+
+def node_modules() -> Path:
+    return Path(os.environ.get("TSUNAGU_NODE_MODULES", ROOT / "node_modules"))
+
+
+def _fromiso(value: Any) -> Any:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        return None
+
+
+def init_app(app: Flask) -> None:
+    from web.ui import auth, forms, views
+
+    auth.configure(app)
+    for blueprint in (auth.bp, views.bp):
+        app.register_blueprint(blueprint)
+
+    app.jinja_env.globals.update(
+        t=i18n.t, lang=i18n.lang, csrf_token=csrf.token, jst=i18n.jst, age=i18n.age, group_name=i18n.group_name,
+        pick=i18n.pick, duration_text=forms.duration_text,
+    )
+
+    app.jinja_env.filters["fromiso"] = _fromiso
+
+    @app.context_processor
+    def _page_context() -> dict[str, Any]:
+        if request.blueprint not in ("ui", "ui_auth"):
+            return {}
+        return {"actor": g.get("actor"), "page_now": now()}
+
+    @app.after_request
+    def _page_headers(response: Any) -> Any:
+        if request.blueprint in ("ui", "ui_auth") or request.path.startswith("/static/"):
+            response.headers.setdefault("X-Content-Type-Options", "nosniff")
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+            if request.blueprint in ("ui", "ui_auth") and response.mimetype == "text/html":
+                response.headers.setdefault("Cache-Control", "no-store")
+                response.headers.setdefault(
+                    "Content-Security-Policy",
+                    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                    "font-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+                    "form-action 'self'")
+        return response
+
+    @app.route("/vendor/bpmn-js/<path:filename>")
+    def bpmn_js(filename: str) -> Any:
+        if filename not in BPMN_JS_FILES:
+            abort(404)
+        return send_from_directory(node_modules() / "bpmn-js" / "dist", filename, max_age=3600)

@@ -1,0 +1,318 @@
+"""The staff pages: work queue, task form, case page, start pages.
+
+Each view parses HTTP, calls the same domain functions as the JSON API (engine.cases, and
+engine.queue for the queue page) with plain values, and renders. No state is read or changed
+any other way.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response
+
+from engine import cases, users
+from engine import queue as work_queue
+from engine.access import can_work_on
+from engine.errors import Conflict, Forbidden, Invalid
+from engine.models import Case, HumanTask, User
+from engine.status import EventKind, Role, TaskState
+from web.extensions import db, engine_env, now
+from web.ui import csrf, errors, forms
+from web.ui.auth import load_actor, login_required, safe_next
+from web.ui.errors import error_message
+from web.ui.i18n import LANGUAGES, pick, t
+
+bp = Blueprint("ui", __name__)
+bp.before_request(load_actor)
+bp.before_request(csrf.protect)
+errors.install(bp)
+
+PAGE_SIZE = 50
+# The task form's submit buttons: a name no form field can have (fields are identifiers).
+ACTION = "ui-action"
+START_PROCESSES = {"consultation": "multi_agency", "emergency": "emergency"}
+
+
+def _groups() -> dict[str, Any]:
+    """Groups by id, in the order of config/organisation.yaml (lead, secretariat, liaison, referring)."""
+    order = {info.id: i for i, info in enumerate(engine_env().org.groups)}
+    rows = sorted(users.list_groups(db.session), key=lambda g_: (order.get(g_.id, len(order)), g_.id))
+    return {g_.id: g_ for g_ in rows}
+
+
+# ---------------------------------------------------------------- work queue
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return max(1, int(value or default))
+    except ValueError:
+        return default
+
+
+@bp.route("/")
+@login_required
+def queue() -> Any:
+    args = request.args
+    filters = {
+        "process": args.get("process", "")[:100],
+        "step": args.get("step", "")[:100],
+        "group": args.get("group", "")[:64],
+        "assignee": args.get("assignee") if args.get("assignee") in work_queue.ASSIGNEE_FILTERS else "any",
+        "overdue": "1" if args.get("overdue") == "1" else "",
+        "q": args.get("q", "").strip()[:work_queue.MAX_QUERY],
+        "sort": args.get("sort") if args.get("sort") in work_queue.SORTS else "due",
+    }
+    page = _int(args.get("page"), 1)
+    at = now()
+    items, total = work_queue.search_queue(
+        db.session, g.actor, process=filters["process"] or None, step=filters["step"] or None,
+        group=filters["group"] or None, assignee=filters["assignee"], overdue=bool(filters["overdue"]),
+        q=filters["q"] or None, sort=filters["sort"], page=page, page_size=PAGE_SIZE, now=at)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    groups = _groups()
+    supervisor = Role.SUPERVISOR in g.actor.roles
+    members = work_queue.group_members(db.session, sorted({i.group_id for i in items if i.group_id})) \
+        if supervisor else {}
+    processes = work_queue.process_choices(db.session, engine_env())
+    active = {k: v for k, v in filters.items() if v and not (k == "assignee" and v == "any")
+              and not (k == "sort" and v == "due")}
+
+    def page_url(**changes: Any) -> str:
+        params = {**active, "page": page, **changes}
+        params = {k: v for k, v in params.items() if v and not (k == "page" and v == 1)}
+        return url_for("ui.queue") + ("?" + urlencode(params) if params else "")
+
+    return render_template(
+        "ui/queue.html", items=items, total=total, page=page, pages=pages, filters=filters, groups=groups,
+        my_groups=[groups[gid] for gid in g.actor.group_ids if gid in groups], members=members,
+        supervisor=supervisor, processes=processes, page_url=page_url, filtered=bool(active), at=at,
+        here=request.full_path.rstrip("?"), first=(page - 1) * PAGE_SIZE + 1,
+        last=min(total, page * PAGE_SIZE))
+
+
+def _back() -> Response:
+    return redirect(safe_next(request.form.get("next"), url_for("ui.queue")))
+
+
+def _task_command(command: Any, message: str, **kw: Any) -> Response:
+    try:
+        row = command()
+    except Invalid as exc:
+        db.session.rollback()
+        flash(" ".join(pick(m) for m in (exc.fields or {}).values()) or error_message(exc), "error")
+        return _back()
+    except Conflict as exc:  # someone else was first: say so on the page the user came from
+        db.session.rollback()
+        flash(error_message(exc), "error")
+        return _back()
+    flash(t(message, step=row.name, **kw), "success")
+    return _back()
+
+
+@bp.route("/tasks/<task_id>/claim", methods=["POST"])
+@login_required
+def claim(task_id: str) -> Response:
+    return _task_command(lambda: cases.claim_task(db.session, engine_env(), g.actor, task_id, now()), "claimed")
+
+
+@bp.route("/tasks/<task_id>/release", methods=["POST"])
+@login_required
+def release(task_id: str) -> Response:
+    return _task_command(lambda: cases.release_task(db.session, engine_env(), g.actor, task_id, now()), "released")
+
+
+@bp.route("/tasks/<task_id>/assign", methods=["POST"])
+@login_required
+def assign(task_id: str) -> Response:
+    name = request.form.get("assignee", "")
+    return _task_command(lambda: cases.assign_task(db.session, engine_env(), g.actor, task_id, name, now()),
+                         "assigned", name=name)
+
+
+# ---------------------------------------------------------------- task page
+
+
+def _earlier_steps(case: Case, exclude_task: str | None = None) -> list[dict[str, Any]]:
+    """Completed steps of the case, newest first, with their answers in the forms' words."""
+    defn = engine_env().specs.get(case.definition)
+    groups = _groups()
+    out = []
+    for event in cases.case_history(db.session, case):
+        if event.kind != EventKind.TASK_COMPLETED or event.task_id == exclude_task:
+            continue
+        info = defn.steps.get(event.step or "")
+        schema = defn.forms.get(info.form_key) if info and info.form_key else None
+        out.append({"event": event, "answers": forms.describe(schema, event.data, groups)})
+    out.reverse()
+    return out
+
+
+def _render_task(row: HumanTask, schema: dict[str, Any] | None, values: dict[str, Any],
+                 errors: dict[str, str] | None = None, status: int = 200, extra_rows: dict[str, int] | None = None,
+                 message: str | None = None) -> tuple[str, int]:
+    groups = _groups()
+    fields = forms.build(schema, values, errors, list(groups.values()), extra_rows)
+    known = {f.path for f in fields} | {c.path for f in fields for r in f.rows for c in r}
+    loose = [pick(m) for k, m in (errors or {}).items() if k not in known
+             and not any(k.startswith(f.path + ".") for f in fields if f.kind == "table")]
+    assignee = db.session.get(User, row.assignee_id) if row.assignee_id else None
+    return render_template(
+        "ui/task.html", task=row, case=row.case, schema=schema or {}, fields=fields, errors=errors or {},
+        loose_errors=loose, groups=groups, earlier=_earlier_steps(row.case, row.id), assignee=assignee,
+        can_work=row.state == TaskState.OPEN and can_work_on(g.actor, row), at=now(), message=message,
+    ), status
+
+
+@bp.route("/tasks/<task_id>")
+@login_required
+def task(task_id: str) -> Any:
+    row, schema, data = cases.get_task(db.session, engine_env(), g.actor, task_id)
+    return _render_task(row, schema, data)
+
+
+@bp.route("/tasks/<task_id>", methods=["POST"])
+@login_required
+def task_submit(task_id: str) -> Any:
+    env = engine_env()
+    row, schema, _ = cases.get_task(db.session, env, g.actor, task_id)
+    data = forms.parse(schema, request.form)
+    action = request.form.get(ACTION, "")
+    if action.startswith("add-row:"):  # without JavaScript: the same form with one more row
+        return _render_task(row, schema, data, extra_rows={action.split(":", 1)[1]: 1})
+    try:
+        if action == "save":
+            cases.save_draft(db.session, env, g.actor, task_id, data, now())
+            flash(t("draft_saved"), "success")
+            return redirect(url_for("ui.task", task_id=task_id))
+        if action != "complete":
+            abort(400)
+        case = cases.complete_task(db.session, env, g.actor, task_id, data, now())
+    except Invalid as exc:
+        db.session.rollback()
+        row, schema, _ = cases.get_task(db.session, env, g.actor, task_id)
+        return _render_task(row, schema, data, errors=exc.fields or {"data": exc.message}, status=422)
+    except (Conflict, Forbidden) as exc:
+        db.session.rollback()
+        row, schema, _ = cases.get_task(db.session, env, g.actor, task_id)
+        return _render_task(row, schema, data, status=exc.status, message=error_message(exc))
+    flash(t("completed_step", step=row.name), "success")
+    return redirect(url_for("ui.case", case_id=case.id))
+
+
+# ---------------------------------------------------------------- case page
+
+
+def _marks(case: Case, history: list[Any], open_tasks: list[HumanTask], timers: list[Any]) -> dict[str, Any]:
+    """Diagram marks: steps done (completed tasks, fired timers) and where the case is now."""
+    current: dict[str, str] = {}
+    for task_row in open_tasks:
+        current.setdefault(task_row.step, task_row.name)
+    for timer in timers:
+        current.setdefault(timer.step, timer.step_name)
+    done: dict[str, str] = {}
+    for e in history:
+        if e.kind in (EventKind.TASK_COMPLETED, EventKind.TIMER_FIRED) and e.step and e.step not in current:
+            done.setdefault(e.step, e.step_name or e.step)
+    return {"done": done, "current": current}
+
+
+@bp.route("/cases/<case_id>")
+@login_required
+def case(case_id: str) -> Any:
+    env = engine_env()
+    row = cases.get_case(db.session, env, g.actor, case_id)
+    history = cases.case_history(db.session, row)
+    open_tasks = cases.case_open_tasks(db.session, row)
+    timers = cases.case_timers(db.session, row)
+    linked = cases.linked_cases(db.session, env, g.actor, row)
+    defn = env.specs.get(row.definition)
+    groups = _groups()
+    timeline = []
+    for event in history:
+        schema = None
+        if event.kind == EventKind.TASK_COMPLETED:
+            info = defn.steps.get(event.step or "")
+            schema = defn.forms.get(info.form_key) if info and info.form_key else None
+        answers = forms.describe(schema, event.data, groups) \
+            if event.kind in (EventKind.TASK_COMPLETED, EventKind.CASE_STARTED, EventKind.CASE_ERROR) else []
+        timeline.append({"event": event, "answers": answers})
+    timeline.reverse()
+    user_ids = {t_.assignee_id for t_ in open_tasks if t_.assignee_id}
+    assignees = {u.id: u for u in (db.session.get(User, i) for i in user_ids) if u}
+    return render_template(
+        "ui/case.html", case=row, process_name=row.definition.name, timeline=timeline, open_tasks=open_tasks,
+        timers=timers, linked=linked, groups=groups, marks=_marks(row, history, open_tasks, timers),
+        assignees=assignees, at=now(), can_work={t_.id: can_work_on(g.actor, t_) for t_ in open_tasks})
+
+
+@bp.route("/cases/<case_id>/diagram")
+@login_required
+def case_diagram(case_id: str) -> Response:
+    """The case's BPMN and its marks, for the bpmn-js viewer on the case page."""
+    env = engine_env()
+    row = cases.get_case(db.session, env, g.actor, case_id)
+    marks = _marks(row, cases.case_history(db.session, row), cases.case_open_tasks(db.session, row),
+                   cases.case_timers(db.session, row))
+    xml = next(iter(row.definition.bundle["bpmn"].values()))
+    response = jsonify({"xml": xml, "done": list(marks["done"]), "current": list(marks["current"])})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# ---------------------------------------------------------------- start pages
+
+
+@bp.route("/cases/new/<kind>", methods=["GET", "POST"])
+@login_required
+def start(kind: str) -> Any:
+    process = START_PROCESSES.get(kind)
+    if process is None:
+        abort(404)
+    groups = _groups()
+    my_groups = [groups[gid] for gid in g.actor.group_ids if gid in groups]
+    summary = request.form.get("summary", "").replace("\r\n", "\n")
+    group = request.form.get("group") or (my_groups[0].id if len(my_groups) == 1 else "")
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        data = {"summary": summary} if summary.strip() else {}
+        try:
+            new = cases.start_case(db.session, engine_env(), g.actor, process, data, group or None, now())
+        except (Invalid, Forbidden) as exc:
+            db.session.rollback()
+            status = exc.status
+            errors = {k: pick(v) for k, v in (exc.fields or {"data": exc.message}).items()}
+            if "group" in errors:  # the engine's words are for the API; say it for this page
+                errors["group"] = t("start_group_not_yours" if isinstance(exc, Forbidden) else "start_group_required")
+        else:
+            flash(t("case_started", number=new.number), "success")
+            return redirect(url_for("ui.case", case_id=new.id))
+    return render_template("ui/start.html", kind=kind, process=process, my_groups=my_groups, summary=summary,
+                           group=group, errors=errors), status
+
+
+# ---------------------------------------------------------------- language
+
+
+@bp.route("/lang", methods=["POST"])
+def set_language() -> Response:
+    value = request.form.get("lang")
+    if value in LANGUAGES:
+        session["lang"] = value
+    return redirect(safe_next(request.form.get("next"), url_for("ui.queue")))
