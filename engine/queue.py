@@ -10,16 +10,20 @@ only when the sort (case number) or the search text needs them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, func, or_, select, union_all
+from sqlalchemy.orm import Session, load_only
 
+from engine import audit
+from engine.access import sees_every_case, visible_cases_clause
+from engine.db import command
 from engine.env import Env
 from engine.errors import Invalid
 from engine.models import Case, HumanTask, ProcessDefinition, User, UserGroup
+from engine.org import Organisation
 from engine.status import TaskState
 
 ASSIGNEE_FILTERS = ("any", "me", "unassigned")
@@ -56,7 +60,8 @@ def _like(text: str) -> str:
 
 
 def _sources(actor: User, *, process: str | None, step: str | None, group: str | None, assignee: str,
-             overdue: bool, q: str | None, sort: str, now: datetime) -> list[Select[Any]]:
+             overdue: bool, q: str | None, sort: str, now: datetime, org: Organisation | None = None
+             ) -> list[Select[Any]]:
     """The queue as disjoint parts that each use an index: the open tasks of the actor's groups, and
     the open tasks of other groups assigned to the actor. Together they are exactly
     `engine.access.task_queue_clause` (checked by the tests)."""
@@ -91,8 +96,13 @@ def _sources(actor: User, *, process: str | None, step: str | None, group: str |
             stmt = stmt.where(HumanTask.due_at.is_not(None), HumanTask.due_at < now)
         if q:
             pattern = _like(q)
+            # A summary may be matched only where the actor may read it: searching must not
+            # reveal what a case the actor cannot see is about.
+            summary = Case.summary.ilike(pattern, escape="\\")
+            if org is not None and not sees_every_case(actor, org):
+                summary = and_(summary, visible_cases_clause(actor, org))
             stmt = stmt.where(HumanTask.case_id.in_(select(Case.id).where(
-                or_(Case.number.ilike(pattern, escape="\\"), Case.summary.ilike(pattern, escape="\\")))))
+                or_(Case.number.ilike(pattern, escape="\\"), summary))))
         out.append(stmt)
     return out
 
@@ -108,21 +118,23 @@ def _order(columns: Any, sort: str) -> list[Any]:
 
 def queue_statement(actor: User, *, process: str | None = None, step: str | None = None, group: str | None = None,
                     assignee: str = "any", overdue: bool = False, q: str | None = None, sort: str = "due",
-                    page: int = 1, page_size: int = 50, now: datetime) -> Select[Any]:
+                    page: int = 1, page_size: int = 50, now: datetime,
+                    org: Organisation | None = None) -> Select[Any]:
     """The SELECT of one page of task ids (exposed so tests can read its query plan)."""
     q = (q or "").strip() or None
     parts = _sources(actor, process=process, step=step, group=group, assignee=assignee, overdue=overdue, q=q,
-                     sort=sort, now=now)
+                     sort=sort, now=now, org=org)
     tasks = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("queue")
     return (select(tasks.c.id).order_by(*_order(tasks.c, sort))
             .limit(page_size).offset((page - 1) * page_size))
 
 
 def count_statement(actor: User, *, process: str | None = None, step: str | None = None, group: str | None = None,
-                    assignee: str = "any", overdue: bool = False, q: str | None = None, now: datetime) -> Select[Any]:
+                    assignee: str = "any", overdue: bool = False, q: str | None = None, now: datetime,
+                    org: Organisation | None = None) -> Select[Any]:
     q = (q or "").strip() or None
     parts = _sources(actor, process=process, step=step, group=group, assignee=assignee, overdue=overdue, q=q,
-                     sort="due", now=now)
+                     sort="due", now=now, org=org)
     counts = [p.with_only_columns(func.count()).scalar_subquery() for p in parts]
     total = counts[0]
     for c in counts[1:]:
@@ -146,7 +158,7 @@ def _check(assignee: str, sort: str, page: int, page_size: int, q: str | None) -
 def search_queue(session: Session, actor: User, *, process: str | None = None, step: str | None = None,
                  group: str | None = None, assignee: str = "any", overdue: bool = False, q: str | None = None,
                  sort: str = "due", page: int = 1, page_size: int = 50,
-                 now: datetime) -> tuple[list[QueueItem], int]:
+                 now: datetime, org: Organisation | None = None) -> tuple[list[QueueItem], int]:
     """One page of the caller's queue and the number of tasks matching the filters.
 
     assignee: "me" (assigned to the caller), "unassigned", or "any". sort: "due" (due date,
@@ -156,7 +168,7 @@ def search_queue(session: Session, actor: User, *, process: str | None = None, s
     _check(assignee, sort, page, page_size, q)
     q = (q or "").strip() or None
     common = dict(process=process or None, step=step or None, group=group or None, assignee=assignee,
-                  overdue=overdue, q=q, now=now)
+                  overdue=overdue, q=q, now=now, org=org)
     total = session.scalar(count_statement(actor, **common)) or 0
     if total == 0:
         return [], 0
@@ -172,6 +184,23 @@ def search_queue(session: Session, actor: User, *, process: str | None = None, s
         .where(HumanTask.id.in_(ids))).all()
     by_id = {r[0]: QueueItem(*r) for r in rows}
     return [by_id[i] for i in ids if i in by_id], total
+
+
+@command
+def read_queue(session: Session, env: Env, actor: User, *, now: datetime, **filters: Any
+               ) -> tuple[list[QueueItem], int]:
+    """The queue page as a staff member sees it: summaries only of cases the actor may see
+    (others show the case number and step alone), and the read of those summaries audited."""
+    items, total = search_queue(session, actor, now=now, org=env.org, **filters)
+    case_ids = {i.case_id for i in items}
+    visible = set(session.scalars(select(Case.id).where(Case.id.in_(case_ids),
+                                                        visible_cases_clause(actor, env.org)))) if case_ids else set()
+    items = [i if i.case_id in visible else replace(i, case_summary="") for i in items]
+    shown = sorted({i.case_number for i in items if i.case_id in visible and i.case_summary})
+    if shown:
+        audit.record(session, actor, audit.Action.QUEUE_READ, now, detail={"cases": shown})
+    session.commit()
+    return items, total
 
 
 def group_members(session: Session, group_ids: list[str]) -> dict[str, list[User]]:
@@ -192,12 +221,13 @@ def process_choices(session: Session, env: Env) -> list[tuple[str, str, list[tup
     for the queue's filters."""
     latest = (select(ProcessDefinition.process_key, func.max(ProcessDefinition.version).label("v"))
               .group_by(ProcessDefinition.process_key).subquery())
-    rows = session.scalars(select(ProcessDefinition).join(
+    columns = (ProcessDefinition.id, ProcessDefinition.process_key, ProcessDefinition.version, ProcessDefinition.name)
+    rows = session.scalars(select(ProcessDefinition).options(load_only(*columns)).join(
         latest, (latest.c.process_key == ProcessDefinition.process_key) & (latest.c.v == ProcessDefinition.version))
         .order_by(ProcessDefinition.process_key.desc()))
     out = []
     for row in rows:
-        defn = env.specs.get(row)
+        defn = env.specs.get(row)  # cached: the bundle is read only on a miss
         out.append((row.process_key, row.name, [(s.step, s.name) for s in defn.steps.values()]))
     return out
 

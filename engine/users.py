@@ -216,3 +216,9 @@ def revoke(session: Session, actor: User | None, token_id: Any, now: datetime) -
                  actor_name=None if actor else "cli")
     session.commit()
     return row
+
+
+@command
+def record_sign_out(session: Session, user: User, now: datetime) -> None:
+    audit.record(session, user, audit.Action.SIGNOUT, now)
+    session.commit()

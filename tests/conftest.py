@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -120,7 +121,10 @@ def personas(session: Session, clock: FrozenClock) -> Personas:
 def app(settings: Settings, env: Env, clock: FrozenClock, session_factory: sessionmaker[Session]):  # noqa: ANN201
     from web import create_app
 
-    return create_app(settings, clock=clock, env=env, config={"TESTING": True})
+    # Tests move the clock by days between a user's requests; the inactivity limit is
+    # tested on its own (tests/ui/test_pages.py), with the production value.
+    return create_app(settings, clock=clock, env=env,
+                      config={"TESTING": True, "SESSION_IDLE_TIMEOUT": timedelta(days=365)})
 
 
 class ApiClient:

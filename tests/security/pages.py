@@ -44,5 +44,17 @@ PAGES: dict[str, Page] = {
     "ui.claim": Page("POST", "/tasks/{task}/claim", TASK_ACT),
     "ui.release": Page("POST", "/tasks/{task}/release", {**TASK_ACT, "secretariat": FB}),  # not the assignee
     "ui.assign": Page("POST", "/tasks/{task}/assign", _all(FB), {"assignee": "kyosei.tanaka"}),  # supervisors only
+    # issue 3: consent, consented sharing, administration, audit trail, the caller's tokens
+    "ui_admin.record_consent": Page("POST", "/cases/{case}/consent", CASE_READ, {"consent": "given"}),
+    "ui_admin.share": Page("POST", "/cases/{case}/shares",
+                           {"referring": FB, "secretariat": OK, "lead": OK, "participant": FB, "outsider": NF,
+                            "admin": NF}, {"group": "jutaku", "purpose": "重層的支援会議での評価"}),
+    "ui_admin.users_page": Page("GET", "/admin/users", {**_all(FB), "admin": OK}),
+    "ui_admin.change_user": Page("POST", "/admin/users/wakamono.ito", {**_all(FB), "admin": OK},
+                                 {"roles": ["staff"], "groups": ["wakamono-sodan"], "active": "on"}),
+    "ui_admin.audit_page": Page("GET", "/admin/audit", {**_all(FB), "lead": OK, "admin": OK}),
+    "ui_admin.audit_csv": Page("GET", "/admin/audit.csv", {**_all(FB), "lead": OK, "admin": OK}),
+    "ui_admin.tokens_page": Page("GET", "/account/tokens", _all(OK)),
+    "ui_admin.revoke_token": Page("POST", "/account/tokens/{token}/revoke", _all(OK)),
     "bpmn_js": Page("GET", "/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js", _all(OK)),
 }

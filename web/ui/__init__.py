@@ -15,7 +15,6 @@ from typing import Any
 from flask import Flask, abort, g, request, send_from_directory
 
 from engine.settings import ROOT
-from web.extensions import now
 from web.ui import csrf, i18n
 
 # Files of the bpmn-js package the case page uses; nothing else under node_modules is served.
@@ -38,10 +37,10 @@ def _fromiso(value: Any) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from web.ui import auth, forms, views
+    from web.ui import admin, auth, forms, views
 
     auth.configure(app)
-    for blueprint in (auth.bp, views.bp):
+    for blueprint in (auth.bp, views.bp, admin.bp):
         app.register_blueprint(blueprint)
 
     app.jinja_env.globals.update(
@@ -53,17 +52,17 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _page_context() -> dict[str, Any]:
-        if request.blueprint not in ("ui", "ui_auth"):
+        if request.blueprint not in ("ui", "ui_auth", "ui_admin"):
             return {}
-        return {"actor": g.get("actor"), "page_now": now()}
+        return {"actor": g.get("actor")}
 
     @app.after_request
     def _page_headers(response: Any) -> Any:
-        if request.blueprint in ("ui", "ui_auth") or request.path.startswith("/static/"):
+        if request.blueprint in ("ui", "ui_auth", "ui_admin") or request.path.startswith("/static/"):
             response.headers.setdefault("X-Content-Type-Options", "nosniff")
             response.headers.setdefault("X-Frame-Options", "DENY")
             response.headers.setdefault("Referrer-Policy", "same-origin")
-            if request.blueprint in ("ui", "ui_auth") and response.mimetype == "text/html":
+            if request.blueprint in ("ui", "ui_auth", "ui_admin") and response.mimetype == "text/html":
                 response.headers.setdefault("Cache-Control", "no-store")
                 response.headers.setdefault(
                     "Content-Security-Policy",

@@ -1,8 +1,10 @@
 """Staff sign-in for the pages: user name and password (argon2, engine.users), a signed
 session cookie, sign-out.
 
-Everything about signing in lives here so that rate limiting, auditing and account
-administration can be added in one place. The session cookie is HttpOnly, SameSite=Lax, and
+Sign-in goes through `engine.users.authenticate`, which limits failed attempts per user
+name and per address and records every attempt in the audit trail. A session ends after
+IDLE_TIMEOUT without a request (TSUNAGU_IDLE_MINUTES, default 30) and after
+MAX_SESSION_AGE in any case. The session cookie is HttpOnly, SameSite=Lax, and
 Secure whenever the request came over HTTPS (or SESSION_COOKIE_SECURE is set); it holds the
 user id, the sign-in time and the CSRF token, and nothing else of the user.
 """
@@ -17,14 +19,26 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.wrappers import Response
 
 from engine import users
-from engine.errors import NotFound
+from engine.errors import Unauthorized
 from engine.models import User
 from engine.settings import ROOT
+from engine.users import TooManyAttempts
 from web.extensions import db, now
 from web.ui import csrf, errors
 from web.ui.i18n import t
@@ -33,6 +47,9 @@ bp = Blueprint("ui_auth", __name__)
 
 SESSION_USER = "uid"
 SESSION_SIGNED_IN = "signed_in_at"
+SESSION_SEEN = "seen_at"
+# Unattended screens in a shared office: a session left alone this long is over.
+IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("TSUNAGU_IDLE_MINUTES", "30")))
 # A sign-in lasts a working day at most, whatever the browser does with the cookie.
 MAX_SESSION_AGE = timedelta(hours=12)
 SECRET_FILE = ROOT / "var" / "secret_key"
@@ -88,16 +105,22 @@ def load_actor() -> None:
     uid = session.get(SESSION_USER)
     if uid is None:
         return
-    signed_in = session.get(SESSION_SIGNED_IN)
+    signed_in, seen = session.get(SESSION_SIGNED_IN), session.get(SESSION_SEEN)
+    at = now()
     try:
-        fresh = now() - datetime.fromisoformat(signed_in) <= MAX_SESSION_AGE
+        idle = current_app.config.get("SESSION_IDLE_TIMEOUT", IDLE_TIMEOUT)
+        fresh = (at - datetime.fromisoformat(signed_in) <= MAX_SESSION_AGE
+                 and at - datetime.fromisoformat(seen or signed_in) <= idle)
     except (TypeError, ValueError):
         fresh = False
     user = db.session.get(User, uid) if isinstance(uid, int) and fresh else None
     if user is None or not user.active:
         _forget()
+        if not fresh:
+            flash(t("session_expired"), "info")
         return
     g.actor = user
+    session[SESSION_SEEN] = at.isoformat()
 
 
 def _forget() -> None:
@@ -130,14 +153,12 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 
 def authenticate(name: str, password: str) -> User | None:
+    """The user, or None for a wrong name or password (TooManyAttempts past the limit)."""
     try:
-        user = users.get_user(db.session, name)
-    except NotFound:
-        users.check_password(_DUMMY, password)
+        return users.authenticate(db.session, name, password, request.remote_addr, now())
+    except Unauthorized:
+        users.check_password(_DUMMY, password)  # a wrong name costs as long as a wrong password
         return None
-    if not users.check_password(user, password) or not user.active:
-        return None
-    return user
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -149,11 +170,15 @@ def login() -> Any:
     name = ""
     if request.method == "POST":
         name = request.form.get("username", "").strip()[:100]
-        user = authenticate(name, request.form.get("password", "")[:1000])
+        try:
+            user = authenticate(name, request.form.get("password", "")[:1000])
+        except TooManyAttempts:
+            return render_template("ui/login.html", error=t("sign_in_locked"), username=name,
+                                   next_url=next_url), 429
         if user is not None:
             _forget()  # a new session: nothing from before sign-in carries over (fixation)
             session[SESSION_USER] = user.id
-            session[SESSION_SIGNED_IN] = now().isoformat()
+            session[SESSION_SIGNED_IN] = session[SESSION_SEEN] = now().isoformat()
             csrf.rotate()
             return redirect(next_url)
         error = t("sign_in_failed")
@@ -163,6 +188,9 @@ def login() -> Any:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
+    actor = g.get("actor")
+    if actor is not None:
+        users.record_sign_out(db.session, actor, now())
     _forget()
     flash(t("signed_out"), "info")
     return redirect(url_for("ui_auth.login"))

@@ -41,6 +41,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "password": ("パスワード", "Password"),
     "sign_in_failed": ("ユーザー名またはパスワードが正しくありません。",
                        "The user name or password is not correct."),
+    "sign_in_locked": ("ログインの失敗が続いたため、15分間ログインできません。",
+                       "Too many failed sign-ins: signing in is blocked for 15 minutes."),
+    "session_expired": ("一定時間操作がなかったため、ログアウトしました。", "You were signed out after a period of inactivity."),
     "signed_out": ("ログアウトしました。", "You have signed out."),
     "sign_in_required": ("ログインしてください。", "Please sign in."),
     # queue

@@ -27,7 +27,7 @@ from werkzeug.wrappers import Response
 
 from engine import cases, users
 from engine import queue as work_queue
-from engine.access import can_work_on
+from engine.access import can_work_on, sees_every_case
 from engine.errors import Conflict, Forbidden, Invalid
 from engine.models import Case, HumanTask, User
 from engine.status import EventKind, Role, TaskState
@@ -58,11 +58,11 @@ def _groups() -> dict[str, Any]:
 # ---------------------------------------------------------------- work queue
 
 
-def _int(value: str | None, default: int) -> int:
+def _page(value: str | None) -> int:
     try:
-        return max(1, int(value or default))
+        return min(max(1, int(value or 1)), 1_000_000)
     except ValueError:
-        return default
+        return 1
 
 
 @bp.route("/")
@@ -78,10 +78,10 @@ def queue() -> Any:
         "q": args.get("q", "").strip()[:work_queue.MAX_QUERY],
         "sort": args.get("sort") if args.get("sort") in work_queue.SORTS else "due",
     }
-    page = _int(args.get("page"), 1)
+    page = _page(args.get("page"))
     at = now()
-    items, total = work_queue.search_queue(
-        db.session, g.actor, process=filters["process"] or None, step=filters["step"] or None,
+    items, total = work_queue.read_queue(
+        db.session, engine_env(), g.actor, process=filters["process"] or None, step=filters["step"] or None,
         group=filters["group"] or None, assignee=filters["assignee"], overdue=bool(filters["overdue"]),
         q=filters["q"] or None, sort=filters["sort"], page=page, page_size=PAGE_SIZE, now=at)
     pages = max(1, math.ceil(total / PAGE_SIZE))
@@ -150,7 +150,7 @@ def assign(task_id: str) -> Response:
 
 def _earlier_steps(case: Case, exclude_task: str | None = None) -> list[dict[str, Any]]:
     """Completed steps of the case, newest first, with their answers in the forms' words."""
-    defn = engine_env().specs.get(case.definition)
+    defn = engine_env().specs.for_case(case)
     groups = _groups()
     out = []
     for event in cases.case_history(db.session, case):
@@ -176,13 +176,14 @@ def _render_task(row: HumanTask, schema: dict[str, Any] | None, values: dict[str
         "ui/task.html", task=row, case=row.case, schema=schema or {}, fields=fields, errors=errors or {},
         loose_errors=loose, groups=groups, earlier=_earlier_steps(row.case, row.id), assignee=assignee,
         can_work=row.state == TaskState.OPEN and can_work_on(g.actor, row), at=now(), message=message,
+        process_name=engine_env().specs.for_case(row.case).spec.description or row.process_key,
     ), status
 
 
 @bp.route("/tasks/<task_id>")
 @login_required
 def task(task_id: str) -> Any:
-    row, schema, data = cases.get_task(db.session, engine_env(), g.actor, task_id)
+    row, schema, data = cases.get_task(db.session, engine_env(), g.actor, task_id, now=now())
     return _render_task(row, schema, data)
 
 
@@ -190,7 +191,7 @@ def task(task_id: str) -> Any:
 @login_required
 def task_submit(task_id: str) -> Any:
     env = engine_env()
-    row, schema, _ = cases.get_task(db.session, env, g.actor, task_id)
+    row, schema, _ = cases.get_task(db.session, env, g.actor, task_id, now=now())
     data = forms.parse(schema, request.form)
     action = request.form.get(ACTION, "")
     if action.startswith("add-row:"):  # without JavaScript: the same form with one more row
@@ -205,11 +206,11 @@ def task_submit(task_id: str) -> Any:
         case = cases.complete_task(db.session, env, g.actor, task_id, data, now())
     except Invalid as exc:
         db.session.rollback()
-        row, schema, _ = cases.get_task(db.session, env, g.actor, task_id)
+        row, schema, _ = cases.get_task(db.session, env, g.actor, task_id, now=now())
         return _render_task(row, schema, data, errors=exc.fields or {"data": exc.message}, status=422)
     except (Conflict, Forbidden) as exc:
         db.session.rollback()
-        row, schema, _ = cases.get_task(db.session, env, g.actor, task_id)
+        row, schema, _ = cases.get_task(db.session, env, g.actor, task_id, now=now())
         return _render_task(row, schema, data, status=exc.status, message=error_message(exc))
     flash(t("completed_step", step=row.name), "success")
     return redirect(url_for("ui.case", case_id=case.id))
@@ -236,12 +237,12 @@ def _marks(case: Case, history: list[Any], open_tasks: list[HumanTask], timers: 
 @login_required
 def case(case_id: str) -> Any:
     env = engine_env()
-    row = cases.get_case(db.session, env, g.actor, case_id)
+    row = cases.get_case(db.session, env, g.actor, case_id, now=now())
     history = cases.case_history(db.session, row)
     open_tasks = cases.case_open_tasks(db.session, row)
     timers = cases.case_timers(db.session, row)
     linked = cases.linked_cases(db.session, env, g.actor, row)
-    defn = env.specs.get(row.definition)
+    defn = env.specs.for_case(row)
     groups = _groups()
     timeline = []
     for event in history:
@@ -256,9 +257,12 @@ def case(case_id: str) -> Any:
     user_ids = {t_.assignee_id for t_ in open_tasks if t_.assignee_id}
     assignees = {u.id: u for u in (db.session.get(User, i) for i in user_ids) if u}
     return render_template(
-        "ui/case.html", case=row, process_name=row.definition.name, timeline=timeline, open_tasks=open_tasks,
+        "ui/case.html", case=row, process_name=defn.spec.description or row.process_key, timeline=timeline, open_tasks=open_tasks,
         timers=timers, linked=linked, groups=groups, marks=_marks(row, history, open_tasks, timers),
-        assignees=assignees, at=now(), can_work={t_.id: can_work_on(g.actor, t_) for t_ in open_tasks})
+        assignees=assignees, at=now(), can_work={t_.id: can_work_on(g.actor, t_) for t_ in open_tasks},
+        consent_by=db.session.get(User, row.consent_recorded_by_id).display_name if row.consent_recorded_by_id else None,
+        may_share=sees_every_case(g.actor, env.org),
+        share_groups=[gr for gid, gr in groups.items() if gid not in env.org.case_wide_groups])
 
 
 @bp.route("/cases/<case_id>/diagram")
@@ -266,10 +270,10 @@ def case(case_id: str) -> Any:
 def case_diagram(case_id: str) -> Response:
     """The case's BPMN and its marks, for the bpmn-js viewer on the case page."""
     env = engine_env()
-    row = cases.get_case(db.session, env, g.actor, case_id)
+    row = cases.get_case(db.session, env, g.actor, case_id, now=now())
     marks = _marks(row, cases.case_history(db.session, row), cases.case_open_tasks(db.session, row),
                    cases.case_timers(db.session, row))
-    xml = next(iter(row.definition.bundle["bpmn"].values()))
+    xml = env.specs.for_case(row).bpmn_xml
     response = jsonify({"xml": xml, "done": list(marks["done"]), "current": list(marks["current"])})
     response.headers["Cache-Control"] = "no-store"
     return response

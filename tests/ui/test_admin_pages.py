@@ -1,0 +1,86 @@
+"""Issue 3 in the pages: consent on the case page, sharing only with consent, user
+administration, the audit trail search and CSV export, and the caller's API tokens."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from engine import audit, cases
+from engine.models import AuditRecord
+from tests.ui.test_pages import text
+
+INTAKE = {"multiple_targets": True, "all_targets_have_lead_department": False,
+          "lead_department_can_handle_alone": False, "coordination_problem": False,
+          "summary": "山田花子さん宅の相談", "consent": "not_given"}
+
+
+def _case(session, env, personas, clock) -> str:  # noqa: ANN001
+    case = cases.start_case(session, env, personas.caseworker, "multi_agency", {}, None, clock.now())
+    (task,) = cases.case_open_tasks(session, case)
+    cases.complete_task(session, env, personas.caseworker, task.id, INTAKE, clock.now())
+    return case.id
+
+
+def test_case_page_shows_consent_and_who_recorded_it(staff, session, env, personas, clock) -> None:  # noqa: ANN001
+    case_id = _case(session, env, personas, clock)
+    page = text(staff("secretariat").get(f"/cases/{case_id}"))
+    assert "本人同意" in page and "同意なし" in page and "佐藤 花子" in page
+    assert "本人同意が「同意あり」でないため共有できません" in page
+
+
+def test_sharing_waits_for_consent(staff, session, env, personas, clock) -> None:  # noqa: ANN001
+    case_id = _case(session, env, personas, clock)
+    sec, outsider = staff("secretariat"), staff("outsider")
+    share = {"group": "wakamono-sodan", "purpose": "重層的支援会議での評価"}
+    r = sec.post(f"/cases/{case_id}/shares", share)
+    assert r.status_code == 302 and "共有できません" in text(sec.get(r.headers["Location"]))
+    assert outsider.get(f"/cases/{case_id}").status_code == 404
+    sec.post(f"/cases/{case_id}/consent", {"consent": "given"})
+    r = sec.post(f"/cases/{case_id}/shares", share)
+    assert "若者支援総合相談窓口 と共有しました" in text(sec.get(r.headers["Location"]))
+    assert outsider.get(f"/cases/{case_id}").status_code == 200
+
+
+def test_admin_changes_roles_and_groups(staff, session, personas) -> None:  # noqa: ANN001
+    admin = staff("admin")
+    page = text(admin.get("/admin/users"))
+    assert "wakamono.ito" in page and "スーパーバイザー" in page
+    r = admin.post("/admin/users/wakamono.ito", {"roles": ["staff", "supervisor"],
+                                                  "groups": ["wakamono-sodan", "jutaku"], "active": "on"})
+    assert r.status_code == 302
+    session.expire_all()
+    assert personas.outsider.roles == ["staff", "supervisor"]
+    assert personas.outsider.group_ids == ["jutaku", "wakamono-sodan"]
+    assert staff("secretariat").get("/admin/users").status_code == 403
+
+
+def test_lead_searches_the_trail_and_exports_csv(staff, session, env, personas, clock) -> None:  # noqa: ANN001
+    case_id = _case(session, env, personas, clock)
+    number = cases.get_case(session, env, personas.secretariat, case_id).number
+    lead = staff("lead")
+    page = text(lead.get("/admin/audit", query_string={"case": number}))
+    assert "task.complete" in page and "case.start" in page and "hokatsu.sato" in page
+    csv = lead.get("/admin/audit.csv", query_string={"case": number, "since": clock.now().date().isoformat()})
+    assert csv.status_code == 200 and csv.mimetype == "text/csv"
+    assert number in csv.get_data(as_text=True)
+    bad = lead.get("/admin/audit", query_string={"since": "yesterday"})
+    assert "YYYY-MM-DD" in text(bad)
+    assert audit.verify(session).ok
+
+
+def test_tokens_listed_and_revoked_from_the_page(staff, api, personas) -> None:  # noqa: ANN001
+    client = staff("caseworker")
+    page = text(client.get("/account/tokens"))
+    assert "有効" in page
+    token_id = api("caseworker").get("/api/tokens").json[0]["id"]
+    client.post(f"/account/tokens/{token_id}/revoke")
+    assert api("caseworker").get("/api/me").status_code == 401
+
+
+def test_queue_read_is_audited_and_sign_in_recorded(staff, session, env, personas, clock) -> None:  # noqa: ANN001
+    _case(session, env, personas, clock)
+    staff("secretariat").get("/")
+    session.rollback()  # a fresh snapshot: the pages wrote through their own connection
+    actions = [r.action for r in session.scalars(select(AuditRecord).where(
+        AuditRecord.actor_name == "kyosei.tanaka").order_by(AuditRecord.seq))]
+    assert "signin.ok" in actions and "queue.read" in actions[actions.index("signin.ok"):]
