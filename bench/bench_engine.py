@@ -20,7 +20,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -31,12 +30,11 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
-from engine import cases, specs, timers, users
+from bench.system import fresh_system
+from engine import cases, timers, users
 from engine.clock import Clock, FrozenClock, spiff_time
-from engine.db import create_schema, make_engine, make_session_factory
-from engine.env import Env
 from engine.models import HumanTask, Timer
-from engine.settings import ROOT, Settings
+from engine.settings import ROOT
 from engine.status import TaskState as OurState
 from engine.status import TimerStatus
 
@@ -91,17 +89,10 @@ def bare_spiff(rounds: int) -> dict:
 
 
 def tsunagu(rounds: int, database_url: str | None) -> dict:
-    tmp = tempfile.mkdtemp(prefix="tsunagu-bench-")
-    url = database_url or f"sqlite:///{tmp}/bench.db"
-    settings = Settings(database_url=url)
-    env = Env.from_settings(settings)
     clock = FrozenClock()
-    engine = make_engine(url)
-    create_schema(engine)
-    factory = make_session_factory(engine)
+    system = fresh_system(database_url, clock.now())
+    env, engine, factory = system.env, system.engine, system.factory
     with factory() as s:
-        users.sync_groups(s, env.org)
-        specs.deploy(s, specs.read_sources(settings.processes_dir, settings.forms_dir), env.org, clock.now())
         ref = users.add_user(s, "bench.ref", ["hokatsu-center"], ["staff"], clock.now())
         sec = users.add_user(s, "bench.sec", ["secretariat"], ["secretariat"], clock.now())
         s.commit()
@@ -131,16 +122,10 @@ def timer_latency(count: int) -> dict:
     """Real clock, real scheduler: cases whose monitoring timer is due in ~2 s."""
     from engine.worker import start_scheduler
 
-    tmp = tempfile.mkdtemp(prefix="tsunagu-latency-")
-    settings = Settings(database_url=f"sqlite:///{tmp}/lat.db")
-    env = Env.from_settings(settings)
     clock = Clock()
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
-    factory = make_session_factory(engine)
+    system = fresh_system(None, clock.now(), prefix="tsunagu-latency-")
+    settings, env, engine, factory = system.settings, system.env, system.engine, system.factory
     with factory() as s:
-        users.sync_groups(s, env.org)
-        specs.deploy(s, specs.read_sources(settings.processes_dir, settings.forms_dir), env.org, clock.now())
         ref = users.add_user(s, "lat.ref", ["hokatsu-center"], ["staff"], clock.now())
         sec = users.add_user(s, "lat.sec", ["secretariat"], ["secretariat"], clock.now())
         s.commit()

@@ -20,17 +20,13 @@ import os
 import re
 import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from engine import specs, users
+from bench.system import fresh_system
+from engine import users
 from engine.clock import FrozenClock
-from engine.db import create_schema, make_engine, make_session_factory
-from engine.env import Env
-from engine.settings import ROOT, Settings
 
 PASSWORD = "bench-password"
 VIEWS = {
@@ -73,18 +69,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from tests.ui.test_queue_scale import CASES, CHUNK, fill  # the same rows as the test
 
-    tmp = tempfile.TemporaryDirectory(prefix="tsunagu-bench-")
-    url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(tmp.name) / 'bench.db'}"
-    settings = Settings(database_url=url, processes_dir=ROOT / "processes", forms_dir=ROOT / "forms",
-                        config_dir=ROOT / "config")
-    env = Env.from_settings(settings)
     clock = FrozenClock()
-    engine = make_engine(url)
-    create_schema(engine)
-    factory = make_session_factory(engine)
+    system = fresh_system(os.environ.get("DATABASE_URL"), clock.now())
+    settings, env, engine, factory = system.settings, system.env, system.engine, system.factory
     with factory() as s:
-        users.sync_groups(s, env.org)
-        specs.deploy(s, specs.read_sources(settings.processes_dir, settings.forms_dir), env.org, clock.now())
         sec = users.add_user(s, "bench.sec", ["secretariat", "chiiki-kyosei"], ["secretariat"], clock.now(),
                              "事務局 ベンチ", PASSWORD)
         s.commit()
@@ -118,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             r = results["views"][name]
             print(f"{name:<24}{r['empty_ms']:>10.1f}{r['full_ms']:>10.1f}{r['ratio']:>8.1f}")
     engine.dispose()
-    tmp.cleanup()
+
     return 0
 
 

@@ -23,7 +23,7 @@ class Page:
     body: Any = None
 
 
-def _all(value: str) -> dict[str, str]:
+def everyone(value: str) -> dict[str, str]:
     return dict.fromkeys(RELATIONS, value)
 
 
@@ -31,11 +31,11 @@ CASE_READ = {"referring": OK, "secretariat": OK, "lead": OK, "participant": OK, 
 TASK_ACT = {"referring": FB, "secretariat": OK, "lead": FB, "participant": FB, "outsider": NF, "admin": NF}
 
 PAGES: dict[str, Page] = {
-    "ui_auth.login": Page("GET", "/login", _all(OK)),
-    "ui_auth.logout": Page("POST", "/logout", _all(OK)),
-    "ui.set_language": Page("POST", "/lang", _all(OK), {"lang": "en"}),
-    "ui.queue": Page("GET", "/", _all(OK)),
-    "ui.start": Page("GET", "/cases/new/consultation", _all(OK)),
+    "ui_auth.login": Page("GET", "/login", everyone(OK)),
+    "ui_auth.logout": Page("POST", "/logout", everyone(OK)),
+    "ui.set_language": Page("POST", "/lang", everyone(OK), {"lang": "en"}),
+    "ui.queue": Page("GET", "/", everyone(OK)),
+    "ui.start": Page("GET", "/cases/new/consultation", everyone(OK)),
     "ui.case": Page("GET", "/cases/{case}", CASE_READ),
     "ui.case_diagram": Page("GET", "/cases/{case}/diagram", CASE_READ),
     "ui.task": Page("GET", "/tasks/{task}", CASE_READ),
@@ -43,18 +43,18 @@ PAGES: dict[str, Page] = {
                            {"ui-action": "complete", "next": "continue", "progress": "経過良好"}),
     "ui.claim": Page("POST", "/tasks/{task}/claim", TASK_ACT),
     "ui.release": Page("POST", "/tasks/{task}/release", {**TASK_ACT, "secretariat": FB}),  # not the assignee
-    "ui.assign": Page("POST", "/tasks/{task}/assign", _all(FB), {"assignee": "kyosei.tanaka"}),  # supervisors only
+    "ui.assign": Page("POST", "/tasks/{task}/assign", everyone(FB), {"assignee": "kyosei.tanaka"}),  # supervisors only
     # issue 3: consent, consented sharing, administration, audit trail, the caller's tokens
     "ui_admin.record_consent": Page("POST", "/cases/{case}/consent", CASE_READ, {"consent": "given"}),
     "ui_admin.share": Page("POST", "/cases/{case}/shares",
                            {"referring": FB, "secretariat": OK, "lead": OK, "participant": FB, "outsider": NF,
                             "admin": NF}, {"group": "jutaku", "purpose": "重層的支援会議での評価"}),
-    "ui_admin.users_page": Page("GET", "/admin/users", {**_all(FB), "admin": OK}),
-    "ui_admin.change_user": Page("POST", "/admin/users/wakamono.ito", {**_all(FB), "admin": OK},
+    "ui_admin.users_page": Page("GET", "/admin/users", {**everyone(FB), "admin": OK}),
+    "ui_admin.change_user": Page("POST", "/admin/users/wakamono.ito", {**everyone(FB), "admin": OK},
                                  {"roles": ["staff"], "groups": ["wakamono-sodan"], "active": "on"}),
-    "ui_admin.audit_page": Page("GET", "/admin/audit", {**_all(FB), "lead": OK, "admin": OK}),
-    "ui_admin.audit_csv": Page("GET", "/admin/audit.csv", {**_all(FB), "lead": OK, "admin": OK}),
-    "ui_admin.tokens_page": Page("GET", "/account/tokens", _all(OK)),
-    "ui_admin.revoke_token": Page("POST", "/account/tokens/{token}/revoke", _all(OK)),
-    "bpmn_js": Page("GET", "/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js", _all(OK)),
+    "ui_admin.audit_page": Page("GET", "/admin/audit", {**everyone(FB), "lead": OK, "admin": OK}),
+    "ui_admin.audit_csv": Page("GET", "/admin/audit.csv", {**everyone(FB), "lead": OK, "admin": OK}),
+    "ui_admin.tokens_page": Page("GET", "/account/tokens", everyone(OK)),
+    "ui_admin.revoke_token": Page("POST", "/account/tokens/{token}/revoke", everyone(OK)),
+    "bpmn_js": Page("GET", "/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js", everyone(OK)),
 }

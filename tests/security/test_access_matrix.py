@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from engine.timers import fire_due
+from tests.security.pages import CASE_READ, FB, NF, OK, PAGES, TASK_ACT, everyone
 
 INTAKE = {"multiple_targets": True, "all_targets_have_lead_department": False,
           "lead_department_can_handle_alone": False, "coordination_problem": False,
@@ -29,7 +30,6 @@ RELATIONS = {
     "outsider": "outsider",         # another agency, no link
     "admin": "admin",               # administrator: manages users, sees no case data by role
 }
-OK, NF, FB = "ok", "404", "403"
 
 
 @dataclass(frozen=True)
@@ -40,27 +40,20 @@ class Endpoint:
     body: Any = None
 
 
-def _all(value: str) -> dict[str, str]:
-    return dict.fromkeys(RELATIONS, value)
-
-
-CASE_READ = {"referring": OK, "secretariat": OK, "lead": OK, "participant": OK, "outsider": NF, "admin": NF}
-TASK_ACT = {"referring": FB, "secretariat": OK, "lead": FB, "participant": FB, "outsider": NF, "admin": NF}
-
 # endpoint name (Flask) -> how it is exercised and who may
 ENDPOINTS: dict[str, Endpoint] = {
-    "groups.list_groups": Endpoint("GET", "/api/groups", _all(OK)),
-    "groups.me": Endpoint("GET", "/api/me", _all(OK)),
-    "cases.open_case": Endpoint("POST", "/api/cases", {**_all(OK), "secretariat": OK},
+    "groups.list_groups": Endpoint("GET", "/api/groups", everyone(OK)),
+    "groups.me": Endpoint("GET", "/api/me", everyone(OK)),
+    "cases.open_case": Endpoint("POST", "/api/cases", {**everyone(OK), "secretariat": OK},
                                 {"process": "emergency", "group": "{own_group}"}),
-    "cases.list_cases": Endpoint("GET", "/api/cases", _all(OK)),
+    "cases.list_cases": Endpoint("GET", "/api/cases", everyone(OK)),
     "cases.get_case": Endpoint("GET", "/api/cases/{case}", CASE_READ),
-    "tasks.queue": Endpoint("GET", "/api/tasks", _all(OK)),
+    "tasks.queue": Endpoint("GET", "/api/tasks", everyone(OK)),
     "tasks.get_task": Endpoint("GET", "/api/tasks/{task}", CASE_READ),
     "tasks.claim": Endpoint("POST", "/api/tasks/{task}/claim", TASK_ACT),
     "tasks.release": Endpoint("POST", "/api/tasks/{task}/release",
                               {**TASK_ACT, "secretariat": FB}),  # only the assignee or a supervisor
-    "tasks.assign": Endpoint("POST", "/api/tasks/{task}/assign", {**_all(FB)}, {"assignee": "kyosei.tanaka"}),
+    "tasks.assign": Endpoint("POST", "/api/tasks/{task}/assign", {**everyone(FB)}, {"assignee": "kyosei.tanaka"}),
     "tasks.draft": Endpoint("PUT", "/api/tasks/{task}/draft", TASK_ACT, {"data": {"progress": "途中"}}),
     "tasks.complete": Endpoint("POST", "/api/tasks/{task}/complete", TASK_ACT,
                                {"data": {"next": "continue", "progress": "経過良好"}}),
@@ -68,20 +61,15 @@ ENDPOINTS: dict[str, Endpoint] = {
     "admin.share": Endpoint("POST", "/api/cases/{case}/shares",
                             {"referring": FB, "secretariat": OK, "lead": OK, "participant": FB, "outsider": NF,
                              "admin": NF}, {"group": "jutaku", "purpose": "重層的支援会議での評価"}),
-    "admin.list_tokens": Endpoint("GET", "/api/tokens", _all(OK)),
-    "admin.revoke_token": Endpoint("DELETE", "/api/tokens/{token}", _all(OK)),
-    "admin.list_users": Endpoint("GET", "/api/users", {**_all(FB), "admin": OK}),
-    "admin.change_user": Endpoint("PATCH", "/api/users/{user}", {**_all(FB), "admin": OK}, {"add_roles": ["staff"]}),
-    "admin.search_audit": Endpoint("GET", "/api/audit", {**_all(FB), "lead": OK, "admin": OK}),
-    "admin.export_audit": Endpoint("GET", "/api/audit.csv", {**_all(FB), "lead": OK, "admin": OK}),
-    "api-docs.openapi_json": Endpoint("GET", "/api/openapi.json", _all(OK)),
+    "admin.list_tokens": Endpoint("GET", "/api/tokens", everyone(OK)),
+    "admin.revoke_token": Endpoint("DELETE", "/api/tokens/{token}", everyone(OK)),
+    "admin.list_users": Endpoint("GET", "/api/users", {**everyone(FB), "admin": OK}),
+    "admin.change_user": Endpoint("PATCH", "/api/users/{user}", {**everyone(FB), "admin": OK}, {"add_roles": ["staff"]}),
+    "admin.search_audit": Endpoint("GET", "/api/audit", {**everyone(FB), "lead": OK, "admin": OK}),
+    "admin.export_audit": Endpoint("GET", "/api/audit.csv", {**everyone(FB), "lead": OK, "admin": OK}),
+    "api-docs.openapi_json": Endpoint("GET", "/api/openapi.json", everyone(OK)),
 }
 
-# Staff UI pages (web/ui): endpoint -> rule; filled in by the UI's own module when present.
-try:
-    from tests.security.pages import PAGES
-except ImportError:  # the UI is not built yet
-    PAGES: dict[str, Endpoint] = {}
 
 NOT_ROUTES = {"static"}
 
