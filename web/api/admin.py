@@ -111,9 +111,7 @@ def share(body, case_id: str):  # noqa: ANN001, ANN201
 @blp.response(200, TokenOut(many=True))
 def list_tokens(query):  # noqa: ANN001, ANN201
     """The caller's API tokens (all users' with ?all=true, administrators only)."""
-    rows = users.list_tokens(db.session, g.actor, all_users=query["all"])
-    return [{"id": t.id, "user": t.user.name, "label": t.label, "created_at": t.created_at,
-             "last_used_at": t.last_used_at, "revoked_at": t.revoked_at} for t in rows]
+    return [_token_out(t) for t in users.list_tokens(db.session, g.actor, all_users=query["all"])]
 
 
 @blp.route("/tokens/<int:token_id>", methods=["DELETE"])
@@ -121,7 +119,10 @@ def list_tokens(query):  # noqa: ANN001, ANN201
 @blp.alt_response(404, schema=ApiError)
 def revoke_token(token_id: int):  # noqa: ANN201
     """Revoke a token at once (the owner's own, or any for an administrator)."""
-    t = users.revoke(db.session, g.actor, token_id, now())
+    return _token_out(users.revoke(db.session, g.actor, token_id, now()))
+
+
+def _token_out(t) -> dict:  # noqa: ANN001
     return {"id": t.id, "user": t.user.name, "label": t.label, "created_at": t.created_at,
             "last_used_at": t.last_used_at, "revoked_at": t.revoked_at}
 

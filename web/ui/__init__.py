@@ -56,21 +56,6 @@ def init_app(app: Flask) -> None:
             return {}
         return {"actor": g.get("actor")}
 
-    @app.after_request
-    def _page_headers(response: Any) -> Any:
-        if request.blueprint in ("ui", "ui_auth", "ui_admin") or request.path.startswith("/static/"):
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-            if request.blueprint in ("ui", "ui_auth", "ui_admin") and response.mimetype == "text/html":
-                response.headers.setdefault("Cache-Control", "no-store")
-                response.headers.setdefault(
-                    "Content-Security-Policy",
-                    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-                    "font-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-                    "form-action 'self'")
-        return response
-
     @app.route("/vendor/bpmn-js/<path:filename>")
     def bpmn_js(filename: str) -> Any:
         if filename not in BPMN_JS_FILES:
