@@ -322,6 +322,11 @@ def claim_task(session: Session, env: Env, actor: User, task_id: str, now: datet
         raise Conflict(f"task is already {row.state}")
     if not can_work_on(actor, row):
         raise Forbidden(f"this task belongs to group {row.group_id}")
+    if row.assignee_id == actor.id:
+        # Already theirs (a double click, a retried request): nothing happens, so the
+        # history, the trail and the webhooks say "claimed" once.
+        session.commit()
+        return row
     result = session.execute(
         update(HumanTask)
         .where(HumanTask.id == row.id, HumanTask.state == TaskState.OPEN,

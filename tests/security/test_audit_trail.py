@@ -6,10 +6,10 @@ import subprocess
 import sys
 from datetime import timedelta
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 
 from engine import audit
-from engine.models import AuditHead, AuditRecord
+from engine.models import AuditHead, AuditRecord, CaseEvent, OutboxEvent
 
 INTAKE = {"multiple_targets": False, "all_targets_have_lead_department": False,
           "lead_department_can_handle_alone": False, "coordination_problem": False,
@@ -115,3 +115,23 @@ def test_lead_searches_by_user_case_and_period_and_exports_csv(api, clock) -> No
 def test_staff_cannot_search_the_trail(api) -> None:  # noqa: ANN001
     assert api("secretariat").get("/api/audit").status_code == 403
     assert api("caseworker").get("/api/audit.csv").status_code == 403
+
+
+def _rows(session) -> tuple[int, int, int]:  # noqa: ANN001
+    session.rollback()  # see what the requests committed, not a snapshot from before them
+    return tuple(session.scalar(select(func.count()).select_from(t)) for t in (CaseEvent, AuditRecord, OutboxEvent))
+
+
+def test_a_repeated_claim_by_the_holder_changes_nothing(api, session) -> None:  # noqa: ANN001
+    ref = api("caseworker")
+    case = ref.post("/api/cases", json={"process": "multi_agency"}).json
+    task_id = case["open_tasks"][0]["id"]
+    first = ref.post(f"/api/tasks/{task_id}/claim")
+    assert first.status_code == 200 and first.json["assignee"] == "hokatsu.sato"
+    before = _rows(session)
+    again = ref.post(f"/api/tasks/{task_id}/claim")
+    assert again.status_code == 200 and again.json == first.json
+    assert _rows(session) == before
+    claims = session.scalar(select(func.count()).select_from(AuditRecord)
+                            .where(AuditRecord.action == audit.Action.TASK_CLAIM))
+    assert claims == 1
