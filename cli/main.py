@@ -229,7 +229,9 @@ def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> int:
                      detail={"user": args.user, "case": args.case, "since": args.since, "until": args.until,
                              "results": len(rows)})
         session.commit()
-    sys.stdout.write(audit.to_csv(rows))
+    sys.stdout.flush()
+    sys.stdout.buffer.write(audit.to_csv(rows).encode("utf-8"))  # UTF-8 whatever the locale says
+    sys.stdout.buffer.flush()
     return 0
 
 

@@ -5,17 +5,32 @@ coordination lead (the case-wide groups, or users with those roles), users who h
 completed one of its tasks, groups named as participants of its support meeting (from
 the moment the meeting record is saved), and groups it was shared with under consent. Everyone else is told the case
 does not exist (404), so numbers cannot be probed.
+
+A refusal of an existing case or task is itself put on the audit trail (`access.denied`:
+who, which case, what was attempted), committed on its own since the refused request's
+transaction is rolled back; the caller still sees the same NotFound as for an id that
+does not exist.
 """
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import exists, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from engine import audit
+from engine.clock import utcnow
+from engine.db import begin_write
 from engine.errors import NotFound
 from engine.models import Case, CaseMember, HumanTask, User
 from engine.org import Organisation
 from engine.status import Role, TaskState
+
+log = logging.getLogger(__name__)
 
 
 def sees_every_case(actor: User, org: Organisation) -> bool:
@@ -44,11 +59,38 @@ def can_see_case(session: Session, actor: User, case: Case, org: Organisation) -
     return session.scalar(stmt) is not None
 
 
-def require_case(session: Session, actor: User, case_id: str, org: Organisation) -> Case:
-    case = session.get(Case, case_id)
-    if case is None or not can_see_case(session, actor, case, org):
+def require_case(session: Session, actor: User, case_id: Any, org: Organisation, *,
+                 via: str = audit.Action.CASE_READ, now: datetime | None = None) -> Case:
+    """The case, if `actor` may see it; else NotFound, the refusal of an existing case
+    recorded as an attempt at `via` (an audit action)."""
+    case = session.get(Case, case_id) if isinstance(case_id, str) else None
+    if case is None:
+        raise NotFound("case not found")
+    if not can_see_case(session, actor, case, org):
+        record_denial(session, actor, case, now, {"via": via})
         raise NotFound("case not found")
     return case
+
+
+def record_denial(session: Session, actor: User, case: Case, now: datetime | None, detail: dict[str, Any]) -> None:
+    """Put a refused attempt on the trail in a transaction of its own. Whatever the caller
+    had begun is rolled back first: the attempt is refused, so nothing of it may be kept.
+    If the record cannot be written (the database is away or read-only) the refusal still
+    stands: it is logged, never turned into a different answer."""
+    actor_id, case_id = actor.id, case.id
+    session.rollback()
+    try:
+        begin_write(session)
+        audit.record(session, session.get(User, actor_id), audit.Action.ACCESS_DENIED, now or utcnow(),
+                     session.get(Case, case_id), detail)
+        session.commit()
+    except SQLAlchemyError as exc:
+        log.warning("could not record the refused access of user %s to case %s: %s", actor_id, case_id,
+                    (str(exc).splitlines() or ["?"])[0])
+        try:
+            session.rollback()
+        except SQLAlchemyError:
+            log.debug("rollback after a failed denial record failed too", exc_info=True)
 
 
 def task_queue_clause(actor: User):  # noqa: ANN201

@@ -57,6 +57,41 @@ class Action:
     SIGNOUT = "signout"
     AUDIT_SEARCH = "audit.search"
     AUDIT_EXPORT = "audit.export"
+    ACCESS_DENIED = "access.denied"
+
+
+# What each action is called on the audit page (Japanese, English) and in the CSV export's
+# label column; the codes themselves stay the machine-readable vocabulary.
+LABELS: dict[str, tuple[str, str]] = {
+    Action.CASE_READ: ("案件の閲覧", "Case viewed"),
+    Action.CASE_LIST: ("案件一覧の閲覧", "Case list viewed"),
+    Action.TASK_READ: ("作業の閲覧", "Task viewed"),
+    Action.QUEUE_READ: ("作業一覧の閲覧", "Work queue viewed"),
+    Action.CASE_START: ("案件の登録", "Case opened"),
+    Action.TASK_COMPLETE: ("作業の完了", "Task completed"),
+    Action.TASK_CLAIM: ("作業の担当", "Task claimed"),
+    Action.TASK_RELEASE: ("作業の担当を外す", "Task released"),
+    Action.TASK_ASSIGN: ("作業の割り当て", "Task assigned"),
+    Action.TASK_DRAFT: ("作業の一時保存", "Draft saved"),
+    Action.TIMER_FIRE: ("予定日の到来", "Scheduled date reached"),
+    Action.CONSENT_RECORD: ("本人同意の記録", "Consent recorded"),
+    Action.CASE_SHARE: ("案件の共有", "Case shared"),
+    Action.DEFINITION_DEPLOY: ("プロセス定義の登録", "Process definitions deployed"),
+    Action.USER_CHANGE: ("ユーザー情報の変更", "User changed"),
+    Action.TOKEN_ISSUE: ("APIトークンの発行", "API token issued"),
+    Action.TOKEN_REVOKE: ("APIトークンの無効化", "API token revoked"),
+    Action.SIGNIN_OK: ("ログイン", "Signed in"),
+    Action.SIGNIN_FAIL: ("ログインの失敗", "Sign-in failed"),
+    Action.SIGNOUT: ("ログアウト", "Signed out"),
+    Action.AUDIT_SEARCH: ("アクセス記録の検索", "Audit trail searched"),
+    Action.AUDIT_EXPORT: ("アクセス記録の出力", "Audit trail exported"),
+    Action.ACCESS_DENIED: ("アクセスの拒否", "Access denied"),
+}
+
+
+def actions() -> list[str]:
+    """Every action code."""
+    return [v for k, v in vars(Action).items() if k.isupper()]
 
 
 @contextlib.contextmanager
@@ -161,17 +196,51 @@ def search(session: Session, *, user: str | None = None, case_number: str | None
     return list(session.scalars(stmt.order_by(AuditRecord.seq.desc()).limit(limit).offset(offset)))
 
 
-CSV_COLUMNS = ["seq", "at", "actor_name", "action", "case_number", "origin", "detail", "hash"]
+CSV_COLUMNS = ["seq", "at", "actor_name", "action", "case_number", "origin", "detail", "hash", "action_label"]
 
 
 def to_csv(rows: list[AuditRecord]) -> str:
+    """The records as CSV: raw codes and JSON details for machines, the action's Japanese
+    label last for people; it starts with a byte order mark so Excel reads it as UTF-8."""
     out = io.StringIO()
+    out.write("\ufeff")
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for r in rows:
         writer.writerow([r.seq, r.at.isoformat(), r.actor_name or "", r.action, r.case_number or "", r.origin or "",
-                         json.dumps(r.detail, ensure_ascii=False) if r.detail else "", r.hash])
+                         json.dumps(r.detail, ensure_ascii=False) if r.detail else "", r.hash,
+                         LABELS.get(r.action, (r.action,))[0]])
     return out.getvalue()
+
+
+@dataclass
+class Names:
+    """What the ids in a page of records stand for, to show them in words."""
+
+    steps: dict[str, str]  # task id → step name
+    timers: dict[int, str]  # timer id → step name
+    users: dict[str, str]  # user name → display name
+    processes: dict[str, str]  # process key → process name
+
+
+def names_for(session: Session, rows: list[AuditRecord]) -> Names:
+    from engine.models import HumanTask, ProcessDefinition, Timer
+
+    def values(key: str) -> set[Any]:
+        return {r.detail[key] for r in rows if r.detail and isinstance(r.detail.get(key), str | int)}
+
+    task_ids = values("task_id")
+    timer_ids = {i for i in values("timer_id") if isinstance(i, int)}
+    people = {r.actor_name for r in rows if r.actor_name} | values("user") | values("assignee") | values("name")
+    def pairs(stmt: Any) -> dict[Any, Any]:
+        return {key: value for key, value in session.execute(stmt)}
+
+    steps = pairs(select(HumanTask.id, HumanTask.name).where(HumanTask.id.in_(task_ids))) if task_ids else {}
+    timers = pairs(select(Timer.id, Timer.step_name).where(Timer.id.in_(timer_ids))) if timer_ids else {}
+    users = pairs(select(User.name, User.display_name).where(User.name.in_(people))) if people else {}
+    processes = pairs(select(ProcessDefinition.process_key, ProcessDefinition.name).order_by(ProcessDefinition.version))
+    session.commit()
+    return Names(steps, timers, users, processes)
 
 
 def _require_auditor(actor: User) -> None:
@@ -199,3 +268,9 @@ def search_as(session: Session, actor: User, now: datetime, *, export: bool = Fa
     except BaseException:
         session.rollback()
         raise
+
+
+def search_page(session: Session, actor: User, now: datetime, **filters: Any) -> tuple[list[AuditRecord], Names]:
+    """`search_as`, with the names the records' ids stand for (the audit page)."""
+    rows = search_as(session, actor, now, **filters)
+    return rows, names_for(session, rows)

@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import audit, forms, runtime
-from engine.access import can_see_case, can_work_on, require_case, task_queue_clause, visible_cases_clause
+from engine.access import (
+    can_see_case,
+    can_work_on,
+    record_denial,
+    require_case,
+    task_queue_clause,
+    visible_cases_clause,
+)
 from engine.clock import utcnow
 from engine.db import command
 from engine.env import Env
@@ -245,7 +252,7 @@ def start_case(session: Session, env: Env, actor: User, process_key: Any, data: 
 
 @command
 def complete_task(session: Session, env: Env, actor: User, task_id: str, data: Any, now: datetime) -> Case:
-    row = _task_for(session, env, actor, task_id, lock=True)
+    row = _task_for(session, env, actor, task_id, audit.Action.TASK_COMPLETE, now, lock=True)
     if row.state != TaskState.OPEN:
         raise Conflict(f"この作業は既に{'完了' if row.state == TaskState.COMPLETED else '取り消'}されています / "
                        f"task is already {row.state}")
@@ -304,20 +311,26 @@ def _mark_error(session: Session, case_id: str, exc: Exception, now: datetime) -
         session.rollback()
 
 
-def _task_for(session: Session, env: Env, actor: User, task_id: Any, lock: bool = False) -> HumanTask:
+def _task_for(session: Session, env: Env, actor: User, task_id: Any, via: str, now: datetime | None,
+              lock: bool = False) -> HumanTask:
+    """The task, if `actor` may see its case or work on it; else NotFound, the refusal of
+    an existing task recorded as an attempt at `via` (an audit action)."""
     if not isinstance(task_id, str):
         raise NotFound("task not found")
     # `lock`: hold the task row (SELECT ... FOR UPDATE) until commit, so a claim committed
     # meanwhile is seen rather than overwritten (PostgreSQL; SQLite writers are serial).
     row = session.get(HumanTask, task_id, with_for_update={"of": HumanTask.__table__} if lock else None)
-    if row is None or not (can_see_case(session, actor, row.case, env.org) or can_work_on(actor, row)):
+    if row is None:
+        raise NotFound("task not found")
+    if not (can_see_case(session, actor, row.case, env.org) or can_work_on(actor, row)):
+        record_denial(session, actor, row.case, now, {"via": via, "task_id": row.id, "step": row.step})
         raise NotFound("task not found")
     return row
 
 
 @command
 def claim_task(session: Session, env: Env, actor: User, task_id: str, now: datetime) -> HumanTask:
-    row = _task_for(session, env, actor, task_id)
+    row = _task_for(session, env, actor, task_id, audit.Action.TASK_CLAIM, now)
     if row.state != TaskState.OPEN:
         raise Conflict(f"task is already {row.state}")
     if not can_work_on(actor, row):
@@ -345,7 +358,7 @@ def claim_task(session: Session, env: Env, actor: User, task_id: str, now: datet
 
 @command
 def release_task(session: Session, env: Env, actor: User, task_id: str, now: datetime) -> HumanTask:
-    row = _task_for(session, env, actor, task_id, lock=True)
+    row = _task_for(session, env, actor, task_id, audit.Action.TASK_RELEASE, now, lock=True)
     if row.state != TaskState.OPEN:
         raise Conflict(f"task is already {row.state}")
     if row.assignee_id != actor.id and Role.SUPERVISOR not in actor.roles:
@@ -362,7 +375,7 @@ def assign_task(session: Session, env: Env, actor: User, task_id: str, assignee_
                 now: datetime) -> HumanTask:
     if Role.SUPERVISOR not in actor.roles:
         raise Forbidden("only a supervisor may assign tasks to others")
-    row = _task_for(session, env, actor, task_id, lock=True)
+    row = _task_for(session, env, actor, task_id, audit.Action.TASK_ASSIGN, now, lock=True)
     if row.state != TaskState.OPEN:
         raise Conflict(f"task is already {row.state}")
     assignee = session.scalar(select(User).where(User.name == assignee_name)) if isinstance(assignee_name, str) else None
@@ -383,7 +396,7 @@ def assign_task(session: Session, env: Env, actor: User, task_id: str, assignee_
 @command
 def save_draft(session: Session, env: Env, actor: User, task_id: str, data: Any, now: datetime) -> HumanTask:
     """Keep what the user typed so far; validated only on completion."""
-    row = _task_for(session, env, actor, task_id)
+    row = _task_for(session, env, actor, task_id, audit.Action.TASK_DRAFT, now)
     if row.state != TaskState.OPEN:
         raise Conflict(f"task is already {row.state}")
     if not can_work_on(actor, row):
@@ -407,7 +420,7 @@ def _set_consent(case: Case, value: str, actor: User | None, now: datetime) -> N
 @command
 def record_consent(session: Session, env: Env, actor: User, case_id: str, consent: Any, now: datetime) -> Case:
     """Record the resident's consent (本人同意) with when and by whom."""
-    case = require_case(session, actor, case_id, env.org)
+    case = require_case(session, actor, case_id, env.org, via=audit.Action.CONSENT_RECORD, now=now)
     if consent not in CONSENT_VALUES:
         raise Invalid(f"consent must be one of {', '.join(CONSENT_VALUES)}", {"consent": "given, not_given or unknown"})
     old = case.consent
@@ -424,7 +437,7 @@ def share_case(session: Session, env: Env, actor: User, case_id: str, group: Any
     """Share a case beyond its support meeting (e.g. a 重層的支援会議 review). Allowed only
     where the resident gave consent: the meeting's own secrecy (Art. 106-6) covers only
     its members."""
-    case = require_case(session, actor, case_id, env.org)
+    case = require_case(session, actor, case_id, env.org, via=audit.Action.CASE_SHARE, now=now)
     if not (set(actor.group_ids) & env.org.case_wide_groups or Role.SECRETARIAT in actor.roles
             or Role.COORDINATION_LEAD in actor.roles):
         raise Forbidden("only the secretariat may share a case")
@@ -452,7 +465,7 @@ def share_case(session: Session, env: Env, actor: User, case_id: str, group: Any
 @command
 def get_case(session: Session, env: Env, actor: User, case_id: str, now: datetime | None = None) -> Case:
     """Read a case the actor may see; the read is audited (and committed)."""
-    case = require_case(session, actor, case_id, env.org)
+    case = require_case(session, actor, case_id, env.org, now=now)
     audit.record(session, actor, audit.Action.CASE_READ, now or utcnow(), case)
     session.commit()
     return case
@@ -499,9 +512,16 @@ def list_tasks(session: Session, actor: User, *, process: str | None = None, ste
     return list(session.scalars(stmt))
 
 
+def case_row(session: Session, env: Env, actor: User, case_id: str, now: datetime | None = None) -> Case:
+    """The case for what its page loads besides the page itself (the diagram's marks: which
+    steps are done, no personal data). Not an audited read, so one page view is one
+    `case.read`; a refusal is still recorded."""
+    return require_case(session, actor, case_id, env.org, now=now)
+
+
 def task_row(session: Session, env: Env, actor: User, task_id: str) -> HumanTask:
     """The task's projection row only (no form data: not an audited read)."""
-    return _task_for(session, env, actor, task_id)
+    return _task_for(session, env, actor, task_id, audit.Action.TASK_READ, None)
 
 
 @command
@@ -509,7 +529,7 @@ def get_task(session: Session, env: Env, actor: User, task_id: str, now: datetim
              ) -> tuple[HumanTask, dict[str, Any] | None, dict[str, Any]]:
     """The task, its form schema, and values to prefill the form with: the saved draft,
     else what the case already knows for the form's fields (e.g. the summary)."""
-    row = _task_for(session, env, actor, task_id)
+    row = _task_for(session, env, actor, task_id, audit.Action.TASK_READ, now or utcnow())
     audit.record(session, actor, audit.Action.TASK_READ, now or utcnow(), row.case, {"task_id": row.id, "step": row.step})
     session.commit()
     defn = env.specs.for_case(row.case)

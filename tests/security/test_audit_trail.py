@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, text, update
 
 from engine import audit
-from engine.models import AuditHead, AuditRecord, CaseEvent, OutboxEvent
+from engine.models import AuditHead, AuditRecord, CaseEvent, HumanTask, OutboxEvent
 
 INTAKE = {"multiple_targets": False, "all_targets_have_lead_department": False,
           "lead_department_can_handle_alone": False, "coordination_problem": False,
@@ -37,13 +37,78 @@ def test_reads_and_changes_are_recorded_with_who_when_what_and_where(api, sessio
     assert audit.verify(session).ok
 
 
-def test_outsider_probe_leaves_no_read_record_of_the_case(api, session) -> None:  # noqa: ANN001
-    case = _walk(api)
-    before = session.scalar(select(AuditRecord.seq).order_by(AuditRecord.seq.desc()).limit(1))
-    assert api("outsider").get(f"/api/cases/{case['id']}").status_code == 404
+def _last_seq(session) -> int:  # noqa: ANN001
     session.rollback()
-    after = session.scalar(select(AuditRecord.seq).order_by(AuditRecord.seq.desc()).limit(1))
-    assert after == before
+    return session.scalar(select(func.max(AuditRecord.seq))) or 0
+
+
+def _after(session, seq: int) -> list[AuditRecord]:  # noqa: ANN001
+    session.rollback()
+    return list(session.scalars(select(AuditRecord).where(AuditRecord.seq > seq).order_by(AuditRecord.seq)))
+
+
+def test_outsider_probe_of_a_case_is_recorded_as_denied_with_the_same_404(api, session, personas) -> None:  # noqa: ANN001
+    case = _walk(api)
+    outsider = api("outsider")
+    before = _last_seq(session)
+    hidden = outsider.get(f"/api/cases/{case['id']}")
+    missing = outsider.get("/api/cases/00000000-0000-4000-8000-000000000000")
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.get_data() == missing.get_data() and hidden.headers == missing.headers
+    [denied] = _after(session, before)  # the nonexistent id names no case: nothing to record
+    assert (denied.action, denied.actor_name, denied.case_id, denied.case_number, denied.detail) == (
+        "access.denied", "wakamono.ito", case["id"], case["number"], {"via": "case.read"})
+    assert denied.actor_id == personas.outsider.id and denied.origin == "127.0.0.1"
+    assert audit.verify(session).ok
+
+
+def test_outsider_attempts_on_a_task_are_recorded_as_denied(api, session) -> None:  # noqa: ANN001
+    ref = api("caseworker")
+    case = ref.post("/api/cases", json={"process": "multi_agency"}).json
+    task = case["open_tasks"][0]
+    outsider = api("outsider")
+    before = _last_seq(session)
+    missing_id = "00000000-0000-4000-8000-000000000000"
+    for method, path in (("get", ""), ("post", "/claim"), ("post", "/release"), ("put", "/draft"),
+                         ("post", "/complete")):
+        body = {"data": {}} if method != "get" else None
+        call = getattr(outsider, method)
+        hidden = call(f"/api/tasks/{task['id']}{path}", **({"json": body} if body else {}))
+        missing = call(f"/api/tasks/{missing_id}{path}", **({"json": body} if body else {}))
+        assert hidden.status_code == missing.status_code == 404, path
+        assert hidden.get_data() == missing.get_data(), path
+    rows = _after(session, before)
+    assert [r.detail["via"] for r in rows] == ["task.read", "task.claim", "task.release", "task.draft",
+                                              "task.complete"]
+    assert {(r.action, r.actor_name, r.case_number, r.detail["task_id"]) for r in rows} == {
+        ("access.denied", "wakamono.ito", case["number"], task["id"])}
+    session.rollback()
+    assert session.get(HumanTask, task["id"]).assignee_id is None  # and nothing else happened
+
+
+def test_outsider_consent_and_share_attempts_are_recorded_as_denied(api, session) -> None:  # noqa: ANN001
+    case = _walk(api)
+    before = _last_seq(session)
+    outsider = api("outsider")
+    assert outsider.post(f"/api/cases/{case['id']}/consent", json={"consent": "given"}).status_code == 404
+    assert outsider.post(f"/api/cases/{case['id']}/shares",
+                         json={"group": "wakamono-sodan", "purpose": "x"}).status_code == 404
+    assert [(r.action, r.detail) for r in _after(session, before)] == [
+        ("access.denied", {"via": "consent.record"}), ("access.denied", {"via": "case.share"})]
+
+
+def test_a_denial_that_cannot_be_recorded_is_still_the_same_404(api, session) -> None:  # noqa: ANN001
+    case = _walk(api)
+    outsider = api("outsider")
+    missing = outsider.get("/api/cases/00000000-0000-4000-8000-000000000000")
+    # the trail's table is away: the record fails with a real database error
+    session.execute(text("ALTER TABLE audit_records RENAME TO audit_records_away"))
+    session.commit()
+    hidden = outsider.get(f"/api/cases/{case['id']}")
+    assert hidden.status_code == 404 and hidden.get_data() == missing.get_data()
+    session.execute(text("ALTER TABLE audit_records_away RENAME TO audit_records"))
+    session.commit()
+    assert outsider.get(f"/api/cases/{case['id']}").status_code == 404
 
 
 def test_an_altered_record_is_detected(api, session) -> None:  # noqa: ANN001

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from engine import audit, cases
 from engine.models import AuditRecord
+from tests.ui.test_page_access import same_page
 from tests.ui.test_pages import text
 
 INTAKE = {"multiple_targets": True, "all_targets_have_lead_department": False,
@@ -59,10 +60,12 @@ def test_lead_searches_the_trail_and_exports_csv(staff, session, env, personas, 
     number = cases.get_case(session, env, personas.secretariat, case_id).number
     lead = staff("lead")
     page = text(lead.get("/admin/audit", query_string={"case": number}))
-    assert "task.complete" in page and "case.start" in page and "hokatsu.sato" in page
+    assert "作業の完了" in page and "案件の登録" in page and "佐藤 花子" in page and "hokatsu.sato" in page
     csv = lead.get("/admin/audit.csv", query_string={"case": number, "since": clock.now().date().isoformat()})
     assert csv.status_code == 200 and csv.mimetype == "text/csv"
-    assert number in csv.get_data(as_text=True)
+    body = csv.get_data(as_text=True)
+    assert body.startswith("\ufeffseq,") and number in body
+    assert "task.complete" in body and "作業の完了" in body  # codes for machines, labels for people
     bad = lead.get("/admin/audit", query_string={"since": "yesterday"})
     assert "YYYY-MM-DD" in text(bad)
     assert audit.verify(session).ok
@@ -84,3 +87,59 @@ def test_queue_read_is_audited_and_sign_in_recorded(staff, session, env, persona
     actions = [r.action for r in session.scalars(select(AuditRecord).where(
         AuditRecord.actor_name == "kyosei.tanaka").order_by(AuditRecord.seq))]
     assert "signin.ok" in actions and "queue.read" in actions[actions.index("signin.ok"):]
+
+
+def _records(session, after: int = 0) -> list[AuditRecord]:  # noqa: ANN001
+    session.rollback()  # a fresh snapshot: the pages wrote through their own connection
+    return list(session.scalars(select(AuditRecord).where(AuditRecord.seq > after).order_by(AuditRecord.seq)))
+
+
+def test_a_case_page_view_is_one_read(staff, session, env, personas, clock) -> None:  # noqa: ANN001
+    case_id = _case(session, env, personas, clock)
+    sec = staff("secretariat")
+    before = _records(session)[-1].seq
+    assert sec.get(f"/cases/{case_id}").status_code == 200
+    assert sec.get(f"/cases/{case_id}/diagram").status_code == 200  # what the page loads next
+    assert [(r.action, r.actor_name) for r in _records(session, before)] == [("case.read", "kyosei.tanaka")]
+
+
+def test_a_hidden_case_page_is_recorded_as_denied_and_looks_missing(staff, session, env, personas, clock) -> None:  # noqa: ANN001
+    case_id = _case(session, env, personas, clock)
+    (task,) = cases.case_open_tasks(session, cases.get_case(session, env, personas.secretariat, case_id))
+    outsider = staff("outsider")
+    before = _records(session)[-1].seq
+    ghost = "00000000-0000-4000-8000-000000000000"
+    for url in ("/cases/{}", "/cases/{}/diagram", "/tasks/{}"):
+        hidden, missing = outsider.get(url.format(case_id if "cases" in url else task.id)), outsider.get(url.format(ghost))
+        assert hidden.status_code == missing.status_code == 404
+        assert same_page(hidden, missing), url
+    rows = _records(session, before)
+    assert [(r.action, r.actor_name, r.case_id, r.detail["via"]) for r in rows] == [
+        ("access.denied", "wakamono.ito", case_id, "case.read"), ("access.denied", "wakamono.ito", case_id, "case.read"),
+        ("access.denied", "wakamono.ito", case_id, "task.read")]
+
+
+def test_the_audit_page_speaks_in_labels_and_names(staff, session, env, personas, clock) -> None:  # noqa: ANN001
+    case_id = _case(session, env, personas, clock)
+    number = cases.get_case(session, env, personas.secretariat, case_id).number
+    (task,) = cases.case_open_tasks(session, cases.get_case(session, env, personas.secretariat, case_id))
+    cases.assign_task(session, env, personas.supervisor, task.id, "kyosei.tanaka", clock.now())
+    staff("outsider").get(f"/cases/{case_id}")
+    lead = staff("lead")
+    page = text(lead.get("/admin/audit", query_string={"case": number}))
+    for words in ("作業の割り当て", "担当者:</span> 田中 一郎（kyosei.tanaka）", f"工程:</span> {task.name}",
+                  f"作業ID:</span> {task.id}", "アクセスの拒否", "試みた操作:</span> 案件の閲覧",
+                  "プロセス:</span> 多機関協働事業", "機関:</span> 地域包括支援センター"):
+        assert words in page, words
+    for raw in ("task.assign", "access.denied", "case.read", '"task_id"', "{&#34;"):
+        assert raw not in page, raw
+    mine = text(lead.get("/admin/audit", query_string={"user": "jicho.yamada"}))
+    assert "アクセス記録の検索" in mine and f"検索条件:</span> 最大件数 = 500、案件番号 = {number}" in mine
+    lead.post("/lang", {"lang": "en"})
+    english = text(lead.get("/admin/audit", query_string={"case": number}))
+    assert "Task assigned" in english and "Access denied" in english and "Attempted:</span> Case viewed" in english
+
+
+def test_every_audit_action_has_a_label() -> None:
+    assert set(audit.actions()) == set(audit.LABELS)
+    assert all(ja and en and ja != en for ja, en in audit.LABELS.values())

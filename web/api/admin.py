@@ -170,5 +170,5 @@ def export_audit(query):  # noqa: ANN001, ANN201
     """The same search as CSV (UTF-8 with BOM, so spreadsheet software reads Japanese)."""
     rows = audit.search_as(db.session, g.actor, now(), export=True, **_audit_filters(query))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Response("\ufeff" + audit.to_csv(rows), mimetype="text/csv; charset=utf-8",
+    return Response(audit.to_csv(rows), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="tsunagu-audit-{stamp}.csv"'})

@@ -6,6 +6,7 @@ Like every page, each view parses the form, calls one domain function, and rende
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from web.extensions import db, engine_env, now
 from web.ui import csrf, errors
 from web.ui.auth import load_actor, login_required
 from web.ui.errors import error_message
-from web.ui.i18n import JST, MESSAGES, t
+from web.ui.i18n import JST, MESSAGES, action_label, group_name, jst, t
 
 bp = Blueprint("ui_admin", __name__)
 bp.before_request(load_actor)
@@ -86,6 +87,34 @@ MESSAGES.update({
     "token_revoked_flash": ("トークンを無効にしました。", "Token revoked."),
     "tokens_none": ("トークンはありません。", "You have no tokens."),
     "invalid_dates": ("日付は YYYY-MM-DD で入力してください。", "Dates must be YYYY-MM-DD."),
+    # the audit page's details, one line per item
+    "ad_via": ("試みた操作", "Attempted"),
+    "ad_task": ("作業ID", "Task ID"),
+    "ad_step": ("工程", "Step"),
+    "ad_timer": ("予定ID", "Schedule ID"),
+    "ad_process": ("プロセス", "Process"),
+    "ad_group": ("機関", "Agency"),
+    "ad_assignee": ("担当者", "Assignee"),
+    "ad_consent": ("本人同意", "Consent"),
+    "ad_previous": ("変更前", "Previously"),
+    "ad_purpose": ("目的", "Purpose"),
+    "ad_cases": ("案件", "Cases"),
+    "ad_more": ("ほか {n} 件", "and {n} more"),
+    "ad_filters": ("検索条件", "Filters"),
+    "ad_no_filters": ("条件なし", "none"),
+    "ad_results": ("件数", "Results"),
+    "ad_limit": ("最大件数", "At most"),
+    "ad_offset": ("開始位置", "Skipping"),
+    "ad_user": ("対象ユーザー", "User"),
+    "ad_password_changed": ("パスワード", "Password"),
+    "ad_changed": ("変更", "changed"),
+    "ad_token": ("トークンID", "Token ID"),
+    "ad_label": ("トークン名", "Token label"),
+    "ad_name": ("入力されたユーザー名", "User name entered"),
+    "ad_reason": ("理由", "Reason"),
+    "ad_reason_rate_limited": ("失敗が続いたため制限中", "blocked after repeated failures"),
+    "ad_deployed": ("登録した定義", "Deployed"),
+    "ad_nothing": ("なし", "none"),
 })
 
 AUDIT_PAGE = 500
@@ -181,6 +210,117 @@ def _audit_filters() -> dict[str, Any]:
             "since": since, "until": until + timedelta(days=1) if until else None}
 
 
+CASES_SHOWN = 10  # of a list's or queue's read: the rest is counted, and in the CSV in full
+
+
+def _person(name: Any, names: audit.Names) -> str:
+    shown = names.users.get(name) if isinstance(name, str) else None
+    return f"{shown}（{name}）" if shown and shown != name else str(name)
+
+
+def _group(group_id: Any) -> str:
+    info = engine_env().org.group(group_id) if isinstance(group_id, str) else None
+    return group_name(info) if info else str(group_id)
+
+
+def _consent(value: Any) -> str:
+    return t(f"consent_{value}") if value in cases.CONSENT_VALUES else t("consent_not_recorded")
+
+
+def _listed(items: list[Any]) -> str:
+    shown = "、".join(str(i) for i in items[:CASES_SHOWN])
+    return shown + (f" {t('ad_more', n=len(items) - CASES_SHOWN)}" if len(items) > CASES_SHOWN else "")
+
+
+FILTER_LABELS = {"user": "audit_user", "case_number": "audit_case", "since": "audit_since", "until": "audit_until",
+                 "action": "audit_action", "limit": "ad_limit", "offset": "ad_offset"}
+
+
+def _filter_value(value: Any) -> str:
+    try:
+        return jst(datetime.fromisoformat(value)) if isinstance(value, str) and "T" in value else str(value)
+    except ValueError:
+        return str(value)
+USER_FIELDS = {"groups": "groups", "roles": "roles", "active": "active"}
+
+
+def _user_change(before: Any, after: Any) -> list[tuple[str, str]]:
+    """What an account change changed: one line per field, 'before → after'."""
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return []
+
+    def shown(key: str, value: Any) -> str:
+        if key == "groups" and isinstance(value, list):
+            return "、".join(_group(v) for v in value) or t("ad_nothing")
+        if key == "roles" and isinstance(value, list):
+            return "、".join(t(f"role_{v}") for v in value) or t("ad_nothing")
+        if isinstance(value, bool):
+            return t("yes") if value else t("no")
+        return str(value)
+
+    lines = [(t(label), f"{shown(key, before.get(key))} → {shown(key, after.get(key))}")
+             for key, label in USER_FIELDS.items() if before.get(key) != after.get(key)]
+    if after.get("password_changed"):
+        lines.append((t("ad_password_changed"), t("ad_changed")))
+    return lines
+
+
+def audit_detail(r: Any, names: audit.Names) -> list[tuple[str, str]]:
+    """A record's detail as (label, text) lines in the page's language: names, not ids or JSON.
+    A key this page does not know is shown as it is, so nothing recorded is hidden."""
+    d = dict(r.detail or {})
+    lines: list[tuple[str, str]] = []
+    if "via" in d:
+        lines.append((t("ad_via"), action_label(str(d.pop("via")))))
+    step = d.pop("step", None)
+    task_id, timer_id = d.pop("task_id", None), d.pop("timer_id", None)
+    if step is not None or task_id is not None:
+        name = (names.steps.get(task_id) if isinstance(task_id, str) else None) or (
+            names.timers.get(timer_id) if isinstance(timer_id, int) else None)
+        lines.append((t("ad_step"), name or str(step)))
+    if task_id is not None:
+        lines.append((t("ad_task"), str(task_id)))
+    if timer_id is not None:
+        lines.append((t("ad_timer"), str(timer_id)))
+    if "process" in d:
+        key = d.pop("process")
+        lines.append((t("ad_process"), names.processes.get(key, str(key))))
+    for key in ("group", "assignee", "user"):
+        if key in d:
+            value = d.pop(key)
+            lines.append((t(f"ad_{key}"), _group(value) if key == "group" else _person(value, names)))
+    if "consent" in d:
+        lines.append((t("ad_consent"), _consent(d.pop("consent"))))
+    if "previous" in d:
+        lines.append((t("ad_previous"), _consent(d.pop("previous"))))
+    if "purpose" in d:
+        lines.append((t("ad_purpose"), str(d.pop("purpose"))))
+    if isinstance(d.get("cases"), list):
+        lines.append((t("ad_cases"), _listed(d.pop("cases"))))
+    if isinstance(d.get("filters"), dict):
+        chosen = d.pop("filters")
+        text = "、".join(f"{t(FILTER_LABELS.get(k, k))} = {_filter_value(v)}" for k, v in chosen.items())
+        lines.append((t("ad_filters"), text or t("ad_no_filters")))
+    if "results" in d:
+        lines.append((t("ad_results"), str(d.pop("results"))))
+    if "before" in d or "after" in d:
+        lines.extend(_user_change(d.pop("before", None), d.pop("after", None)))
+    if "token_id" in d:
+        lines.append((t("ad_token"), str(d.pop("token_id"))))
+    if "label" in d:
+        lines.append((t("ad_label"), str(d.pop("label")) or t("ad_nothing")))
+    if "name" in d:
+        lines.append((t("ad_name"), _person(d.pop("name"), names)))
+    if "reason" in d:
+        reason = str(d.pop("reason"))
+        lines.append((t("ad_reason"), t(f"ad_reason_{reason}") if f"ad_reason_{reason}" in MESSAGES else reason))
+    if isinstance(d.get("deployed"), list):
+        lines.append((t("ad_deployed"), _listed(d.pop("deployed")) or t("ad_nothing")))
+    for key, value in d.items():  # recorded by a newer version, or by hand
+        lines.append((key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)))
+    return lines
+
+
 @bp.route("/admin/audit")
 @login_required
 def audit_page() -> Any:
@@ -190,8 +330,10 @@ def audit_page() -> Any:
     except Invalid as exc:
         flash(exc.message, "error")
         filters = None
-    rows = audit.search_as(db.session, g.actor, now(), limit=AUDIT_PAGE, **filters) if filters else []
-    return render_template("ui/admin_audit.html", rows=rows, args=request.args, max=AUDIT_PAGE, active="audit")
+    rows, names = audit.search_page(db.session, g.actor, now(), limit=AUDIT_PAGE, **filters) if filters else ([], None)
+    return render_template("ui/admin_audit.html", rows=rows, args=request.args, max=AUDIT_PAGE, active="audit",
+                           details={r.seq: audit_detail(r, names) for r in rows},
+                           people={r.actor_name: names.users.get(r.actor_name) for r in rows} if names else {})
 
 
 @bp.route("/admin/audit.csv")
@@ -204,7 +346,7 @@ def audit_csv() -> Response:
         abort(400)
     rows = audit.search_as(db.session, g.actor, now(), export=True, limit=10**6, **filters)
     stamp = now().astimezone(JST).strftime("%Y%m%d-%H%M")
-    return Response("\ufeff" + audit.to_csv(rows), mimetype="text/csv; charset=utf-8",
+    return Response(audit.to_csv(rows), mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="tsunagu-audit-{stamp}.csv"'})
 
 

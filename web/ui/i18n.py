@@ -12,6 +12,8 @@ from typing import Any
 
 from flask import session
 
+from engine.audit import LABELS as AUDIT_LABELS
+
 LANGUAGES = ("ja", "en")
 DEFAULT = "ja"
 JST = timezone(timedelta(hours=9), "JST")
@@ -252,6 +254,15 @@ def t(key: str, **kw: Any) -> str:
         return key
     text = pair[1] if lang() == "en" else pair[0]
     return text.format(**kw) if kw else text
+
+
+def action_label(code: str) -> str:
+    """An audit action in the page's language; a code without a label (one a later version
+    dropped) is shown as it is."""
+    pair = AUDIT_LABELS.get(code)
+    if pair is None:
+        return code
+    return pair[1] if lang() == "en" else pair[0]
 
 
 def pick(message: str | None) -> str:

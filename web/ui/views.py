@@ -270,7 +270,7 @@ def case(case_id: str) -> Any:
 def case_diagram(case_id: str) -> Response:
     """The case's BPMN and its marks, for the bpmn-js viewer on the case page."""
     env = engine_env()
-    row = cases.get_case(db.session, env, g.actor, case_id, now=now())
+    row = cases.case_row(db.session, env, g.actor, case_id, now=now())
     marks = _marks(row, cases.case_history(db.session, row), cases.case_open_tasks(db.session, row),
                    cases.case_timers(db.session, row))
     xml = env.specs.for_case(row).bpmn_xml
