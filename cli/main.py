@@ -1,4 +1,4 @@
-"""The `tsunagu` command: init, serve, worker, groups, user add, deploy, sweep, check, backup, restore.
+"""The `tsunagu` command: init, serve, worker, groups, user, token, deploy, sweep, check, backup, restore, audit.
 
 Every command honours DATABASE_URL. Errors go to stderr with a non-zero exit status.
 """
@@ -203,14 +203,38 @@ def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    anchors = None
+    if args.anchors:
+        try:
+            with open(args.anchors, encoding="utf-8") as f:
+                anchors = audit.read_anchors(f)
+        except (OSError, UnicodeDecodeError, audit.AnchorFileError) as exc:
+            print(f"tsunagu: cannot read the anchor file {args.anchors}: {exc}", file=sys.stderr)
+            return 1
     with _session(settings)() as session:
-        result = audit.verify(session)
+        result = audit.verify(session, anchors=anchors)
     if result.ok:
-        print(f"audit trail intact: {result.records} records, head {result.head_hash}")
+        checked = f"; {len(anchors)} anchor(s) match" if anchors is not None else ""
+        print(f"audit trail intact: {result.records} records, head {result.head_hash}{checked}")
         return 0
     print(f"audit trail BROKEN at record {result.seq}: {result.problem} "
           f"({result.records} records verified before it)", file=sys.stderr)
     return 1
+
+
+def cmd_audit_anchor(args: argparse.Namespace, settings: Settings) -> int:
+    with _session(settings)() as session:
+        anchor = audit.head_anchor(session, Clock().now())
+    if args.path == "-":
+        print(anchor.to_json())
+        return 0
+    try:
+        audit.append_anchor(Path(args.path), anchor)
+    except OSError as exc:
+        print(f"tsunagu: cannot append to {args.path}: {exc}", file=sys.stderr)
+        return 1
+    print(f"anchored record {anchor.seq} ({anchor.hash}) in {args.path}")
+    return 0
 
 
 def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -311,7 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     aud = sub.add_parser("audit", help="the audit trail").add_subparsers(dest="audit_command", required=True)
     av = aud.add_parser("verify", help="check the hash chain; exit 1 if a record was altered or removed")
+    av.add_argument("--anchors", metavar="PATH", help="also check every anchor in this file (from `audit anchor`): "
+                                                      "exit 1 if the trail was rewritten after one was taken")
     av.set_defaults(func=cmd_audit_verify)
+    an = aud.add_parser("anchor", help="append the chain's head (seq, hash, time) as a JSON line to PATH, or "
+                                       "print it with -; keep PATH off this machine or on write-once storage")
+    an.add_argument("path", metavar="PATH|-")
+    an.set_defaults(func=cmd_audit_anchor)
     ae = aud.add_parser("export", help="write records as CSV to standard output")
     ae.add_argument("--user")
     ae.add_argument("--case", help="case number")

@@ -4,9 +4,13 @@ Records are append-only and chained: each carries the hash of the one before it 
 hash over its own content. They are written in the transaction of the read or change
 they describe, after the single `audit_head` row is locked, so records form one line
 in commit order. `verify` walks the chain and reports the first record that was
-altered, removed or inserted out of order. (A chain kept in the same database detects
-tampering by anyone short of rewriting the whole tail; publish `head()` regularly to
-anchor it outside.)
+altered, removed or inserted out of order.
+
+A chain kept in the same database detects tampering by anyone short of rewriting the
+whole tail with fresh hashes. Anchors close that gap: an anchor is the head (sequence,
+hash, time) written outside the database, one JSON line appended to a file (`anchor`,
+and daily by the sweeper with `anchor_if_due`); `verify(anchors=...)` then also checks
+that every anchored record is still there with the anchored hash.
 
 Where a request came from is a plain value the caller sets with `origin_scope` (the web
 layer: the client address; the CLI: "cli"; the scheduler: "scheduler").
@@ -20,17 +24,25 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+import logging
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine.models import AuditHead, AuditRecord, Case, User
 
 GENESIS = "0" * 64
+ANCHOR_EVERY = timedelta(days=1)
+# After a failed anchor write (the file's disk or share is away), try again this much later,
+# not at every sweep.
+ANCHOR_RETRY = timedelta(minutes=5)
+log = logging.getLogger(__name__)
 _origin: contextvars.ContextVar[str | None] = contextvars.ContextVar("tsunagu_origin", default=None)
 
 
@@ -119,6 +131,12 @@ def _digest(seq: int, at: datetime, actor_id: int | None, actor_name: str | None
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+def expected_hash(r: AuditRecord) -> str:
+    """The hash a record carries if nothing in it was changed since it was written."""
+    return _digest(r.seq, r.at, r.actor_id, r.actor_name, r.action, r.case_id, r.case_number, r.origin, r.detail,
+                   r.prev_hash)
+
+
 def record(session: Session, actor: User | None, action: str, now: datetime, case: Case | None = None,
            detail: dict[str, Any] | None = None, actor_name: str | None = None) -> AuditRecord:
     """Append one record in the caller's transaction (committed with it)."""
@@ -151,8 +169,17 @@ class Verification:
     seq: int | None = None
 
 
-def verify(session: Session, batch: int = 5000) -> Verification:
-    """Walk the whole chain; stop at the first fault."""
+def verify(session: Session, batch: int = 5000, anchors: list[Anchor] | None = None) -> Verification:
+    """Walk the whole chain; stop at the first fault. With `anchors`, then check that each
+    anchored record is still in the chain with the anchored hash: a tail rewritten with
+    fresh hashes passes the walk, but not the anchors taken before the rewrite."""
+    result = _walk(session, batch)
+    if not result.ok or not anchors:
+        return result
+    return _check_anchors(session, anchors, result, batch)
+
+
+def _walk(session: Session, batch: int) -> Verification:
     prev, expected_seq, count = GENESIS, 1, 0
     last = 0
     while True:
@@ -166,9 +193,7 @@ def verify(session: Session, batch: int = 5000) -> Verification:
                                     expected_seq)
             if r.prev_hash != prev:
                 return Verification(False, count, prev, f"record {r.seq} does not follow record {r.seq - 1}", r.seq)
-            digest = _digest(r.seq, r.at, r.actor_id, r.actor_name, r.action, r.case_id, r.case_number, r.origin,
-                             r.detail, r.prev_hash)
-            if digest != r.hash:
+            if expected_hash(r) != r.hash:
                 return Verification(False, count, prev, f"record {r.seq} was altered", r.seq)
             prev, expected_seq, count = r.hash, expected_seq + 1, count + 1
             last = r.seq
@@ -177,6 +202,127 @@ def verify(session: Session, batch: int = 5000) -> Verification:
         return Verification(False, count, prev, f"the chain ends at record {count} but its head says {head.seq}: "
                                                f"records at the end were removed or the head was altered", count)
     return Verification(True, count, prev)
+
+
+# ---------------------------------------------------------------- anchors
+
+
+@dataclass(frozen=True)
+class Anchor:
+    seq: int
+    hash: str
+    at: str
+    line: int = 0  # where it was read from, to name it in a report
+
+    def to_json(self) -> str:
+        return json.dumps({"seq": self.seq, "hash": self.hash, "at": self.at}, separators=(",", ":"))
+
+    def describe(self) -> str:
+        return f"the anchor of {self.at} (line {self.line}: record {self.seq}, hash {self.hash[:12]}…)"
+
+
+class AnchorFileError(ValueError):
+    """The anchor file cannot be read as anchors."""
+
+
+def head_anchor(session: Session, now: datetime) -> Anchor:
+    """The chain's head as an anchor (record 0 and the genesis hash for an empty chain)."""
+    head = session.get(AuditHead, 1)
+    seq, digest = (head.seq, head.hash) if head is not None else (0, GENESIS)
+    session.commit()
+    return Anchor(seq, digest, now.isoformat())
+
+
+def append_anchor(path: Path, anchor: Anchor) -> None:
+    """Append one line to `path` (created if missing) and fsync it. O_APPEND: each write
+    lands at the end whatever else writes there, and nothing before it is touched."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (anchor.to_json() + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def anchor_if_due(session_factory: sessionmaker[Session], path: Path, now: datetime) -> Anchor | None:
+    """The sweeper's daily anchor: claim → write. The claim is a conditional UPDATE of the
+    head row (its next due time moved a day on) that one transaction wins however many
+    sweepers run, and it returns the head as committed at that moment. The line is
+    written after the claim commits, so a slow or hung anchor disk never holds the head
+    row that every audited request needs; a failed write moves the next try to
+    ANCHOR_RETRY from now. The anchor if this call wrote one."""
+    from engine.db import begin_write
+
+    with session_factory() as session:
+        due = session.scalar(select(AuditHead.anchor_due_at).where(AuditHead.id == 1))
+        session.commit()
+        if due is not None and due > now:
+            return None  # the common case, decided without taking a write lock
+        begin_write(session)
+        won = session.execute(
+            update(AuditHead).where(AuditHead.id == 1)
+            .where((AuditHead.anchor_due_at.is_(None)) | (AuditHead.anchor_due_at <= now))
+            .values(anchor_due_at=now + ANCHOR_EVERY).returning(AuditHead.seq, AuditHead.hash)).one_or_none()
+        session.commit()
+        if won is None:  # another sweeper was first, or the trail is still empty
+            return None
+        anchor = Anchor(won.seq, won.hash, now.isoformat())
+        try:
+            append_anchor(path, anchor)
+        except OSError as exc:
+            log.warning("could not write the audit anchor to %s (trying again in %s): %s", path, ANCHOR_RETRY, exc)
+            begin_write(session)
+            session.execute(update(AuditHead).where(AuditHead.id == 1, AuditHead.anchor_due_at == now + ANCHOR_EVERY)
+                            .values(anchor_due_at=now + ANCHOR_RETRY))
+            session.commit()
+            return None
+        log.info("anchored the audit trail at record %d in %s", anchor.seq, path)
+        return anchor
+
+
+def read_anchors(lines: Iterable[str]) -> list[Anchor]:
+    """Anchors from the lines of an anchor file; blank lines are skipped."""
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+            seq, digest, at = value["seq"], value["hash"], value["at"]
+        except (ValueError, TypeError, KeyError):
+            raise AnchorFileError(f"line {n} is not an anchor (a JSON object with seq, hash and at)") from None
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0 or not isinstance(digest, str) \
+                or len(digest) != 64 or not isinstance(at, str):
+            raise AnchorFileError(f"line {n} is not an anchor (seq must be a whole number, hash 64 hex digits)")
+        out.append(Anchor(seq, digest, at, n))
+    return out
+
+
+def _check_anchors(session: Session, anchors: list[Anchor], walked: Verification, batch: int) -> Verification:
+    def broken(anchor: Anchor, problem: str) -> Verification:
+        return Verification(False, walked.records, walked.head_hash, f"{anchor.describe()} {problem}", anchor.seq)
+
+    wanted = sorted({a.seq for a in anchors if a.seq > 0})
+    hashes: dict[int, str] = {}
+    step = min(batch, 500)  # bound parameters per query
+    for i in range(0, len(wanted), step):
+        rows = session.execute(select(AuditRecord.seq, AuditRecord.hash)
+                               .where(AuditRecord.seq.in_(wanted[i:i + step])))
+        hashes.update({seq: digest for seq, digest in rows})
+    session.commit()
+    for anchor in anchors:
+        if anchor.seq == 0:
+            if anchor.hash != GENESIS:
+                return broken(anchor, "is of an empty trail but does not carry the genesis hash")
+            continue
+        have = hashes.get(anchor.seq)
+        if have is None:
+            return broken(anchor, f"names record {anchor.seq}, which the trail no longer has: records "
+                                  f"anchored before were removed")
+        if have != anchor.hash:
+            return broken(anchor, f"does not match record {anchor.seq}: the trail was rewritten from that "
+                                  f"record or an earlier one after it was anchored")
+    return walked
 
 
 def search(session: Session, *, user: str | None = None, case_number: str | None = None,

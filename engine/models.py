@@ -289,6 +289,9 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigId, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+    # When the sweeper next writes the head to the anchor file (TSUNAGU_AUDIT_ANCHOR_FILE);
+    # the conditional UPDATE that moves it on is the claim, so one sweeper anchors per day.
+    anchor_due_at: Mapped[datetime | None]
 
 
 class AuditRecord(Base):

@@ -21,3 +21,9 @@ class Settings:
     config_dir: Path = field(default_factory=lambda: Path(os.environ.get("TSUNAGU_CONFIG", ROOT / "config")))
     # Seconds between timer sweeps; a due timer fires within one interval plus its own work.
     sweep_interval: float = float(os.environ.get("TSUNAGU_SWEEP_INTERVAL", "0.5"))
+    # Where the sweeper appends the audit chain's head once a day (unset: it does not).
+    audit_anchor_file: Path | None = field(default_factory=lambda: _path(os.environ.get("TSUNAGU_AUDIT_ANCHOR_FILE")))
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None

@@ -2,6 +2,11 @@
 
 The first sweep runs at once, so timers that fell due while the server was down fire at
 start-up; after that every `interval` seconds. Several processes may run it together.
+
+With TSUNAGU_AUDIT_ANCHOR_FILE set, the scheduler also anchors the audit trail: every
+ANCHOR_CHECK seconds it asks `audit.anchor_if_due`, which writes one line a day however
+many processes ask. It runs beside the sweep, not in it, so a slow anchor disk never
+delays a timer.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import logging
 import os
 import threading
 from datetime import UTC
+from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +27,7 @@ from engine.timers import DB_UNAVAILABLE, due_timer_ids, fire_due
 
 log = logging.getLogger(__name__)
 SWEEP_BATCH = 200  # fire_due's default limit: a pass that fired this many may have left more
+ANCHOR_CHECK = 60.0  # seconds between asks whether the day's audit anchor is due
 
 
 def sweep(session_factory: sessionmaker[Session], env: Env, clock: Clock) -> int:
@@ -35,6 +42,29 @@ def sweep(session_factory: sessionmaker[Session], env: Env, clock: Clock) -> int
     if fired:
         log.info("fired %d timer(s)", fired)
     return fired
+
+
+def anchor(session_factory: sessionmaker[Session], path: Path, clock: Clock) -> bool:
+    """Write the day's audit anchor if it is due. A database that is away is logged, not
+    raised (the next check tries again). True if this call wrote it."""
+    try:
+        return audit.anchor_if_due(session_factory, path, clock.now()) is not None
+    except DB_UNAVAILABLE as exc:
+        log.warning("audit anchor: the database is unavailable, retrying later (%s)",
+                    (str(exc).splitlines() or ["?"])[0])
+        return False
+
+
+def run_anchorer(session_factory: sessionmaker[Session], path: Path, clock: Clock, stop: threading.Event,
+                 every: float = ANCHOR_CHECK) -> None:
+    """`tsunagu worker`'s anchor loop (a thread beside the sweep), until `stop` is set."""
+    log.info("audit anchor daily in %s", path)
+    while not stop.is_set():
+        try:
+            anchor(session_factory, path, clock)
+        except Exception:
+            log.exception("audit anchor failed; trying again in %ss", every)
+        stop.wait(every)
 
 
 def sweep_until_done(session_factory: sessionmaker[Session], env: Env, clock: Clock) -> int:
@@ -57,8 +87,13 @@ def sweep_until_done(session_factory: sessionmaker[Session], env: Env, clock: Cl
 def run_sweeper(session_factory: sessionmaker[Session], env: Env, clock: Clock, interval: float,
                 stop: threading.Event, parent_pid: int | None = None) -> None:
     """The scheduler process's loop (`tsunagu worker`): sweep every `interval` seconds, at once again
-    while a backlog remains, until `stop` is set (or the process that started us is gone)."""
+    while a backlog remains, until `stop` is set (or the process that started us is gone); and
+    anchor the audit trail daily when an anchor file is configured."""
     log.info("timer sweep every %ss", interval)
+    path = env.settings.audit_anchor_file
+    if path is not None:
+        threading.Thread(target=run_anchorer, args=(session_factory, path, clock, stop), daemon=True,
+                         name="audit-anchor").start()
     while not stop.is_set():
         if parent_pid is not None and os.getppid() != parent_pid:
             log.warning("the serving process %s is gone; stopping the timer sweep", parent_pid)
@@ -78,5 +113,9 @@ def start_scheduler(session_factory: sessionmaker[Session], env: Env, clock: Clo
     scheduler.add_job(sweep, "interval", args=(session_factory, env, clock), seconds=interval,
                       next_run_time=utcnow(), max_instances=1, coalesce=True, id="timer-sweep",
                       misfire_grace_time=None)
+    if env.settings.audit_anchor_file is not None:
+        scheduler.add_job(anchor, "interval", args=(session_factory, env.settings.audit_anchor_file, clock),
+                          seconds=ANCHOR_CHECK, next_run_time=utcnow(), max_instances=1, coalesce=True,
+                          id="audit-anchor", misfire_grace_time=None)
     scheduler.start()
     return scheduler
