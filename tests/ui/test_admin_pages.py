@@ -137,7 +137,9 @@ def test_the_audit_page_speaks_in_labels_and_names(staff, session, env, personas
     assert "アクセス記録の検索" in mine and f"検索条件:</span> 最大件数 = 500、案件番号 = {number}" in mine
     lead.post("/lang", {"lang": "en"})
     english = text(lead.get("/admin/audit", query_string={"case": number}))
-    assert "Task assigned" in english and "Access denied" in english and "Attempted:</span> Case viewed" in english
+    for words in ("Task assigned", "Access denied", "Attempted:</span> Case viewed",
+                  "Assignee:</span> 田中 一郎 (kyosei.tanaka)"):
+        assert words in english, words
 
 
 def test_every_audit_action_has_a_label() -> None:

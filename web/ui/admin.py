@@ -115,6 +115,8 @@ MESSAGES.update({
     "ad_reason_rate_limited": ("失敗が続いたため制限中", "blocked after repeated failures"),
     "ad_deployed": ("登録した定義", "Deployed"),
     "ad_nothing": ("なし", "none"),
+    "ad_sep": ("、", ", "),
+    "ad_person": ("{shown}（{name}）", "{shown} ({name})"),
 })
 
 AUDIT_PAGE = 500
@@ -213,9 +215,13 @@ def _audit_filters() -> dict[str, Any]:
 CASES_SHOWN = 10  # of a list's or queue's read: the rest is counted, and in the CSV in full
 
 
+def _sep() -> str:
+    return t("ad_sep")
+
+
 def _person(name: Any, names: audit.Names) -> str:
     shown = names.users.get(name) if isinstance(name, str) else None
-    return f"{shown}（{name}）" if shown and shown != name else str(name)
+    return t("ad_person", shown=shown, name=name) if shown and shown != name else str(name)
 
 
 def _group(group_id: Any) -> str:
@@ -228,7 +234,7 @@ def _consent(value: Any) -> str:
 
 
 def _listed(items: list[Any]) -> str:
-    shown = "、".join(str(i) for i in items[:CASES_SHOWN])
+    shown = _sep().join(str(i) for i in items[:CASES_SHOWN])
     return shown + (f" {t('ad_more', n=len(items) - CASES_SHOWN)}" if len(items) > CASES_SHOWN else "")
 
 
@@ -251,9 +257,9 @@ def _user_change(before: Any, after: Any) -> list[tuple[str, str]]:
 
     def shown(key: str, value: Any) -> str:
         if key == "groups" and isinstance(value, list):
-            return "、".join(_group(v) for v in value) or t("ad_nothing")
+            return _sep().join(_group(v) for v in value) or t("ad_nothing")
         if key == "roles" and isinstance(value, list):
-            return "、".join(t(f"role_{v}") for v in value) or t("ad_nothing")
+            return _sep().join(t(f"role_{v}") for v in value) or t("ad_nothing")
         if isinstance(value, bool):
             return t("yes") if value else t("no")
         return str(value)
@@ -299,7 +305,7 @@ def audit_detail(r: Any, names: audit.Names) -> list[tuple[str, str]]:
         lines.append((t("ad_cases"), _listed(d.pop("cases"))))
     if isinstance(d.get("filters"), dict):
         chosen = d.pop("filters")
-        text = "、".join(f"{t(FILTER_LABELS.get(k, k))} = {_filter_value(v)}" for k, v in chosen.items())
+        text = _sep().join(f"{t(FILTER_LABELS.get(k, k))} = {_filter_value(v)}" for k, v in chosen.items())
         lines.append((t("ad_filters"), text or t("ad_no_filters")))
     if "results" in d:
         lines.append((t("ad_results"), str(d.pop("results"))))
