@@ -19,7 +19,7 @@ from cli.main import main
 from engine import audit
 from engine.env import Env
 from engine.models import AuditHead, AuditRecord
-from engine.worker import sweep
+from engine.worker import start_scheduler, sweep
 from tests.faults.support import CLI, cli_env, wait_for
 
 
@@ -211,4 +211,15 @@ def test_the_worker_anchors_when_configured(personas, settings, tmp_path) -> Non
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-2000:]
+    assert len(_lines(path)) == 1
+
+
+def test_the_serve_scheduler_anchors_when_configured(personas, session_factory, env, clock, tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "anchors.jsonl"
+    configured = Env(replace(env.settings, audit_anchor_file=path), env.org, env.specs)
+    scheduler = start_scheduler(session_factory, configured, clock, 60)
+    try:
+        wait_for(lambda: path.exists() and path.read_text().endswith("\n"), 30, "the scheduler's anchor")
+    finally:
+        scheduler.shutdown(wait=True)
     assert len(_lines(path)) == 1

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 import subprocess
 import sys
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select, text, update
 
+from cli.main import main
 from engine import audit
 from engine.models import AuditHead, AuditRecord, CaseEvent, HumanTask, OutboxEvent
 
@@ -199,3 +201,14 @@ def test_a_repeated_claim_by_the_holder_changes_nothing(api, session) -> None:  
     claims = session.scalar(select(func.count()).select_from(AuditRecord)
                             .where(AuditRecord.action == audit.Action.TASK_CLAIM))
     assert claims == 1
+
+
+def test_cli_export_is_excel_ready_csv_with_codes_and_labels(api, settings, monkeypatch, capsysbinary) -> None:  # noqa: ANN001
+    case = _walk(api)
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    assert contextvars.copy_context().run(main, ["audit", "export", "--case", case["number"]]) == 0
+    out = capsysbinary.readouterr().out
+    assert out.startswith("\ufeff".encode())
+    lines = out.decode("utf-8-sig").splitlines()
+    assert lines[0] == ",".join(audit.CSV_COLUMNS) and lines[0].endswith(",action_label")
+    assert lines[1].split(",")[3] == "case.read" and lines[1].endswith(",案件の閲覧")
