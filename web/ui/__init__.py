@@ -2,7 +2,8 @@
 the JSON API.
 
 `init_app(app)` sets up sign-in sessions, CSRF, the message catalogue, the pages' error pages,
-and serves the bpmn-js viewer from node_modules (installed by `npm ci`; no CDN).
+serves the bpmn-js viewer from node_modules (installed by `npm ci`; no CDN), and the site icon at
+/favicon.ico (web/static/favicon.svg, packed by scripts/make-favicon.py).
 """
 
 from __future__ import annotations
@@ -61,3 +62,10 @@ def init_app(app: Flask) -> None:
         if filename not in BPMN_JS_FILES:
             abort(404)
         return send_from_directory(node_modules() / "bpmn-js" / "dist", filename, max_age=3600)
+
+    @app.route("/favicon.ico")
+    def favicon() -> Any:
+        # Browsers ask for /favicon.ico on every site whatever the page links to; a day of caching
+        # keeps them from asking again on every page.
+        return send_from_directory(Path(app.static_folder or ""), "favicon.ico", mimetype="image/vnd.microsoft.icon",
+                                   max_age=86400)

@@ -29,8 +29,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nav_new_emergency": ("緊急対応の報告", "Report an emergency"),
     "sign_in": ("ログイン", "Sign in"),
     "sign_out": ("ログアウト", "Sign out"),
-    "switch_language": ("English", "日本語"),
-    "switch_language_label": ("表示言語を英語に切り替える", "Switch the display language to Japanese"),
+    "display_language": ("表示言語", "Language"),
     "signed_in_as": ("ログイン中: {name}", "Signed in as {name}"),
     "footer": ("誰一人取り残さない — 豊中市 重層的支援体制整備事業", "Leave no one behind — Toyonaka City"),
     # sign-in
