@@ -511,6 +511,9 @@ def test_every_page_passes_axe_in_japanese_and_english(app, browser_page, clock)
     expect(page.get_by_role("heading", level=1, name="ページが見つかりません")).to_be_visible()
     check()  # the 404 page
     sign_out(page)
+    page.goto("/no-such-page")
+    expect(page.get_by_role("heading", level=1, name="ページが見つかりません")).to_be_visible()
+    check_page(page)  # an address no route has: the same page, not the framework's
 
     # --- the administrator's pages
     sign_in(page, "kanri.kato")

@@ -333,6 +333,22 @@ def test_every_page_declares_utf8_and_its_icon() -> None:
             assert source.startswith('{% extends "ui/base.html" %}'), f"{path.name} has no head of its own"
 
 
+def test_errors_outside_the_api_are_our_page_in_the_pages_language(app) -> None:  # noqa: ANN001
+    client = PageClient(app.test_client())
+    r = client.get("/no-such-page")
+    page = text(r)
+    assert r.status_code == 404 and r.mimetype == "text/html"
+    assert '<html lang="ja">' in page and '<meta charset="utf-8">' in page and "ページが見つかりません" in page
+    r = client.get("/logout")  # POST only
+    assert r.status_code == 405 and "POST" in r.headers["Allow"]
+    assert "このページはこの方法では開けません" in text(r)
+    client.post("/lang", {"lang": "en"})
+    assert "Page not found" in text(client.get("/static/no-such.css"))
+    # the API's errors keep their JSON envelope
+    r = client.get("/api/no-such-thing")
+    assert r.status_code == 404 and r.get_json()["error"]["code"] == "not_found"
+
+
 def test_favicon_is_served_and_cacheable(app) -> None:  # noqa: ANN001
     client = app.test_client()  # signed out: browsers ask for it on the sign-in page too
     r = client.get("/favicon.ico")

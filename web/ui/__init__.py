@@ -38,9 +38,10 @@ def _fromiso(value: Any) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from web.ui import admin, auth, forms, views
+    from web.ui import admin, auth, errors, forms, views
 
     auth.configure(app)
+    errors.install_app(app)
     for blueprint in (auth.bp, views.bp, admin.bp):
         app.register_blueprint(blueprint)
 

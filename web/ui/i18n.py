@@ -230,6 +230,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "csrf_failed": ("フォームの有効期限が切れました。ページを再読み込みして、もう一度お試しください。",
                     "The form has expired. Reload the page and try again."),
     "bad_request_title": ("リクエストを処理できません", "The request could not be processed"),
+    "method_not_allowed": ("このページはこの方法では開けません。メニューから開き直してください。",
+                           "This page cannot be opened this way. Open it again from the menu."),
+    "too_large": ("送信された内容が大きすぎます。", "What was sent is too large."),
+    "error_body": ("処理できませんでした。しばらくしてから、もう一度お試しください。",
+                   "This could not be done. Please try again shortly."),
     "to_queue": ("作業一覧へ", "To the work queue"),
 }
 
