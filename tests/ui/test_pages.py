@@ -320,6 +320,26 @@ def test_language_switch_offers_both_languages_each_in_its_own(staff) -> None:  
     assert client.post("/lang", {"lang": "ja"}, csrf=False).status_code == 400
 
 
+def test_english_pages_mark_the_diagrams_and_forms_japanese_text(staff, at_assessment, session_factory) -> None:  # noqa: ANN001
+    """Step names and form text exist in Japanese only: on an English page they carry lang="ja"
+    (WCAG 3.1.2) so a screen reader reads them in Japanese; a Japanese page needs no marks."""
+    client = staff("secretariat")
+    task = only_task(session_factory, at_assessment)
+    url = f"/tasks/{task.id}"
+    assert 'lang="ja"' not in text(client.get(url)).split("</header>")[1]
+    client.post("/lang", {"lang": "en"})
+    page = text(client.get(url))
+    assert '<html lang="en">' in page
+    assert '<h1><span lang="ja">2. アセスメント</span></h1>' in page
+    assert '<span lang="ja">アセスメント内容</span>' in page  # a field's label
+    assert re.search(r'<p class="eyebrow"><span lang="ja">[^<]+</span> · ', page)  # the process
+    case = text(client.get(f"/cases/{at_assessment}"))
+    assert '<span lang="ja">1. 相談・調整</span>' in case  # in the timeline and the progress list
+    queue = text(client.get("/"))
+    assert re.search(r'<a href="/tasks/[^"]+"><span lang="ja">2. アセスメント</span></a></th>', queue)
+    assert re.search(r'<option value="assessment"[^>]* lang="ja">2. アセスメント</option>', queue)
+
+
 def test_every_page_declares_utf8_and_its_icon() -> None:
     for path in (ROOT / "web" / "templates" / "ui").glob("*.html"):
         source = path.read_text(encoding="utf-8")

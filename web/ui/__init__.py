@@ -47,10 +47,11 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.globals.update(
         t=i18n.t, lang=i18n.lang, csrf_token=csrf.token, jst=i18n.jst, age=i18n.age, group_name=i18n.group_name,
-        pick=i18n.pick, duration_text=forms.duration_text,
+        pick=i18n.pick, duration_text=forms.duration_text, ja_attr=i18n.ja_attr,
     )
 
     app.jinja_env.filters["fromiso"] = _fromiso
+    app.jinja_env.filters["ja"] = i18n.ja
 
     @app.context_processor
     def _page_context() -> dict[str, Any]:

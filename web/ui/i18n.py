@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from flask import session
+from markupsafe import Markup, escape
 
 LANGUAGES = ("ja", "en")
 DEFAULT = "ja"
@@ -242,6 +243,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
 def lang() -> str:
     value = session.get("lang") if _has_request() else None
     return value if value in LANGUAGES else DEFAULT
+
+
+def ja(text: Any) -> Markup:
+    """Text of the BPMN diagrams or the forms' JSON Schemas (Japanese only), marked as Japanese on a
+    page that is not (WCAG 3.1.2, language of parts); unchanged on a Japanese page."""
+    if lang() == "ja":
+        return escape(text)
+    return Markup('<span lang="ja">{}</span>').format(text)
+
+
+def ja_attr() -> Markup:
+    """` lang="ja"` on a page that is not Japanese, for elements that cannot hold a span (option)."""
+    return Markup("") if lang() == "ja" else Markup(' lang="ja"')
 
 
 def _has_request() -> bool:
