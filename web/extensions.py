@@ -9,6 +9,9 @@ from engine.clock import Clock
 from engine.db import make_engine, make_session_factory
 from engine.env import Env
 
+# app.extensions key: renders an HTTP error outside /api (web.ui installs its error page there)
+PAGE_ERRORS = "tsunagu.page_errors"
+
 
 class Database:
     def init_app(self, app: Flask, url: str) -> None:

@@ -57,4 +57,5 @@ PAGES: dict[str, Page] = {
     "ui_admin.tokens_page": Page("GET", "/account/tokens", everyone(OK)),
     "ui_admin.revoke_token": Page("POST", "/account/tokens/{token}/revoke", everyone(OK)),
     "bpmn_js": Page("GET", "/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js", everyone(OK)),
+    "favicon": Page("GET", "/favicon.ico", everyone(OK)),  # issue 8: no 404 in every page's console
 }

@@ -3,6 +3,11 @@
 A real server runs in a thread on the test app, with the test's FrozenClock, so the test moves
 time forward and runs the timer sweep itself. Nothing sleeps: every wait is on a condition.
 Screenshots of the queue, a task form and a case page go to test-artifacts/screenshots/.
+
+Every page a test reaches is checked with axe-core (WCAG 2.1 A and AA, the level JIS X 8341-3
+asks of public bodies) by `check_page`, and every walk fails on a console error or a failed
+sub-resource. axe-core comes from npm (package.json's devDependencies) and is evaluated in the
+page by the test: it is never served by the product.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import re
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -26,6 +33,8 @@ pytestmark = pytest.mark.browser
 CHROMIUM = os.environ.get("TSUNAGU_CHROMIUM", "/usr/bin/chromium")
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 BPMN_JS = ROOT / "node_modules" / "bpmn-js" / "dist" / "bpmn-navigated-viewer.production.min.js"
+AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+WCAG21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--lang=ja-JP"]
 TIMEOUT_MS = 15_000
@@ -39,6 +48,8 @@ def _missing() -> list[str]:
         missing.append(f"{CHROMIUM} is missing (apt-get install chromium fonts-noto-cjk)")
     if not BPMN_JS.exists():
         missing.append("bpmn-js is not installed (npm ci)")
+    if not AXE_JS.exists():
+        missing.append("axe-core is not installed (npm ci)")
     return missing
 
 
@@ -78,10 +89,62 @@ def browser_page(chromium, server):  # noqa: ANN001, ANN201
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     errors: list[str] = []
+    console: list[tuple[str, str]] = []
+    failed_pages: set[str] = set()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: console.append((msg.text, msg.location.get("url", "")))
+            if msg.type == "error" else None)
+
+    def on_response(response) -> None:  # noqa: ANN001
+        if response.status < 400:
+            return
+        if response.request.resource_type == "document":
+            failed_pages.add(response.url)  # a page's own status (404 page, form errors) is the test's to assert
+        else:
+            errors.append(f"{response.status} {response.request.resource_type} {response.url}")
+
+    page.on("response", on_response)
     yield page
     context.close()
-    assert errors == [], f"JavaScript errors on the pages: {errors}"
+    # The browser logs every 4xx/5xx as a console error, the page's own included; the favicon's does
+    # not come as a response event, so it is seen here.
+    errors += [f"console: {text} ({url})" for text, url in console
+               if not (url in failed_pages and text.startswith("Failed to load resource"))]
+    assert errors == [], f"errors on the pages: {errors}"
+
+
+@cache
+def _axe_source() -> str:
+    return AXE_JS.read_text(encoding="utf-8")
+
+
+def check_page(page, lang: str = "ja") -> None:  # noqa: ANN001
+    """Fail on any WCAG 2.1 A/AA violation axe-core finds in the page as it is now, or on a head that
+    does not declare UTF-8 and the page's language."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("html")).to_have_attribute("lang", lang)
+    assert page.locator('head > meta[charset="utf-8"]').count() == 1, page.url
+    assert page.evaluate("document.characterSet") == "UTF-8", page.url
+    if page.locator("#diagram").count():  # the diagram is drawn after load: check it drawn
+        expect(page.locator("#diagram[data-ready='true']")).to_be_attached()
+    # page.evaluate is not subject to the page's Content-Security-Policy (script-src 'self'), so
+    # the product's CSP stays on while axe runs
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(_axe_source())
+    violations = page.evaluate(
+        """tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})
+             .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                                targets: v.nodes.map(n => n.target.join(' '))})))""",
+        WCAG21_AA)
+    report = "\n".join(f"  {v['id']} ({v['impact']}): {v['help']}\n    " + "\n    ".join(v["targets"])
+                       for v in violations)
+    assert not violations, f"axe-core: WCAG 2.1 AA violations on {page.url}:\n{report}"
+
+
+def endpoint_of(app, page) -> str:  # noqa: ANN001
+    """The Flask endpoint of the page the browser shows (the error page counts as the page asked for)."""
+    return app.url_map.bind("localhost").match(urlsplit(page.url).path, method="GET")[0]
 
 
 def shot(page, name: str) -> None:  # noqa: ANN001
@@ -89,15 +152,22 @@ def shot(page, name: str) -> None:  # noqa: ANN001
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def sign_in(page, name: str) -> None:  # noqa: ANN001
+def say(key: str, lang: str = "ja") -> str:
+    from web.ui.i18n import MESSAGES
+
+    return MESSAGES[key][0 if lang == "ja" else 1]
+
+
+def sign_in(page, name: str, lang: str = "ja") -> None:  # noqa: ANN001
+    """Sign in through the sign-in page, shown in `lang`."""
     from playwright.sync_api import expect
 
     page.goto("/login")
-    expect(page.locator("html")).to_have_attribute("lang", "ja")
-    label(page, "ユーザー名").fill(name)
-    label(page, "パスワード").fill(PASSWORD)
-    page.get_by_role("button", name="ログイン").click()
-    expect(page.get_by_role("heading", level=1, name="作業一覧")).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("lang", lang)
+    label(page, say("username", lang)).fill(name)
+    label(page, say("password", lang)).fill(PASSWORD)
+    page.get_by_role("button", name=say("sign_in", lang), exact=True).click()
+    expect(page.get_by_role("heading", level=1, name=say("queue_title", lang))).to_be_visible()
 
 
 def sign_out(page) -> None:  # noqa: ANN001
@@ -172,12 +242,15 @@ def test_consultation_walks_all_six_steps_in_the_browser(browser_page, clock, se
     # --- the referring caseworker opens a consultation and fills in step 1
     sign_in(page, "hokatsu.sato")
     page.get_by_role("link", name="新規相談").click()
+    check_page(page)
     label(page, "概要").fill("80代の祖母と小学生の孫の二人暮らし。平日昼間に孫が在宅している。")
     page.get_by_role("button", name="登録する").click()
     expect(page.locator(".flash--success")).to_contain_text("を登録しました")
     number = re.search(r"MA-\d{4}-\d{5}", page.locator("h1").inner_text()).group(0)
     assert marks(page, "current") == {"intake"}
+    check_page(page)
     open_case_task(page, "1. 相談・調整")
+    check_page(page)
     for legend, answer in (("支援対象者が複数", "はい"), ("全員に担当部局がある", "はい"),
                            ("担当部局のみで対応可能", "いいえ"), ("関係機関・部局の連携調整に課題がある", "いいえ")):
         group(page, legend).get_by_label(answer, exact=True).check()
@@ -194,6 +267,7 @@ def test_consultation_walks_all_six_steps_in_the_browser(browser_page, clock, se
     expect(page.locator("tr.is-overdue")).to_have_count(2)
     expect(page.locator("tbody tr").first).to_have_class(re.compile("is-overdue"))  # by due date: overdue first
     shot(page, "queue")
+    check_page(page)
     row.get_by_role("button", name=re.compile("担当する")).click()
     expect(page.locator(".flash--success")).to_contain_text("担当しました")
     expect(page.locator("tr", has_text=number)).to_contain_text("田中 一郎")
@@ -201,6 +275,7 @@ def test_consultation_walks_all_six_steps_in_the_browser(browser_page, clock, se
 
     # step 2: assessment (multiple groups as checkboxes, long text)
     expect(page.locator(".task-aside")).to_contain_text("1. 相談・調整")
+    check_page(page)
     expect(page.locator(".task-aside")).to_contain_text("同意あり")
     members = group(page, "参集した事務局メンバー")
     members.get_by_label("長寿安心課").check()
@@ -212,12 +287,14 @@ def test_consultation_walks_all_six_steps_in_the_browser(browser_page, clock, se
 
     # step 3: plan, with a short monitoring interval through the duration picker
     open_case_task(page, "3. 課題整理・支援方針の作成")
+    check_page(page)
     label(page, "課題整理").fill("介護負担・不登校・親の所在不明")
     label(page, "支援方針").fill("長寿安心課とこども相談課が連携して見守る。")
     duration = group(page, "モニタリング間隔")
     duration.get_by_label("数", exact=True).fill("2")
     duration.get_by_label("単位").select_option("D")
     expect(duration.locator("output")).to_have_text("P2D")
+    check_page(page)  # with the duration picker filled in
     complete(page)
 
     # step 4: support meeting, with the roles table (rows added in the page)
@@ -232,6 +309,7 @@ def test_consultation_walks_all_six_steps_in_the_browser(browser_page, clock, se
     page.locator("#f-roles-1-group").select_option("kodomo-sodan")
     page.locator("#f-roles-1-role").fill("学校との連絡・家庭訪問")
     shot(page, "task-form")
+    check_page(page)  # with a row added to the roles table
     complete(page)
     assert {"intake", "assessment", "plan", "meeting"} <= marks(page, "done")
     assert marks(page, "current") == {"monitoring_due"}
@@ -240,6 +318,7 @@ def test_consultation_walks_all_six_steps_in_the_browser(browser_page, clock, se
     expect(page.locator("#schedule time")).to_have_attribute("datetime", due.isoformat())
     expect(page.locator(".task-list__item")).to_have_count(0)
     shot(page, "case")
+    check_page(page)
     page.locator("#diagram").screenshot(path=str(SHOTS / "case-diagram.png"))
 
     # --- time passes: the sweep fires the timer and the monitoring task shows up in the queue
@@ -250,6 +329,7 @@ def test_consultation_walks_all_six_steps_in_the_browser(browser_page, clock, se
     row = page.locator("tr", has_text=number)
     expect(row).to_contain_text("5. モニタリング")
     row.get_by_role("link", name="5. モニタリング").click()
+    check_page(page)
 
     # step 5: monitoring → close
     group(page, "次の対応").get_by_label("終結へ").check()
@@ -257,6 +337,7 @@ def test_consultation_walks_all_six_steps_in_the_browser(browser_page, clock, se
     complete(page)
     # step 6: closure
     open_case_task(page, "6. 終結（終結時の評価）")
+    check_page(page)
     label(page, "終結時の評価").fill("支援方針どおり、介護サービスと学校の連携が定着した。")
     group(page, "終結の理由").get_by_label("支援が定着").check()
     complete(page)
@@ -283,6 +364,7 @@ def test_consultation_walks_all_six_steps_in_the_browser(browser_page, clock, se
     expect(meeting.locator("table")).to_contain_text("学校との連絡・家庭訪問")
     expect(meeting.locator("table")).to_contain_text("こども相談課")
     shot(page, "case-closed")
+    check_page(page)  # the closed case, its timeline entries opened
 
 
 def test_invalid_form_shows_errors_beside_the_fields_and_keeps_the_input(browser_page) -> None:  # noqa: ANN001
@@ -317,6 +399,7 @@ def test_invalid_form_shows_errors_beside_the_fields_and_keeps_the_input(browser
     summary.get_by_role("link", name=re.compile("相談の概要")).click()
     expect(page.locator("#f-summary")).to_be_focused()
     shot(page, "task-form-errors")
+    check_page(page)
 
 
 def test_tablet_width_and_keyboard(browser_page) -> None:  # noqa: ANN001
@@ -333,6 +416,7 @@ def test_tablet_width_and_keyboard(browser_page) -> None:  # noqa: ANN001
     # nothing wider than the screen: the table scrolls inside its own box if it must
     assert page.evaluate("document.documentElement.scrollWidth") <= 768
     shot(page, "queue-tablet")
+    check_page(page)
     # keyboard: the first Tab reaches the skip link, which moves focus to the content
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="本文へスキップ")).to_be_focused()
@@ -348,3 +432,125 @@ def test_tablet_width_and_keyboard(browser_page) -> None:  # noqa: ANN001
     expect(first).to_be_checked()
     assert page.evaluate("document.documentElement.scrollWidth") <= 768
     shot(page, "task-form-tablet")
+    check_page(page)
+
+
+# Staff-page GET routes that are not HTML pages (JSON, CSV, script, icon): axe has nothing to check.
+NOT_PAGES = {"ui.case_diagram", "ui_admin.audit_csv", "bpmn_js", "favicon"}
+GHOST_CASE = "/cases/00000000-0000-0000-0000-000000000000"
+
+
+def html_pages(app) -> set[str]:  # noqa: ANN001
+    """Every GET route of the staff pages that renders HTML, from the app's URL map."""
+    return {r.endpoint for r in app.url_map.iter_rules()
+            if "GET" in r.methods and r.endpoint.split(".")[0] in ("ui", "ui_auth", "ui_admin")
+            and r.endpoint not in NOT_PAGES}
+
+
+def switch_language(page, to: str) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    toggle = page.get_by_role("group", name=say("display_language", "en" if to == "ja" else "ja"))
+    toggle.get_by_role("button", name="English" if to == "en" else "日本語", exact=True).click()
+    expect(page.locator("html")).to_have_attribute("lang", to)
+
+
+def test_every_page_passes_axe_in_japanese_and_english(app, browser_page) -> None:  # noqa: ANN001
+    """Every staff page, reached from the URL map so a new page cannot be left out, has no WCAG 2.1
+    A/AA violation; sign-in, queue, start page and task form in English too."""
+    from playwright.sync_api import expect
+
+    page = browser_page
+    seen: set[str] = set()
+
+    def check(lang: str = "ja") -> None:
+        check_page(page, lang)
+        seen.add(endpoint_of(app, page))
+
+    # --- English first: the sign-in page's switch, then a caseworker's pages
+    page.goto("/login")
+    check()
+    switch_language(page, "en")
+    check("en")
+    sign_in(page, "hokatsu.sato", "en")
+    expect(page.locator("tbody tr")).to_have_count(0)
+    check("en")  # the empty queue
+    page.goto("/cases/new/consultation")
+    check("en")
+    page.get_by_role("button", name="Register").click()
+    expect(page.locator("#diagram[data-ready='true']")).to_be_attached()
+    check("en")  # the case page with its diagram
+    page.locator(".task-list__item").first.get_by_role("link").first.click()
+    check("en")  # a task form
+    page.get_by_role("button", name=say("complete", "en")).click()
+    expect(page.locator("#error-summary")).to_be_visible()
+    check("en")  # the task form with its errors
+    shot(page, "task-form-errors-en")
+
+    # --- Japanese: the same pages and the rest
+    switch_language(page, "ja")
+    check()  # the task form with its errors, after the switch
+    page.goto("/")
+    expect(page.locator("tbody tr")).to_have_count(1)
+    check()  # the queue with a task
+    for kind in ("consultation", "emergency"):
+        page.goto(f"/cases/new/{kind}")
+        check()
+    page.get_by_role("button", name="登録する").click()
+    check()  # an emergency case page
+    page.locator(".task-list__item").first.get_by_role("link").first.click()
+    check()
+    page.goto("/account/tokens")
+    check()
+    page.goto(GHOST_CASE)
+    expect(page.get_by_role("heading", level=1, name="ページが見つかりません")).to_be_visible()
+    check()  # the 404 page
+    sign_out(page)
+    page.goto("/no-such-page")
+    expect(page.get_by_role("heading", level=1, name="ページが見つかりません")).to_be_visible()
+    check_page(page)  # an address no route has: the same page, not the framework's
+
+    # --- the administrator's pages
+    sign_in(page, "kanri.kato")
+    for url in ("/admin/users", "/admin/audit"):
+        page.goto(url)
+        check()
+    page.goto("/admin/audit?user=hokatsu.sato&since=2026-04-01")
+    expect(page.locator("tbody tr").first).to_contain_text("hokatsu.sato")
+    check()  # a filtered audit page
+    shot(page, "audit")
+
+    missing = html_pages(app) - seen
+    assert not missing, f"pages no browser test checks with axe-core: {sorted(missing)}"
+    # the icon browsers ask for on every site is there and may be cached
+    icon = page.request.get("/favicon.ico")
+    assert icon.status == 200 and icon.headers["content-type"] == "image/vnd.microsoft.icon"
+    assert "max-age=86400" in icon.headers["cache-control"]
+
+
+def test_language_switch_is_a_labelled_toggle_that_keeps_the_page(browser_page) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    page = browser_page
+    sign_in(page, "hokatsu.sato")
+    page.goto("/cases/new/emergency")
+    toggle = page.get_by_role("group", name="表示言語")
+    japanese, english = (toggle.get_by_role("button", name=n, exact=True) for n in ("日本語", "English"))
+    expect(japanese).to_have_attribute("aria-current", "true")
+    expect(english).not_to_have_attribute("aria-current", "true")
+    expect(english).to_have_attribute("lang", "en")
+    page.locator("header").screenshot(path=str(SHOTS / "header-ja.png"))
+    japanese.click()  # pressing the current language changes nothing
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    english.click()
+    expect(page).to_have_url(re.compile("/cases/new/emergency$"))  # back on the same page, now in English
+    expect(page.get_by_role("heading", level=1)).to_have_text(say("start_emergency_title", "en"))
+    toggle = page.get_by_role("group", name="Language")
+    expect(toggle.get_by_role("button", name="English", exact=True)).to_have_attribute("aria-current", "true")
+    expect(toggle.get_by_role("button", name="日本語", exact=True)).to_have_attribute("lang", "ja")
+    page.locator("header").screenshot(path=str(SHOTS / "header-en.png"))
+    # the keyboard reaches both languages and switches back
+    toggle.get_by_role("button", name="日本語", exact=True).focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    expect(page.get_by_role("heading", level=1)).to_have_text(say("start_emergency_title"))

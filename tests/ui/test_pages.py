@@ -302,6 +302,85 @@ def test_language_switch_to_english_and_back(staff) -> None:  # noqa: ANN001
     assert '<html lang="ja">' in text(client.get("/"))
 
 
+def test_language_switch_offers_both_languages_each_in_its_own(staff) -> None:  # noqa: ANN001
+    client = staff()
+    for lang, current, other in (("ja", "日本語", "English"), ("en", "English", "日本語")):
+        client.post("/lang", {"lang": lang})
+        page = text(client.get("/login"))
+        switch = page.split('class="lang-switch"')[1].split("</form>")[0]
+        assert 'role="group" class="lang-switch__group" aria-labelledby="lang-switch-label"' in switch
+        label = re.search(r'id="lang-switch-label">([^<]+)<', switch).group(1)
+        assert label == ("表示言語" if lang == "ja" else "Language")
+        buttons = re.findall(r'<button type="submit" name="lang" value="(\w+)" lang="(\w+)"[^>]*?'
+                             r'( aria-current="true")?>([^<]+)</button>', switch)
+        assert buttons == [("ja", "ja", ' aria-current="true"' if lang == "ja" else "", "日本語"),
+                           ("en", "en", ' aria-current="true"' if lang == "en" else "", "English")]
+        assert current in switch and other in switch and 'name="csrf_token"' in switch
+    # the switch still refuses a POST without the page's CSRF token
+    assert client.post("/lang", {"lang": "ja"}, csrf=False).status_code == 400
+
+
+def test_english_pages_mark_the_diagrams_and_forms_japanese_text(staff, at_assessment, session_factory) -> None:  # noqa: ANN001
+    """Step names and form text exist in Japanese only: on an English page they carry lang="ja"
+    (WCAG 3.1.2) so a screen reader reads them in Japanese; a Japanese page needs no marks."""
+    client = staff("secretariat")
+    task = only_task(session_factory, at_assessment)
+    url = f"/tasks/{task.id}"
+    assert 'lang="ja"' not in text(client.get(url)).split("</header>")[1]
+    client.post("/lang", {"lang": "en"})
+    page = text(client.get(url))
+    assert '<html lang="en">' in page
+    assert '<h1><span lang="ja">2. アセスメント</span></h1>' in page
+    assert '<span lang="ja">アセスメント内容</span>' in page  # a field's label
+    assert re.search(r'<p class="eyebrow"><span lang="ja">[^<]+</span> · ', page)  # the process
+    case = text(client.get(f"/cases/{at_assessment}"))
+    assert '<span lang="ja">1. 相談・調整</span>' in case  # in the timeline and the progress list
+    queue = text(client.get("/"))
+    assert re.search(r'<a href="/tasks/[^"]+"><span lang="ja">2. アセスメント</span></a></th>', queue)
+    assert re.search(r'<option value="assessment"[^>]* lang="ja">2. アセスメント</option>', queue)
+
+
+def test_every_page_declares_utf8_and_its_icon() -> None:
+    for path in (ROOT / "web" / "templates" / "ui").glob("*.html"):
+        source = path.read_text(encoding="utf-8")
+        if path.name.startswith("_"):
+            continue  # a partial, included in a page
+        if path.name == "base.html":
+            head = source.split("</head>")[0]
+            assert '<meta charset="utf-8">' in head.split("<title>")[0], "charset must come before any text"
+            assert 'rel="icon"' in head
+        else:
+            assert source.startswith('{% extends "ui/base.html" %}'), f"{path.name} has no head of its own"
+
+
+def test_errors_outside_the_api_are_our_page_in_the_pages_language(app) -> None:  # noqa: ANN001
+    client = PageClient(app.test_client())
+    r = client.get("/no-such-page")
+    page = text(r)
+    assert r.status_code == 404 and r.mimetype == "text/html"
+    assert '<html lang="ja">' in page and '<meta charset="utf-8">' in page and "ページが見つかりません" in page
+    r = client.get("/logout")  # POST only
+    assert r.status_code == 405 and "POST" in r.headers["Allow"]
+    assert "このページはこの方法では開けません" in text(r)
+    client.post("/lang", {"lang": "en"})
+    assert "Page not found" in text(client.get("/static/no-such.css"))
+    # the API's errors keep their JSON envelope
+    r = client.get("/api/no-such-thing")
+    assert r.status_code == 404 and r.get_json()["error"]["code"] == "not_found"
+
+
+def test_favicon_is_served_and_cacheable(app) -> None:  # noqa: ANN001
+    client = app.test_client()  # signed out: browsers ask for it on the sign-in page too
+    r = client.get("/favicon.ico")
+    assert r.status_code == 200 and r.mimetype == "image/vnd.microsoft.icon"
+    assert r.data[:4] == b"\x00\x00\x01\x00"  # an ICO directory
+    assert "max-age=86400" in r.headers["Cache-Control"] and "no-store" not in r.headers["Cache-Control"]
+    svg = client.get("/static/favicon.svg")
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+    r.close()
+    svg.close()
+
+
 def test_every_message_has_both_languages() -> None:
     import importlib
     import pkgutil
@@ -839,8 +918,8 @@ def test_no_cdn_in_pages_or_scripts() -> None:
     pattern = re.compile(r"https?://[^\s\"']*(" + "|".join(hosts) + ")", re.I)
     for folder in ("web/templates", "web/static", "web/ui"):
         for path in (ROOT / folder).rglob("*"):
-            if path.is_file():
-                assert not pattern.search(path.read_text(encoding="utf-8")), path
+            if path.is_file():  # the favicon is binary: its bytes are searched all the same
+                assert not pattern.search(path.read_bytes().decode("utf-8", errors="replace")), path
 
 
 def test_timeline_dates_are_japan_time(staff, clock) -> None:  # noqa: ANN001

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import DomainError
-from web.extensions import db
+from web.extensions import PAGE_ERRORS, db
 
 CODES = {400: "malformed", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
          409: "conflict", 413: "too_large", 415: "malformed", 422: "invalid", 503: "unavailable"}
@@ -55,7 +55,10 @@ def _flatten(errors: Any, prefix: str = "") -> dict[str, str]:
 class TsunaguApi(Api):
     def handle_http_exception(self, error: HTTPException):  # noqa: ANN201
         if not request.path.startswith("/api"):
-            return error
+            # outside the API (an unknown address, a wrong method): the staff pages' error page, or
+            # Werkzeug's own when the pages are not installed
+            pages = current_app.extensions.get(PAGE_ERRORS)
+            return pages(error) if pages else error
         data = getattr(error, "data", None) or {}
         fields = _flatten(data.get("messages") or data.get("errors") or {})
         status = error.code or 500

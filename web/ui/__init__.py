@@ -2,7 +2,8 @@
 the JSON API.
 
 `init_app(app)` sets up sign-in sessions, CSRF, the message catalogue, the pages' error pages,
-and serves the bpmn-js viewer from node_modules (installed by `npm ci`; no CDN).
+serves the bpmn-js viewer from node_modules (installed by `npm ci`; no CDN), and the site icon at
+/favicon.ico (web/static/favicon.svg, packed by scripts/make-favicon.py).
 """
 
 from __future__ import annotations
@@ -37,18 +38,21 @@ def _fromiso(value: Any) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from web.ui import admin, auth, forms, views
+    from web.ui import admin, auth, errors, forms, views
 
     auth.configure(app)
+    errors.install_app(app)
     for blueprint in (auth.bp, views.bp, admin.bp):
         app.register_blueprint(blueprint)
 
     app.jinja_env.globals.update(
         t=i18n.t, lang=i18n.lang, csrf_token=csrf.token, jst=i18n.jst, age=i18n.age, group_name=i18n.group_name,
         pick=i18n.pick, duration_text=forms.duration_text, action_label=i18n.action_label,
+        ja_attr=i18n.ja_attr,
     )
 
     app.jinja_env.filters["fromiso"] = _fromiso
+    app.jinja_env.filters["ja"] = i18n.ja
 
     @app.context_processor
     def _page_context() -> dict[str, Any]:
@@ -61,3 +65,10 @@ def init_app(app: Flask) -> None:
         if filename not in BPMN_JS_FILES:
             abort(404)
         return send_from_directory(node_modules() / "bpmn-js" / "dist", filename, max_age=3600)
+
+    @app.route("/favicon.ico")
+    def favicon() -> Any:
+        # Browsers ask for /favicon.ico on every site whatever the page links to; a day of caching
+        # keeps them from asking again on every page.
+        return send_from_directory(Path(app.static_folder or ""), "favicon.ico", mimetype="image/vnd.microsoft.icon",
+                                   max_age=86400)

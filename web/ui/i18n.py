@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from flask import session
+from markupsafe import Markup, escape
 
 from engine.audit import LABELS as AUDIT_LABELS
 
@@ -31,8 +32,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nav_new_emergency": ("緊急対応の報告", "Report an emergency"),
     "sign_in": ("ログイン", "Sign in"),
     "sign_out": ("ログアウト", "Sign out"),
-    "switch_language": ("English", "日本語"),
-    "switch_language_label": ("表示言語を英語に切り替える", "Switch the display language to Japanese"),
+    "display_language": ("表示言語", "Language"),
     "signed_in_as": ("ログイン中: {name}", "Signed in as {name}"),
     "footer": ("誰一人取り残さない — 豊中市 重層的支援体制整備事業", "Leave no one behind — Toyonaka City"),
     # sign-in
@@ -233,6 +233,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "csrf_failed": ("フォームの有効期限が切れました。ページを再読み込みして、もう一度お試しください。",
                     "The form has expired. Reload the page and try again."),
     "bad_request_title": ("リクエストを処理できません", "The request could not be processed"),
+    "method_not_allowed": ("このページはこの方法では開けません。メニューから開き直してください。",
+                           "This page cannot be opened this way. Open it again from the menu."),
+    "too_large": ("送信された内容が大きすぎます。", "What was sent is too large."),
+    "error_body": ("処理できませんでした。しばらくしてから、もう一度お試しください。",
+                   "This could not be done. Please try again shortly."),
     "to_queue": ("作業一覧へ", "To the work queue"),
 }
 
@@ -240,6 +245,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
 def lang() -> str:
     value = session.get("lang") if _has_request() else None
     return value if value in LANGUAGES else DEFAULT
+
+
+def ja(text: Any) -> Markup:
+    """Text of the BPMN diagrams or the forms' JSON Schemas (Japanese only), marked as Japanese on a
+    page that is not (WCAG 3.1.2, language of parts); unchanged on a Japanese page."""
+    if lang() == "ja":
+        return escape(text)
+    return Markup('<span lang="ja">{}</span>').format(text)
+
+
+def ja_attr() -> Markup:
+    """` lang="ja"` on a page that is not Japanese, for elements that cannot hold a span (option)."""
+    return Markup("") if lang() == "ja" else Markup(' lang="ja"')
 
 
 def _has_request() -> bool:
