@@ -167,7 +167,7 @@ def cmd_user_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_user_change(args: argparse.Namespace, settings: Settings) -> int:
     password = None
     if getattr(args, "password_stdin", False):
-        password = sys.stdin.readline().rstrip("\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     active = {"disable": False, "enable": True}.get(args.user_command)
     with _session(settings)() as session:
         u = users.change_user(session, None, args.name, Clock().now(),

@@ -55,6 +55,7 @@ class Action:
     SIGNIN_OK = "signin.ok"
     SIGNIN_FAIL = "signin.fail"
     SIGNOUT = "signout"
+    SESSION_END = "session.end"
     AUDIT_SEARCH = "audit.search"
     AUDIT_EXPORT = "audit.export"
 
