@@ -73,7 +73,9 @@ def resume(session: Session, key: str | None, now: datetime, idle: timedelta, ad
     """The live session a cookie's key names, its last_seen_at brought up to date."""
     if not key or not isinstance(key, str) or len(key) > 100:
         return Resumed(None, "unknown" if key else None)
-    row = session.scalar(select(WebSession).where(WebSession.key_hash == hash_key(key)))
+    # Read afresh even if this Session saw the row before: it may have been ended since.
+    row = session.scalar(select(WebSession).where(WebSession.key_hash == hash_key(key))
+                         .execution_options(populate_existing=True))
     if row is None:
         return Resumed(None, "unknown")
     if row.ended_at is not None:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from cli.main import main
 from engine import sessions, users
 from engine.errors import Invalid, NotFound, Unauthorized
-from engine.models import AuditRecord, User, WebSession
+from engine.models import AuditRecord, LoginAttempt, User, WebSession
 from engine.status import SessionEnd
 from engine.users import TooManyAttempts
 
@@ -151,6 +151,7 @@ def _open(session, clock, user: User, address: str = "10.0.0.1") -> tuple[WebSes
 
 
 def _alive(session, clock, key: str) -> bool:  # noqa: ANN001
+    session.rollback()  # a fresh snapshot, as each request has: the app wrote through its own connection
     return sessions.resume(session, key, clock.now(), IDLE).row is not None
 
 
@@ -237,3 +238,74 @@ def test_devices_are_summarised_from_the_user_agent() -> None:
         "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile Safari/604.1"
     ) == "Safari / iPhone"
     assert sessions.describe_device("") == "?"
+
+
+# ---------------------------------------------------------------- over the API
+
+def _call(api, who: str, method: str, url: str, json=None):  # noqa: ANN001, ANN202
+    client = api(who)
+    return client.client.open(url, method=method, json=json, headers=client.headers)
+
+
+def test_sessions_are_listed_and_ended_over_the_api(api, session, clock, sato, personas) -> None:  # noqa: ANN001
+    row, key = _open(session, clock, sato)
+    mine = _call(api, "caseworker", "GET", "/api/sessions").json
+    assert [s["id"] for s in mine] == [row.id] and mine[0]["device"] == "Chrome / Windows"
+    assert mine[0]["address"] == "10.0.0.1" and "key_hash" not in mine[0]
+    assert _call(api, "outsider", "GET", "/api/sessions").json == []
+    refused = _call(api, "outsider", "GET", "/api/sessions?user=hokatsu.sato")
+    assert refused.status_code == 403 and refused.json["error"]["code"] == "forbidden"
+    assert _call(api, "admin", "GET", "/api/sessions?user=nobody").status_code == 404
+    assert [s["id"] for s in _call(api, "admin", "GET", "/api/sessions?user=hokatsu.sato").json] == [row.id]
+    hidden = _call(api, "outsider", "DELETE", f"/api/sessions/{row.id}")
+    assert hidden.status_code == 404 and _alive(session, clock, key)
+    ended = _call(api, "caseworker", "DELETE", f"/api/sessions/{row.id}")
+    assert ended.status_code == 200 and ended.json["end_reason"] == "ended_by_user"
+    assert not _alive(session, clock, key)
+
+
+def test_a_password_set_over_the_api_follows_the_policy_and_ends_sessions(api, session, clock, sato) -> None:  # noqa: ANN001
+    _, key = _open(session, clock, sato)
+    weak = _call(api, "admin", "PATCH", "/api/users/hokatsu.sato", {"password": "short"})
+    assert weak.status_code == 422 and "password" in weak.json["error"]["fields"]
+    assert _alive(session, clock, key)
+    ok = _call(api, "admin", "PATCH", "/api/users/hokatsu.sato", {"password": "a new long passphrase"})
+    assert ok.status_code == 200 and "password" not in ok.json
+    assert not _alive(session, clock, key)
+
+
+# ---------------------------------------------------------------- behind a reverse proxy
+
+def _sign_in_origin(app, session, headers: dict[str, str]) -> str:  # noqa: ANN001
+    from tests.ui.conftest import csrf_from
+
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "10.9.9.9"
+    token = csrf_from(client.get("/login", headers=headers).get_data(as_text=True))
+    r = client.post("/login", data={"username": "hokatsu.sato", "password": "wrong password", "csrf_token": token},
+                    headers=headers)
+    assert r.status_code == 401
+    session.rollback()
+    return session.scalars(select(LoginAttempt.origin).order_by(LoginAttempt.id.desc())).first()
+
+
+def _app(settings, env, clock, proxies: int):  # noqa: ANN001, ANN202
+    from dataclasses import replace
+
+    from web import create_app
+
+    return create_app(replace(settings, trusted_proxies=proxies), clock=clock, env=env, config={"TESTING": True})
+
+
+def test_forwarded_addresses_are_ignored_without_trusted_proxies(settings, env, clock, session, sato) -> None:  # noqa: ANN001
+    app = _app(settings, env, clock, 0)
+    assert _sign_in_origin(app, session, {"X-Forwarded-For": "203.0.113.9"}) == "10.9.9.9"
+
+
+def test_the_client_address_comes_from_as_many_entries_as_trusted_proxies(settings, env, clock, session, sato) -> None:  # noqa: ANN001
+    app = _app(settings, env, clock, 1)
+    assert _sign_in_origin(app, session, {"X-Forwarded-For": "203.0.113.9"}) == "203.0.113.9"
+    # an entry the client wrote itself, before the one our proxy added, is not believed
+    assert _sign_in_origin(app, session, {"X-Forwarded-For": "198.51.100.1, 203.0.113.10"}) == "203.0.113.10"
+    https = app.test_client().get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" in https.headers["Set-Cookie"]

@@ -15,12 +15,11 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 from engine import audit, cases, sessions, users
 from engine.errors import Conflict, Forbidden, Invalid
 from engine.status import Role
-from web.extensions import db, engine_env, now
+from web.extensions import db, engine_env, now, session_idle_timeout
 from web.ui import csrf, errors
 from web.ui.auth import end_current_session, load_actor, login_required, page_session, safe_next
 from web.ui.errors import error_message
 from web.ui.i18n import JST, MESSAGES, t
-from web.ui.session import idle_timeout
 
 bp = Blueprint("ui_admin", __name__)
 bp.before_request(load_actor)
@@ -238,7 +237,7 @@ def audit_csv() -> Response:
 @login_required
 def tokens_page() -> Any:
     return render_template("ui/tokens.html", tokens=users.list_tokens(db.session, g.actor),
-                           sessions=sessions.list_active(db.session, g.actor, now(), idle_timeout()),
+                           sessions=sessions.list_active(db.session, g.actor, now(), session_idle_timeout()),
                            current_session=page_session().row_id, describe_device=sessions.describe_device,
                            active="tokens")
 
@@ -272,7 +271,7 @@ def end_session(session_id: int) -> Response:
 @login_required
 def user_sessions(name: str) -> Any:
     _require(Role.ADMIN)
-    rows = sessions.list_active(db.session, g.actor, now(), idle_timeout(), name)
+    rows = sessions.list_active(db.session, g.actor, now(), session_idle_timeout(), name)
     return render_template("ui/admin_user_sessions.html", name=name, sessions=rows,
                            current_session=page_session().row_id, describe_device=sessions.describe_device,
                            active="admin")

@@ -43,6 +43,7 @@ from web.ui.session import COOKIE_NAME, ServerSessionInterface, StaffSession
 
 bp = Blueprint("ui_auth", __name__)
 
+# Unattended screens in a shared office: a session left alone this long is over.
 IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("TSUNAGU_IDLE_MINUTES", "30")))
 MAX_SESSION_AGE = sessions.MAX_AGE
 SECRET_FILE = ROOT / "var" / "secret_key"

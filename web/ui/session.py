@@ -14,27 +14,18 @@ TSUNAGU_SECURE_COOKIES is set (app config SESSION_COOKIE_SECURE).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
-from flask import Flask, Request, current_app, request
+from flask import Flask, Request, request
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.wrappers import Response
 
 from engine import sessions
 from engine.models import WebSession
-from web.extensions import db, now
+from web.extensions import db, now, session_idle_timeout
 from web.ui.csrf import FIELD as CSRF_FIELD
 
 COOKIE_NAME = "tsunagu_session"
-# Unattended screens in a shared office: a session left alone this long is over.
-DEFAULT_IDLE = timedelta(minutes=30)
-
-
-def idle_timeout() -> timedelta:
-    return current_app.config.get("SESSION_IDLE_TIMEOUT", DEFAULT_IDLE)
-
-
 class StaffSession(SessionMixin):
     """A page session, loaded from its row on first use."""
 
@@ -54,7 +45,7 @@ class StaffSession(SessionMixin):
     def _load(self) -> dict[str, Any]:
         if self._data is None:
             self.accessed = True
-            found = sessions.resume(db.session, self.key, now(), idle_timeout(), request.remote_addr)
+            found = sessions.resume(db.session, self.key, now(), session_idle_timeout(), request.remote_addr)
             if found.row is not None:
                 self._adopt(found.row)
             else:
