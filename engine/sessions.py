@@ -83,9 +83,7 @@ def resume(session: Session, key: str | None, now: datetime, idle: timedelta, ad
     if not is_active(row, now, idle):
         return Resumed(None, "expired")
     if now - row.last_seen_at >= TOUCH_EVERY or (address and address != row.address):
-        _touch(session, row.id, now, address)
-        row.last_seen_at = now
-        row.address = address or row.address
+        _touch(session, row.id, now, address)  # the row is read afresh when next used
     return Resumed(row)
 
 
@@ -132,10 +130,18 @@ def save(session: Session, row_id: int, data: dict[str, Any], csrf_token: str | 
     session.commit()
 
 
-def discard(session: Session, key: str | None) -> None:
-    """Remove a visitor's pre-sign-in session (its key is worth nothing after sign-in)."""
-    if key and isinstance(key, str) and len(key) <= 100:
-        session.execute(delete(WebSession).where(WebSession.key_hash == hash_key(key), WebSession.user_id.is_(None)))
+def discard(session: Session, key: str | None, now: datetime) -> None:
+    """At sign-in, in the caller's transaction: the browser's session until then is worth nothing
+    any more (a visitor's is removed; a signed-in one, someone signing in over it, is ended)."""
+    if not key or not isinstance(key, str) or len(key) > 100:
+        return
+    row = session.scalar(select(WebSession).where(WebSession.key_hash == hash_key(key)))
+    if row is None:
+        return
+    if row.user_id is None:
+        session.delete(row)
+    elif row.ended_at is None:
+        _end(session, row, now, SessionEnd.SIGN_OUT)
 
 
 def purge(session: Session, now: datetime) -> int:

@@ -262,7 +262,7 @@ def sign_in(session: Session, name: Any, password: Any, origin: str | None, now:
     user, the session row and the key for the cookie; the attempt, its audit record and the
     session commit together."""
     user = verify_sign_in(session, name, password, origin, now)
-    sessions.discard(session, previous_key)
+    sessions.discard(session, previous_key, now)
     row, key = sessions.add(session, user, now, user_agent=user_agent, address=origin, data=carry)
     session.commit()
     return user, row, key

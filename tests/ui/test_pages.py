@@ -277,6 +277,15 @@ def test_sign_in_gives_a_new_session_key(staff) -> None:  # noqa: ANN001
     assert planted.get("/").status_code == 302
 
 
+def test_signing_in_over_a_session_ends_it(app, staff) -> None:  # noqa: ANN001
+    client = staff("caseworker")
+    before = client.client.get_cookie("tsunagu_session").value
+    assert client.login("kyosei.tanaka").status_code == 302
+    replay = app.test_client()
+    replay.set_cookie("tsunagu_session", before)
+    assert replay.get("/").status_code == 302
+
+
 def test_session_cookie_is_secure_when_configured(settings, env, clock, session_factory) -> None:  # noqa: ANN001
     from dataclasses import replace
 
