@@ -76,17 +76,22 @@ def test_a_refused_attempt_checks_no_password_and_does_not_extend_the_wait(sessi
 
 
 def test_a_wrong_password_costs_as_long_as_an_unknown_name(session, clock, sato) -> None:  # noqa: ANN001
-    # The one timing comparison the issue asks for, as a ratio of medians over interleaved
-    # tries (never an absolute time). Each try comes from its own address so no limit applies.
-    wrong, unknown = [], []
+    # The one timing comparison the issue asks for, as a ratio (never an absolute time): the
+    # median over 15 pairs of tries, each pair back to back and in alternating order, so that
+    # load from elsewhere on the machine weighs on both sides alike. Each try comes from its
+    # own address so that no limit applies. (Before: about 2 argon2 checks against 1, ~2.0.)
+    users.dummy_hash()
+    ratios = []
     for i in range(15):
-        for name, into in (("hokatsu.sato", wrong), (f"nobody{i}", unknown)):
+        pair = {}
+        for name in (("hokatsu.sato", f"nobody{i}") if i % 2 else (f"nobody{i}", "hokatsu.sato")):
             start = time.perf_counter()
             with pytest.raises(Unauthorized):
-                users.authenticate(session, name, "wrong password", f"10.1.{i}.{len(into)}", clock.now())
-            into.append(time.perf_counter() - start)
-    ratio = statistics.median(wrong) / statistics.median(unknown)
-    assert 0.8 <= ratio <= 1.25, (ratio, statistics.median(wrong), statistics.median(unknown))
+                users.authenticate(session, name, "wrong password", f"10.1.{i}.{len(pair)}", clock.now())
+            pair[name == "hokatsu.sato"] = time.perf_counter() - start
+        ratios.append(pair[True] / pair[False])
+    ratio = statistics.median(ratios)
+    assert 0.8 <= ratio <= 1.25, (ratio, sorted(ratios))
 
 
 def test_a_disabled_user_with_the_right_password_is_refused(session, clock, sato) -> None:  # noqa: ANN001
