@@ -184,6 +184,21 @@ def end_all(session: Session, actor: User | None, user: User, now: datetime, rea
 
 
 @command
+def end_user_sessions(session: Session, actor: User | None, name: str, now: datetime) -> list[int]:
+    """End every page session of the user `name` (an administrator, or the CLI with actor None),
+    e.g. for a lost or shared device. Returns the ids ended."""
+    if actor is not None and Role.ADMIN not in actor.roles:
+        raise Forbidden("この操作を行う権限がありません / Only an administrator may end another user's sessions")
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"ユーザー {name!r} はいません / No user {name!r}", {"user": "unknown"})
+    reason = SessionEnd.ENDED_BY_USER if actor is not None and actor.id == user.id else SessionEnd.ENDED_BY_ADMIN
+    ended = end_all(session, actor, user, now, reason)
+    session.commit()
+    return ended
+
+
+@command
 def end(session: Session, actor: User, session_id: Any, now: datetime) -> WebSession:
     """End one session: the user's own (from any of their devices) or, for an administrator,
     anyone's. Any other session looks like one that does not exist."""

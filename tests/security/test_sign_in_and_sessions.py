@@ -245,6 +245,16 @@ def test_devices_are_summarised_from_the_user_agent() -> None:
     assert sessions.describe_device("") == "?"
 
 
+def test_cli_ends_every_page_session_of_a_user(session, clock, sato, database_url, monkeypatch, capsys) -> None:  # noqa: ANN001
+    _, first = _open(session, clock, sato)
+    _, second = _open(session, clock, sato, "10.0.0.9")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert main(["user", "signout", "hokatsu.sato"]) == 0
+    assert "2 page session(s) ended" in capsys.readouterr().out
+    assert not _alive(session, clock, first) and not _alive(session, clock, second)
+    assert main(["user", "signout", "nobody"]) == 1
+
+
 # ---------------------------------------------------------------- over the API
 
 def _call(api, who: str, method: str, url: str, json=None):  # noqa: ANN001, ANN202

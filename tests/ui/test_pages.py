@@ -352,6 +352,17 @@ def test_secret_key_comes_from_the_environment_or_a_generated_file(monkeypatch, 
 # ---------------------------------------------------------------- language
 
 
+def test_english_chosen_before_sign_in_stays_after_it_and_after_sign_out(staff) -> None:  # noqa: ANN001
+    client = staff()
+    client.get("/login")
+    client.post("/lang", {"lang": "en", "next": "/login"})
+    assert "Staff sign-in" in text(client.get("/login"))
+    assert client.login("hokatsu.sato").status_code == 302
+    assert "Work queue" in text(client.get("/"))
+    client.post("/logout")
+    assert "You have signed out." in text(client.get("/login"))
+
+
 def test_language_switch_to_english_and_back(staff) -> None:  # noqa: ANN001
     client = staff("caseworker")
     r = client.post("/lang", {"lang": "en", "next": "/cases/new/consultation"})
