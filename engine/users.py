@@ -295,11 +295,11 @@ def change_user(session: Session, actor: User | None, name: str, now: datetime, 
     new_groups = [g for g in dict.fromkeys(user.group_ids + list(add_groups)) if g not in remove_groups]
     if not new_groups:
         raise Invalid("a user belongs to at least one group", {"group": "cannot remove the last group"})
+    if password is not None:
+        check_password_policy(password, user.name)
     before = {"groups": user.group_ids, "roles": list(user.roles), "active": user.active}
     user.groups = [groups[g] for g in new_groups]
     user.roles = sorted((set(user.roles) | set(add_roles)) - set(remove_roles))
-    if password is not None:
-        check_password_policy(password, user.name)
     was_active = user.active
     if active is not None:
         user.active = active

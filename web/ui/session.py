@@ -13,11 +13,13 @@ TSUNAGU_SECURE_COOKIES is set (app config SESSION_COOKIE_SECURE).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, Request, request
 from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy.exc import DBAPIError
 from werkzeug.wrappers import Response
 
 from engine import sessions
@@ -26,6 +28,7 @@ from web.extensions import db, now, session_idle_timeout
 from web.ui.csrf import FIELD as CSRF_FIELD
 
 COOKIE_NAME = "tsunagu_session"
+log = logging.getLogger(__name__)
 class StaffSession(SessionMixin):
     """A page session, loaded from its row on first use."""
 
@@ -113,18 +116,23 @@ class ServerSessionInterface(SessionInterface):
         name = app.config["SESSION_COOKIE_NAME"]
         data = dict(session._data or {})
         csrf = data.pop(CSRF_FIELD, None)
-        if session.row_id is None:
-            if session.modified and (data or csrf):
-                row, key = sessions.start_anonymous(db.session, now(), user_agent=request.user_agent.string,
-                                                    address=request.remote_addr, data=data, csrf_token=csrf)
-                session.row_id, session.key, session.key_changed = row.id, key, True
-            elif request.cookies.get(name):
-                response.delete_cookie(name, path=self.get_cookie_path(app), domain=self.get_cookie_domain(app),
-                                       secure=self.get_cookie_secure(app), httponly=True,
-                                       samesite=self.get_cookie_samesite(app))
-                return
-        elif session.modified:
-            sessions.save(db.session, session.row_id, data, csrf)
+        try:
+            if session.row_id is None:
+                if session.modified and (data or csrf):
+                    row, key = sessions.start_anonymous(db.session, now(), user_agent=request.user_agent.string,
+                                                        address=request.remote_addr, data=data, csrf_token=csrf)
+                    session.row_id, session.key, session.key_changed = row.id, key, True
+                elif request.cookies.get(name):
+                    response.delete_cookie(name, path=self.get_cookie_path(app), domain=self.get_cookie_domain(app),
+                                           secure=self.get_cookie_secure(app), httponly=True,
+                                           samesite=self.get_cookie_samesite(app))
+                    return
+            elif session.modified:
+                sessions.save(db.session, session.row_id, data, csrf)
+        except DBAPIError:
+            # The page is already made; losing a message or the language choice beats turning
+            # it into an error. (A visitor without a row is asked to try the form again.)
+            log.warning("page session not saved: the database is unavailable", exc_info=True)
         if session.key_changed and session.key:
             # No Expires: the browser forgets the cookie when it closes; the server ends the
             # session after inactivity or a working day whatever the browser keeps.
