@@ -167,7 +167,7 @@ def cmd_user_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_user_change(args: argparse.Namespace, settings: Settings) -> int:
     password = None
     if getattr(args, "password_stdin", False):
-        password = sys.stdin.readline().rstrip("\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     active = {"disable": False, "enable": True}.get(args.user_command)
     with _session(settings)() as session:
         u = users.change_user(session, None, args.name, Clock().now(),
@@ -177,6 +177,15 @@ def cmd_user_change(args: argparse.Namespace, settings: Settings) -> int:
                               remove_roles=getattr(args, "remove_role", None) or [],
                               active=active, password=password)
         print(f"user {u.name} groups={','.join(u.group_ids)} roles={','.join(u.roles)} active={u.active}")
+    return 0
+
+
+def cmd_user_signout(args: argparse.Namespace, settings: Settings) -> int:
+    from engine import sessions
+
+    with _session(settings)() as session:
+        ended = sessions.end_user_sessions(session, None, args.name, Clock().now())
+        print(f"user {args.name}: {len(ended)} page session(s) ended")
     return 0
 
 
@@ -317,9 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--add", action="append", dest=f"add_{verb}", default=[])
         cmd.add_argument("--remove", action="append", dest=f"remove_{verb}", default=[])
         cmd.set_defaults(func=cmd_user_change)
-    pw = user.add_parser("password", help="set a password, read from standard input")
+    pw = user.add_parser("password", help="set a password, read from standard input (one line; ends the "
+                                          "user's page sessions)")
     pw.add_argument("name")
     pw.set_defaults(func=cmd_user_change, password_stdin=True)
+    so = user.add_parser("signout", help="end every page session of a user at once (e.g. a lost device)")
+    so.add_argument("name")
+    so.set_defaults(func=cmd_user_signout)
     for verb in ("disable", "enable"):
         cmd = user.add_parser(verb, help=f"{verb} a user (a disabled user's tokens stop working)")
         cmd.add_argument("name")

@@ -67,6 +67,7 @@ class Action:
     SIGNIN_OK = "signin.ok"
     SIGNIN_FAIL = "signin.fail"
     SIGNOUT = "signout"
+    SESSION_END = "session.end"
     AUDIT_SEARCH = "audit.search"
     AUDIT_EXPORT = "audit.export"
     ACCESS_DENIED = "access.denied"
@@ -95,6 +96,7 @@ LABELS: dict[str, tuple[str, str]] = {
     Action.SIGNIN_OK: ("ログイン", "Signed in"),
     Action.SIGNIN_FAIL: ("ログインの失敗", "Sign-in failed"),
     Action.SIGNOUT: ("ログアウト", "Signed out"),
+    Action.SESSION_END: ("セッションの終了", "Session ended"),
     Action.AUDIT_SEARCH: ("アクセス記録の検索", "Audit trail searched"),
     Action.AUDIT_EXPORT: ("アクセス記録の出力", "Audit trail exported"),
     Action.ACCESS_DENIED: ("アクセスの拒否", "Access denied"),

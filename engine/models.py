@@ -326,3 +326,27 @@ class LoginAttempt(Base):
     origin: Mapped[str | None] = mapped_column(String(100))
     at: Mapped[datetime]
     success: Mapped[bool]
+
+
+class WebSession(Base):
+    """A staff page session. The browser's cookie holds a random key; only its SHA-256 is kept
+    here, so a copy of this table opens no session. A row without a user is a visitor's
+    session before sign-in (language, the sign-in form's CSRF token, messages)."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_user_id_ended_at", "user_id", "ended_at"),
+                      Index("ix_web_sessions_expires_at", "expires_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    # Absolute end (a working day after sign-in), whatever the activity.
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str | None] = mapped_column(String(100))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)

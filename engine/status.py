@@ -55,6 +55,16 @@ class OutboxKind(StrEnum):
     TIMER_FIRED = "timer.fired"
 
 
+class SessionEnd(StrEnum):
+    """Why a page session (web_sessions row) was ended before it ran out."""
+
+    SIGN_OUT = "sign_out"
+    ENDED_BY_USER = "ended_by_user"
+    ENDED_BY_ADMIN = "ended_by_admin"
+    PASSWORD_CHANGED = "password_changed"
+    USER_DISABLED = "user_disabled"
+
+
 class Role(StrEnum):
     STAFF = "staff"
     SECRETARIAT = "secretariat"

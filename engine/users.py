@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import math
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,12 +14,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine import audit, sessions
 from engine.db import command
 from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
-from engine.models import ApiToken, Group, LoginAttempt, User
+from engine.models import ApiToken, Group, LoginAttempt, User, WebSession
 from engine.org import Organisation
-from engine.status import Role
+from engine.status import Role, SessionEnd
 
 _hasher = PasswordHasher()
 
@@ -63,6 +65,8 @@ def add_user(session: Session, name: str, groups: list[str], roles: list[str], n
     bad = [r for r in roles if r not in valid_roles]
     if bad:
         raise Invalid(f"unknown role {bad[0]!r} (one of {', '.join(sorted(valid_roles))})", {"role": f"unknown: {bad[0]}"})
+    if password is not None:
+        check_password_policy(password, name)
     user = User(name=name, display_name=display_name or name, roles=sorted(set(roles or [Role.STAFF.value])),
                 created_at=now, password_hash=_hasher.hash(password) if password else None)
     user.groups = [known[g] for g in dict.fromkeys(groups)]
@@ -71,17 +75,68 @@ def add_user(session: Session, name: str, groups: list[str], roles: list[str], n
     return user
 
 
+# ---------------------------------------------------------------- passwords
+
+PASSWORD_MIN_LENGTH = 10
+PASSWORD_MAX_LENGTH = 1000
+# The most used passwords long enough to pass the length rule (lower case; compared case-blind).
+COMMON_PASSWORDS = frozenset({
+    "0123456789", "1234567890", "12345678910", "123456789012", "0987654321", "1111111111", "1q2w3e4r5t",
+    "1q2w3e4r5t6y", "1qaz2wsx3edc", "qwertyuiop", "qwerty1234", "qwerty12345", "asdfghjkl;", "asdfghjkl1",
+    "zxcvbnm123", "abcdefghij", "abcd123456", "abc1234567", "password12", "password123", "password1234",
+    "password!!", "passw0rd12", "p@ssw0rd12", "iloveyou12", "letmein123", "welcome123", "changeme123",
+    "administrator", "admin12345", "admin123456", "tsunagu123", "tsunagu1234", "toyonaka123", "toyonaka1234",
+})
+
+
+def check_password_policy(password: Any, name: str | None = None) -> None:
+    """The one password rule of every path (CLI, API, pages): Invalid naming `password`, else None.
+    At least PASSWORD_MIN_LENGTH characters, at most PASSWORD_MAX_LENGTH, not one character
+    repeated, not the user name, not one of the most common passwords."""
+    text = password if isinstance(password, str) else ""
+    if not text:
+        ja, en = "パスワードを入力してください", "a password is required"
+    elif len(text) < PASSWORD_MIN_LENGTH:
+        ja, en = (f"パスワードは {PASSWORD_MIN_LENGTH} 文字以上にしてください",
+                  f"password must be at least {PASSWORD_MIN_LENGTH} characters")
+    elif len(text) > PASSWORD_MAX_LENGTH:
+        ja, en = (f"パスワードは {PASSWORD_MAX_LENGTH} 文字以内にしてください",
+                  f"password must be at most {PASSWORD_MAX_LENGTH} characters")
+    elif len(set(text)) == 1:
+        ja, en = "同じ文字だけのパスワードは使えません", "password must not be one character repeated"
+    elif name and text.casefold() == name.strip().casefold():
+        ja, en = "ユーザー名と同じパスワードは使えません", "password must not be the user name"
+    elif text.casefold() in COMMON_PASSWORDS:
+        ja, en = "よく使われるパスワードは使えません", "password is one of the most common passwords"
+    else:
+        return
+    raise Invalid(f"{ja} / {en}", {"password": en})
+
+
 def set_password(user: User, password: str) -> None:
+    """Hash and store a password (no policy check: callers that take one from a person use
+    check_password_policy first)."""
     user.password_hash = _hasher.hash(password)
 
 
 def check_password(user: User, password: str) -> bool:
-    if not user.password_hash:
+    return _verify(user.password_hash, password)
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
         return False
     try:
-        return _hasher.verify(user.password_hash, password)
+        return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A hash of no one's password, verified in place of a user's when the name is unknown (or
+    has no password), so that every sign-in costs exactly one argon2 verification."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def issue_token(session: Session, user: User, now: datetime, label: str = "") -> str:
@@ -111,41 +166,106 @@ def get_user(session: Session, name: str) -> User:
 # ---------------------------------------------------------------- sign-in and administration
 
 SIGNIN_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_NAME = 5
+# Failures from one address for one name before each further attempt must wait; the wait
+# doubles with every further failure, up to MAX_SIGNIN_DELAY.
+FREE_FAILURES = 3
+MAX_SIGNIN_DELAY = timedelta(minutes=5)
 MAX_FAILURES_PER_ORIGIN = 20
 
 
 class TooManyAttempts(DomainError):
     code, status = "too_many_attempts", 429
 
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _wait_before_sign_in(session: Session, name: str, origin: str | None, now: datetime) -> float:
+    """Seconds this address must still wait before trying this name again (0: go ahead).
+
+    Counted per (name, address): someone guessing a colleague's password from one machine
+    slows down only themselves, never the colleague signing in from another. Failures before
+    the pair's last success do not count."""
+    since = now - SIGNIN_WINDOW
+    pair = (LoginAttempt.name == name, LoginAttempt.origin == origin)
+    last_ok = session.scalar(select(func.max(LoginAttempt.at)).where(*pair, LoginAttempt.success.is_(True),
+                                                                      LoginAttempt.at >= since))
+    after = LoginAttempt.at > last_ok if last_ok is not None else LoginAttempt.at >= since
+    failures, last = session.execute(select(func.count(), func.max(LoginAttempt.at)).where(
+        *pair, LoginAttempt.success.is_(False), after)).one()
+    if not failures or failures < FREE_FAILURES:
+        return 0.0
+    delay = min(2.0 ** (failures - FREE_FAILURES + 1), MAX_SIGNIN_DELAY.total_seconds())
+    return max(0.0, delay - (now - last).total_seconds())
+
+
+def _wait_for_origin(session: Session, origin: str | None, now: datetime) -> float:
+    """Seconds until an address past MAX_FAILURES_PER_ORIGIN in the window may try again."""
+    if not origin:
+        return 0.0
+    since = now - SIGNIN_WINDOW
+    recent = list(session.scalars(select(LoginAttempt.at).where(
+        LoginAttempt.origin == origin, LoginAttempt.at >= since, LoginAttempt.success.is_(False))
+        .order_by(LoginAttempt.at.desc()).limit(MAX_FAILURES_PER_ORIGIN)))
+    if len(recent) < MAX_FAILURES_PER_ORIGIN:
+        return 0.0
+    return max(1.0, (recent[-1] + SIGNIN_WINDOW - now).total_seconds())
+
+
+def verify_sign_in(session: Session, name: Any, password: Any, origin: str | None, now: datetime) -> User:
+    """Check a user name and password, in the caller's write transaction; records the attempt.
+    On success the attempt is left for the caller to commit; a failure is committed here and
+    raised (Unauthorized, or TooManyAttempts with the seconds to wait).
+
+    A wrong password and an unknown name cost the same: exactly one argon2 verification,
+    against the user's hash or against dummy_hash()."""
+    name = name.strip()[:100] if isinstance(name, str) else ""
+    password = password[:PASSWORD_MAX_LENGTH] if isinstance(password, str) else ""
+    wait = max(_wait_before_sign_in(session, name, origin, now), _wait_for_origin(session, origin, now))
+    if wait > 0:
+        audit.record(session, None, audit.Action.SIGNIN_FAIL, now, detail={"name": name, "reason": "rate_limited"},
+                     actor_name=name or None)
+        session.commit()
+        seconds = math.ceil(wait)
+        raise TooManyAttempts(f"ログインの失敗が続いたため、{seconds} 秒後まで試せません / "
+                              f"Too many failed sign-ins; try again in {seconds} seconds", seconds)
+    user = session.scalar(select(User).where(User.name == name)) if name else None
+    stored = user.password_hash if user is not None and user.password_hash else None
+    matches = _verify(stored or dummy_hash(), password)
+    ok = bool(matches and stored and user.active)
+    session.add(LoginAttempt(name=name, origin=origin, at=now, success=ok))
+    if ok:
+        audit.record(session, user, audit.Action.SIGNIN_OK, now)
+        session.flush()
+        return user
+    audit.record(session, None, audit.Action.SIGNIN_FAIL, now, detail={"name": name}, actor_name=name or None)
+    session.commit()
+    raise Unauthorized("ユーザー名またはパスワードが正しくありません / Wrong user name or password")
+
 
 @command
 def authenticate(session: Session, name: Any, password: Any, origin: str | None, now: datetime) -> User:
-    """Check a user name and password. Failures are counted per name and per address;
-    past the limit every attempt is refused for the window, right password or not."""
-    name = name.strip() if isinstance(name, str) else ""
-    since = now - SIGNIN_WINDOW
-    by_name = session.scalar(select(func.count()).select_from(LoginAttempt).where(
-        LoginAttempt.name == name, LoginAttempt.at >= since, LoginAttempt.success.is_(False))) or 0
-    by_origin = session.scalar(select(func.count()).select_from(LoginAttempt).where(
-        LoginAttempt.origin == origin, LoginAttempt.at >= since, LoginAttempt.success.is_(False))) or 0 if origin else 0
-    if by_name >= MAX_FAILURES_PER_NAME or by_origin >= MAX_FAILURES_PER_ORIGIN:
-        session.add(LoginAttempt(name=name[:100], origin=origin, at=now, success=False))
-        audit.record(session, None, audit.Action.SIGNIN_FAIL, now, detail={"name": name[:100], "reason": "rate_limited"},
-                     actor_name=name[:100] or None)
-        session.commit()
-        raise TooManyAttempts("試行回数が多すぎます。しばらくしてから再度お試しください / "
-                              "Too many failed sign-ins; try again in 15 minutes")
-    user = session.scalar(select(User).where(User.name == name)) if name else None
-    ok = user is not None and user.active and isinstance(password, str) and check_password(user, password)
-    session.add(LoginAttempt(name=name[:100], origin=origin, at=now, success=ok))
-    if ok:
-        audit.record(session, user, audit.Action.SIGNIN_OK, now)
-        session.commit()
-        return user
-    audit.record(session, None, audit.Action.SIGNIN_FAIL, now, detail={"name": name[:100]}, actor_name=name[:100] or None)
+    """verify_sign_in on its own (no page session): the user, or Unauthorized / TooManyAttempts."""
+    user = verify_sign_in(session, name, password, origin, now)
     session.commit()
-    raise Unauthorized("ユーザー名またはパスワードが正しくありません / Wrong user name or password")
+    return user
+
+
+@command
+def sign_in(session: Session, name: Any, password: Any, origin: str | None, now: datetime, *,
+            user_agent: str | None = None, previous_key: str | None = None,
+            carry: dict[str, Any] | None = None) -> tuple[User, WebSession, str]:
+    """Sign in to the pages: check the password and open a new page session (a new key: the
+    visitor's pre-sign-in session `previous_key` is removed, so nothing learnt before sign-in
+    opens anything after). `carry` is what the new session keeps (the language). Returns the
+    user, the session row and the key for the cookie; the attempt, its audit record and the
+    session commit together."""
+    user = verify_sign_in(session, name, password, origin, now)
+    sessions.discard(session, previous_key, now)
+    row, key = sessions.add(session, user, now, user_agent=user_agent, address=origin, data=carry)
+    session.commit()
+    return user, row, key
 
 
 def _require_admin(actor: User) -> None:
@@ -175,18 +295,48 @@ def change_user(session: Session, actor: User | None, name: str, now: datetime, 
     new_groups = [g for g in dict.fromkeys(user.group_ids + list(add_groups)) if g not in remove_groups]
     if not new_groups:
         raise Invalid("a user belongs to at least one group", {"group": "cannot remove the last group"})
+    if password is not None:
+        check_password_policy(password, user.name)
     before = {"groups": user.group_ids, "roles": list(user.roles), "active": user.active}
     user.groups = [groups[g] for g in new_groups]
     user.roles = sorted((set(user.roles) | set(add_roles)) - set(remove_roles))
+    was_active = user.active
     if active is not None:
         user.active = active
-    if password:
-        if len(password) < 10:
-            raise Invalid("password must be at least 10 characters", {"password": "at least 10 characters"})
+    if password is not None:
         set_password(user, password)
-    after = {"groups": new_groups, "roles": user.roles, "active": user.active, "password_changed": bool(password)}
+    after = {"groups": new_groups, "roles": user.roles, "active": user.active, "password_changed": password is not None}
     audit.record(session, actor, audit.Action.USER_CHANGE, now, detail={"user": name, "before": before, "after": after},
                  actor_name=None if actor else "cli")
+    # A new password or a disabled account ends the user's page sessions at once (API tokens
+    # are separate credentials: revoked on their own; a disabled user's stop working anyway).
+    if password is not None:
+        sessions.end_all(session, actor, user, now, SessionEnd.PASSWORD_CHANGED)
+    elif was_active and not user.active:
+        sessions.end_all(session, actor, user, now, SessionEnd.USER_DISABLED)
+    session.commit()
+    return user
+
+
+@command
+def change_own_password(session: Session, user: User, current: Any, new: Any, now: datetime,
+                        keep_session: int | None = None) -> User:
+    """A user changes their own password, proving the current one. Every other page session
+    of theirs ends (the one they are using, `keep_session`, stays)."""
+    user = session.get(User, user.id)
+    if user is None or not user.active:
+        raise Unauthorized("ログインしてください / Please sign in")
+    if not isinstance(current, str) or not check_password(user, current[:PASSWORD_MAX_LENGTH]):
+        raise Invalid("現在のパスワードが正しくありません / The current password is wrong",
+                      {"current_password": "wrong password"})
+    check_password_policy(new, user.name)
+    if new == current:
+        raise Invalid("新しいパスワードが現在のものと同じです / The new password is the same as the current one",
+                      {"password": "same as the current password"})
+    set_password(user, new)
+    audit.record(session, user, audit.Action.USER_CHANGE, now,
+                 detail={"user": user.name, "after": {"password_changed": True}})
+    sessions.end_all(session, user, user, now, SessionEnd.PASSWORD_CHANGED, keep=keep_session)
     session.commit()
     return user
 
@@ -217,8 +367,3 @@ def revoke(session: Session, actor: User | None, token_id: Any, now: datetime) -
     session.commit()
     return row
 
-
-@command
-def record_sign_out(session: Session, user: User, now: datetime) -> None:
-    audit.record(session, user, audit.Action.SIGNOUT, now)
-    session.commit()

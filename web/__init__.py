@@ -45,7 +45,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     ui.init_app(app)
     _bind_origin(app)
     _security_headers(app)
+    _trust_proxies(app, settings.trusted_proxies)
     return app
+
+
+def _trust_proxies(app: Flask, count: int) -> None:
+    """Behind `count` reverse proxies, take the client address and scheme from as many
+    X-Forwarded-For / X-Forwarded-Proto entries as there are trusted proxies, and no further
+    (an entry a client wrote itself is never believed). With 0 the headers are ignored."""
+    if count > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
 
 
 def _bind_origin(app: Flask) -> None:

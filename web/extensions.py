@@ -1,6 +1,9 @@
-"""Flask extensions bound with init_app: the database session per request."""
+"""Flask extensions bound with init_app: the database session per request; the clock and the
+page sessions' inactivity limit, as the pages and the API both read them."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session, sessionmaker
@@ -47,3 +50,9 @@ def engine_env() -> Env:
 def now():  # noqa: ANN201
     clock: Clock = current_app.extensions["tsunagu.clock"]
     return clock.now()
+
+
+def session_idle_timeout() -> timedelta:
+    """How long a page session lasts without a request (app config SESSION_IDLE_TIMEOUT, set
+    from TSUNAGU_IDLE_MINUTES; 30 minutes by default)."""
+    return current_app.config.get("SESSION_IDLE_TIMEOUT") or timedelta(minutes=30)

@@ -3,7 +3,8 @@ endpoint census and exercised by tests/ui/test_page_access.py with signed-in bro
 
 Same relations and outcomes as the API's table: "ok" (any status below 400: a page or a
 redirect), "403" (refused with a page saying so), "404" (the same page as for a case or task
-that does not exist). {case} and {task} are a case under monitoring and its open task.
+that does not exist). {case} and {task} are a case under monitoring and its open task; {session}
+is another signed-in session of the persona.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ PAGES: dict[str, Page] = {
     "ui_admin.audit_csv": Page("GET", "/admin/audit.csv", {**everyone(FB), "lead": OK, "admin": OK}),
     "ui_admin.tokens_page": Page("GET", "/account/tokens", everyone(OK)),
     "ui_admin.revoke_token": Page("POST", "/account/tokens/{token}/revoke", everyone(OK)),
+    # issue 8: the caller's sessions (and, for an administrator, anyone's) and password
+    "ui_admin.end_session": Page("POST", "/sessions/{session}/end", everyone(OK)),  # another session of the caller
+    "ui_admin.user_sessions": Page("GET", "/admin/users/wakamono.ito/sessions", {**everyone(FB), "admin": OK}),
+    "ui_admin.change_password": Page("POST", "/account/password", everyone(OK),
+                                     {"current_password": "not the password", "password": "a new long passphrase"}),
     "bpmn_js": Page("GET", "/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js", everyone(OK)),
     "favicon": Page("GET", "/favicon.ico", everyone(OK)),  # issue 8: no 404 in every page's console
 }

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from engine import sessions
 from engine.timers import fire_due
 from tests.security.pages import CASE_READ, FB, NF, OK, PAGES, TASK_ACT, everyone
 
@@ -35,7 +36,7 @@ RELATIONS = {
 @dataclass(frozen=True)
 class Endpoint:
     method: str
-    url: str  # {case}, {task}, {token}, {user} are filled in
+    url: str  # {case}, {task}, {token}, {user}, {session} (a page session of wakamono.ito) are filled in
     expect: dict[str, str]  # relation -> ok / 404 / 403
     body: Any = None
 
@@ -63,6 +64,8 @@ ENDPOINTS: dict[str, Endpoint] = {
                              "admin": NF}, {"group": "jutaku", "purpose": "重層的支援会議での評価"}),
     "admin.list_tokens": Endpoint("GET", "/api/tokens", everyone(OK)),
     "admin.revoke_token": Endpoint("DELETE", "/api/tokens/{token}", everyone(OK)),
+    "admin.list_sessions": Endpoint("GET", "/api/sessions", everyone(OK)),
+    "admin.end_session": Endpoint("DELETE", "/api/sessions/{session}", {**everyone(NF), "outsider": OK, "admin": OK}),
     "admin.list_users": Endpoint("GET", "/api/users", {**everyone(FB), "admin": OK}),
     "admin.change_user": Endpoint("PATCH", "/api/users/{user}", {**everyone(FB), "admin": OK}, {"add_roles": ["staff"]}),
     "admin.search_audit": Endpoint("GET", "/api/audit", {**everyone(FB), "lead": OK, "admin": OK}),
@@ -81,8 +84,9 @@ def test_every_endpoint_has_an_access_rule(app) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
-def world(api, personas, clock, session_factory, env):  # noqa: ANN001, ANN201
-    """A case under monitoring (meeting held with choju-anshin) with its monitoring task open."""
+def world(api, personas, clock, session_factory, env, session):  # noqa: ANN001, ANN201
+    """A case under monitoring (meeting held with choju-anshin) with its monitoring task open,
+    and a signed-in page session of wakamono.ito."""
     ref, sec = api("caseworker"), api("secretariat")
     case = ref.post("/api/cases", json={"process": "multi_agency"}).json
 
@@ -97,7 +101,9 @@ def world(api, personas, clock, session_factory, env):  # noqa: ANN001, ANN201
     clock.advance(days=15)
     assert fire_due(session_factory, env, clock.now()) == 1
     task = sec.get(f"/api/cases/{case['id']}").json["open_tasks"][0]
-    return {"case": case["id"], "task": task["id"]}
+    page_session, _ = sessions.add(session, personas.outsider, clock.now(), user_agent="a browser")
+    session.commit()
+    return {"case": case["id"], "task": task["id"], "session": page_session.id}
 
 
 @pytest.mark.parametrize("relation", list(RELATIONS))
@@ -109,6 +115,7 @@ def test_access_matrix(endpoint: str, relation: str, world, api, personas, app) 
     client = api(who)
     token_id = _own_token_id(client)
     values = {"case": world["case"], "task": world["task"], "token": token_id, "user": "wakamono.ito",
+              "session": world["session"],
               "own_group": persona.group_ids[0]}
     url = rule.url.format(**values)
     body = _fill(rule.body, values)
@@ -121,7 +128,7 @@ def test_access_matrix(endpoint: str, relation: str, world, api, personas, app) 
         assert str(got) == expected, (endpoint, relation, got, response.get_data(as_text=True)[:300])
     if expected == NF:
         # a hidden case looks exactly like a case that does not exist
-        ghost = rule.url.format(**{**values, "case": "00000000-0000-0000-0000-000000000000",
+        ghost = rule.url.format(**{**values, "case": "00000000-0000-0000-0000-000000000000", "session": 0,
                                    "task": "00000000-0000-0000-0000-000000000000"})
         twin = client.client.open(ghost, method=rule.method, json=body, headers=client.headers)
         assert twin.status_code == 404 and twin.json["error"]["message"] == response.json["error"]["message"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from sqlalchemy import select
 
@@ -72,19 +70,6 @@ def test_disabled_user_is_locked_out(api, session, clock) -> None:  # noqa: ANN0
     r = admin.client.patch("/api/users/hokatsu.sato", json={"active": False}, headers=admin.headers)
     assert r.status_code == 200 and r.json["active"] is False
     assert api("caseworker").get("/api/me").status_code == 401
-
-
-def test_sign_in_is_rate_limited_per_user_name(session, clock, personas) -> None:  # noqa: ANN001
-    users.set_password(personas.caseworker, "correct horse battery")
-    session.commit()
-    assert users.authenticate(session, "hokatsu.sato", "correct horse battery", "10.0.0.1", clock.now()).name
-    for _ in range(users.MAX_FAILURES_PER_NAME):
-        with pytest.raises(Unauthorized):
-            users.authenticate(session, "hokatsu.sato", "wrong", "10.0.0.2", clock.now())
-    with pytest.raises(TooManyAttempts):
-        users.authenticate(session, "hokatsu.sato", "correct horse battery", "10.0.0.1", clock.now())
-    clock.advance(users.SIGNIN_WINDOW + timedelta(seconds=1))
-    assert users.authenticate(session, "hokatsu.sato", "correct horse battery", "10.0.0.1", clock.now()).name
 
 
 def test_sign_in_is_rate_limited_per_address(session, clock, personas) -> None:  # noqa: ANN001

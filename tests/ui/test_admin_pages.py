@@ -145,3 +145,78 @@ def test_the_audit_page_speaks_in_labels_and_names(staff, session, env, personas
 def test_every_audit_action_has_a_label() -> None:
     assert set(audit.actions()) == set(audit.LABELS)
     assert all(ja and en and ja != en for ja, en in audit.LABELS.values())
+# ---------------------------------------------------------------- sessions and password (issue 8)
+
+WINDOWS_CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+
+
+def _session_ids(page: str) -> list[int]:
+    import re
+
+    return [int(n) for n in re.findall(r'action="/sessions/(\d+)/end"', page)]
+
+
+def test_a_user_sees_their_sessions_and_ends_another_one(staff) -> None:  # noqa: ANN001
+    office = staff()
+    office.client.environ_base.update(REMOTE_ADDR="10.20.0.5", HTTP_USER_AGENT=WINDOWS_CHROME)
+    assert office.login("hokatsu.sato").status_code == 302
+    laptop = staff("caseworker")
+    page = text(laptop.get("/account/tokens"))
+    assert "ログイン中のセッション" in page and "Chrome / Windows" in page and "10.20.0.5" in page
+    assert page.count('class="badge">この端末<') == 1
+    ids = _session_ids(page)
+    assert len(ids) == 2
+    current = laptop.client.get_cookie("tsunagu_session").value
+    r = laptop.post(f"/sessions/{min(ids)}/end")  # the office one, signed in first
+    assert r.status_code == 302 and "/account/tokens" in r.headers["Location"]
+    assert office.get("/").status_code == 302
+    assert "このセッションは終了されました" in text(office.get("/login"))
+    assert laptop.get("/").status_code == 200 and laptop.client.get_cookie("tsunagu_session").value == current
+
+
+def test_ending_the_session_in_use_signs_out(staff) -> None:  # noqa: ANN001
+    client = staff("caseworker")
+    (only,) = _session_ids(text(client.get("/account/tokens")))
+    r = client.post(f"/sessions/{only}/end")
+    assert r.headers["Location"].endswith("/login") and client.get("/").status_code == 302
+
+
+def test_others_cannot_end_my_session(staff) -> None:  # noqa: ANN001
+    mine = staff("caseworker")
+    (sid,) = _session_ids(text(mine.get("/account/tokens")))
+    r = staff("outsider").post(f"/sessions/{sid}/end")
+    assert r.status_code == 404
+    assert mine.get("/").status_code == 200
+
+
+def test_an_administrator_ends_a_users_session(staff) -> None:  # noqa: ANN001
+    victim = staff("outsider")
+    admin = staff("admin")
+    page = text(admin.get("/admin/users/wakamono.ito/sessions"))
+    (sid,) = _session_ids(page)
+    r = admin.post(f"/sessions/{sid}/end", {"next": "/admin/users/wakamono.ito/sessions"})
+    assert r.headers["Location"] == "/admin/users/wakamono.ito/sessions"
+    assert victim.get("/").status_code == 302
+    assert admin.get("/").status_code == 200
+
+
+def test_changing_the_password_on_the_page_ends_the_other_sessions(staff) -> None:  # noqa: ANN001
+    from tests.ui.conftest import PASSWORD
+
+    other = staff("caseworker")
+    client = staff("caseworker")
+    r = client.post("/account/password", {"current_password": PASSWORD, "password": "short"})
+    assert "10 文字以上" in text(client.get(r.headers["Location"]))
+    assert other.get("/").status_code == 200
+    r = client.post("/account/password", {"current_password": "wrong", "password": "a new long passphrase"})
+    assert "現在のパスワードが正しくありません" in text(client.get(r.headers["Location"]))
+    r = client.post("/account/password", {"current_password": PASSWORD, "password": "a new long passphrase"})
+    assert "パスワードを変更しました" in text(client.get(r.headers["Location"]))
+    assert client.get("/").status_code == 200 and other.get("/").status_code == 302
+    assert staff().login("hokatsu.sato", "a new long passphrase").status_code == 302
+
+
+def test_disabling_a_user_on_the_page_ends_their_session(staff) -> None:  # noqa: ANN001
+    victim = staff("outsider")
+    staff("admin").post("/admin/users/wakamono.ito", {"roles": ["staff"], "groups": ["wakamono-sodan"]})
+    assert victim.get("/").status_code == 302

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from engine import cases, users
+from engine import cases, sessions, users
 from engine.settings import ROOT
 from engine.timers import fire_due
 from tests.security.pages import FB, NF, OK, PAGES, RELATIONS
@@ -63,18 +63,21 @@ def test_every_page_has_a_rule_for_every_relation(app) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("relation", list(RELATIONS))
-def test_page_access_matrix(relation: str, world, staff, personas, session) -> None:  # noqa: ANN001
+def test_page_access_matrix(relation: str, world, staff, personas, session, clock) -> None:  # noqa: ANN001
     if "admin" in relation and not hasattr(personas, "admin"):
         pytest.skip("no admin persona")
     # one world and one signed-in session per relation: what changes the case (claim, then
     # complete), the language or the session comes last
     last = ["ui.claim", "ui.task_submit", "ui.set_language", "ui_auth.logout"]
     client = staff(WHO[relation])
+    persona = getattr(personas, WHO[relation])
+    other, _ = sessions.add(session, persona, clock.now(), user_agent="another browser")
+    session.commit()
     for name in sorted(set(PAGES) - set(last)) + last:
         page = PAGES[name]
         if name == "bpmn_js" and not (ROOT / "node_modules" / "bpmn-js").exists():
             continue  # npm ci not run here; test_pages covers the route
-        url = page.url.format(**world, token=users.list_tokens(session, getattr(personas, WHO[relation]))[0].id)
+        url = page.url.format(**world, token=users.list_tokens(session, persona)[0].id, session=other.id)
         response = client.get(url) if page.method == "GET" else client.post(url, page.body or {})
         expected, got = page.expect[relation], response.status_code
         if expected == OK:
@@ -82,7 +85,7 @@ def test_page_access_matrix(relation: str, world, staff, personas, session) -> N
         else:
             assert str(got) == expected, (name, relation, got, text(response)[:300])
         if expected == NF:
-            ghost_url = page.url.format(case=GHOST, task=GHOST, token=0)
+            ghost_url = page.url.format(case=GHOST, task=GHOST, token=0, session=0)
             ghost = client.get(ghost_url) if page.method == "GET" else client.post(ghost_url, page.body or {})
             assert ghost.status_code == 404 and same_page(ghost, response), (name, relation)
         if expected == FB:

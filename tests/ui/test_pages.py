@@ -213,14 +213,23 @@ def test_session_ends_after_inactivity(app, staff, clock) -> None:  # noqa: ANN0
     assert "操作がなかったため" in text(client.get(r.headers["Location"]))
 
 
-def test_sign_in_is_locked_after_repeated_failures(app, personas, session) -> None:  # noqa: ANN001
-    from tests.ui.conftest import PageClient
-
-    client = PageClient(app.test_client())
-    for _ in range(5):
+def test_sign_in_slows_down_after_repeated_failures_from_one_address(staff, clock) -> None:  # noqa: ANN001
+    client = staff()
+    for _ in range(3):
         assert client.login("hokatsu.sato", "wrong password").status_code == 401
-    locked = client.login("hokatsu.sato")  # the right password, too late
-    assert locked.status_code == 429 and "15分間" in text(locked)
+    locked = client.login("hokatsu.sato")  # the right password, too soon
+    assert locked.status_code == 429 and locked.headers["Retry-After"] == "2" and "2 秒後まで" in text(locked)
+    clock.advance(seconds=2)
+    assert client.login("hokatsu.sato").status_code == 302
+
+
+def test_failures_from_another_address_do_not_lock_a_colleague_out(staff) -> None:  # noqa: ANN001
+    attacker = staff()
+    attacker.client.environ_base["REMOTE_ADDR"] = "198.51.100.66"
+    for _ in range(6):
+        assert attacker.login("hokatsu.sato", "guess guess").status_code in (401, 429)
+    assert attacker.login("hokatsu.sato", "guess guess").status_code == 429
+    assert staff().login("hokatsu.sato").status_code == 302
 
 
 def test_sign_out(staff) -> None:  # noqa: ANN001
@@ -229,6 +238,61 @@ def test_sign_out(staff) -> None:  # noqa: ANN001
     assert r.status_code == 302
     assert "ログアウトしました" in text(client.get(r.headers["Location"]))
     assert client.get("/").status_code == 302
+
+
+def test_a_saved_cookie_opens_nothing_after_sign_out(app, staff) -> None:  # noqa: ANN001
+    client = staff("caseworker")
+    saved = client.client.get_cookie("tsunagu_session").value
+    assert client.post("/logout").status_code == 302
+    replay = app.test_client()
+    replay.set_cookie("tsunagu_session", saved)
+    r = replay.get("/")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    assert replay.get("/account/tokens").status_code == 302
+
+
+def test_the_cookie_holds_only_a_random_key_kept_hashed(app, staff, session) -> None:  # noqa: ANN001
+    from sqlalchemy import select
+
+    from engine.models import WebSession
+    from engine.sessions import hash_key
+
+    client = staff("caseworker")
+    key = client.client.get_cookie("tsunagu_session").value
+    assert client.client.get_cookie("session") is None
+    row = session.scalar(select(WebSession).where(WebSession.key_hash == hash_key(key)))
+    assert row is not None and row.user_id is not None and len(key) >= 40
+    assert session.scalar(select(WebSession).where(WebSession.key_hash == key)) is None
+
+
+def test_sign_in_gives_a_new_session_key(staff) -> None:  # noqa: ANN001
+    client = staff()
+    client.get("/login")
+    before = client.client.get_cookie("tsunagu_session").value
+    client.login("hokatsu.sato")
+    after = client.client.get_cookie("tsunagu_session").value
+    assert after != before
+    planted = staff()
+    planted.client.set_cookie("tsunagu_session", before)
+    assert planted.get("/").status_code == 302
+
+
+def test_signing_in_over_a_session_ends_it(app, staff) -> None:  # noqa: ANN001
+    client = staff("caseworker")
+    before = client.client.get_cookie("tsunagu_session").value
+    assert client.login("kyosei.tanaka").status_code == 302
+    replay = app.test_client()
+    replay.set_cookie("tsunagu_session", before)
+    assert replay.get("/").status_code == 302
+
+
+def test_session_cookie_is_secure_when_configured(settings, env, clock, session_factory) -> None:  # noqa: ANN001
+    from dataclasses import replace
+
+    from web import create_app
+
+    app = create_app(replace(settings, secure_cookies=True), clock=clock, env=env, config={"TESTING": True})
+    assert "Secure" in app.test_client().get("/login").headers["Set-Cookie"]
 
 
 def test_post_without_the_csrf_token_is_refused(staff, at_assessment, session_factory) -> None:  # noqa: ANN001
@@ -286,6 +350,17 @@ def test_secret_key_comes_from_the_environment_or_a_generated_file(monkeypatch, 
 
 
 # ---------------------------------------------------------------- language
+
+
+def test_english_chosen_before_sign_in_stays_after_it_and_after_sign_out(staff) -> None:  # noqa: ANN001
+    client = staff()
+    client.get("/login")
+    client.post("/lang", {"lang": "en", "next": "/login"})
+    assert "Staff sign-in" in text(client.get("/login"))
+    assert client.login("hokatsu.sato").status_code == 302
+    assert "Work queue" in text(client.get("/"))
+    client.post("/logout")
+    assert "You have signed out." in text(client.get("/login"))
 
 
 def test_language_switch_to_english_and_back(staff) -> None:  # noqa: ANN001

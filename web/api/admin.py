@@ -1,4 +1,4 @@
-"""Consent, sharing, API tokens, users and the audit trail."""
+"""Consent, sharing, API tokens, page sessions, users and the audit trail."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from flask import Response, g
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from engine import audit, cases, users
+from engine import audit, cases, sessions, users
 from engine.errors import Invalid
+from engine.models import User
 from web.api import render
 from web.api.auth import authenticate
 from web.api.schemas import ApiError, CaseOut
-from web.extensions import db, engine_env, now
+from web.extensions import db, engine_env, now, session_idle_timeout
 
 blp = Blueprint("admin", __name__, url_prefix="/api", description="Consent, sharing, tokens, users, audit trail")
 blp.before_request(authenticate)
@@ -48,6 +49,22 @@ class TokenQuery(Schema):
     all = fields.Boolean(load_default=False, metadata={"description": "every user's tokens (administrators)"})
 
 
+class SessionOut(Schema):
+    id = fields.Integer()
+    user = fields.String()
+    device = fields.String(metadata={"description": "summary of the user agent, e.g. Chrome / Windows"})
+    user_agent = fields.String()
+    address = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    last_seen_at = fields.DateTime(metadata={"description": "exact to within a minute"})
+    ended_at = fields.DateTime(allow_none=True)
+    end_reason = fields.String(allow_none=True)
+
+
+class SessionQuery(Schema):
+    user = fields.String(metadata={"description": "another user's sessions (administrators)"})
+
+
 class UserOut(Schema):
     name = fields.String()
     display_name = fields.String()
@@ -62,6 +79,8 @@ class UserChangeIn(Schema):
     add_roles = fields.List(fields.String(), load_default=list)
     remove_roles = fields.List(fields.String(), load_default=list)
     active = fields.Boolean(load_default=None, allow_none=True)
+    password = fields.String(load_default=None, allow_none=True, load_only=True,
+                             metadata={"description": "a new password (ends all the user's page sessions)"})
 
 
 class AuditQuery(Schema):
@@ -122,6 +141,34 @@ def revoke_token(token_id: int):  # noqa: ANN201
     return _token_out(users.revoke(db.session, g.actor, token_id, now()))
 
 
+@blp.route("/sessions")
+@blp.arguments(SessionQuery, location="query")
+@blp.response(200, SessionOut(many=True))
+@blp.alt_response(403, schema=ApiError)
+@blp.alt_response(404, schema=ApiError)
+def list_sessions(query):  # noqa: ANN001, ANN201
+    """The caller's signed-in page sessions (another user's with ?user=, administrators only)."""
+    user = query.get("user")
+    rows = sessions.list_active(db.session, g.actor, now(), session_idle_timeout(), user)
+    return [_session_out(r, user or g.actor.name) for r in rows]
+
+
+@blp.route("/sessions/<int:session_id>", methods=["DELETE"])
+@blp.response(200, SessionOut)
+@blp.alt_response(404, schema=ApiError)
+def end_session(session_id: int):  # noqa: ANN201
+    """End a page session at once (the caller's own, or any for an administrator)."""
+    row = sessions.end(db.session, g.actor, session_id, now())
+    owner = db.session.get(User, row.user_id)
+    return _session_out(row, owner.name if owner else "")
+
+
+def _session_out(s, user: str) -> dict:  # noqa: ANN001
+    return {"id": s.id, "user": user, "device": sessions.describe_device(s.user_agent), "user_agent": s.user_agent,
+            "address": s.address, "created_at": s.created_at, "last_seen_at": s.last_seen_at,
+            "ended_at": s.ended_at, "end_reason": s.end_reason}
+
+
 def _token_out(t) -> dict:  # noqa: ANN001
     return {"id": t.id, "user": t.user.name, "label": t.label, "created_at": t.created_at,
             "last_used_at": t.last_used_at, "revoked_at": t.revoked_at}
@@ -142,8 +189,10 @@ def list_users():  # noqa: ANN201
 @blp.route("/users/<name>", methods=["PATCH"])
 @blp.arguments(UserChangeIn)
 @blp.response(200, UserOut)
+@blp.alt_response(422, schema=ApiError)
 def change_user(body, name: str):  # noqa: ANN001, ANN201
-    """Change a user's groups, roles or status (administrators)."""
+    """Change a user's groups, roles, status or password (administrators). A new password or
+    disabling the user ends the user's page sessions at once."""
     return _user_out(users.change_user(db.session, g.actor, name, now(), **body))
 
 

@@ -1,5 +1,6 @@
 """Pages for confidentiality and accounts (issue 3): consent and consented sharing on a case,
-user administration, the audit trail search with CSV export, and the caller's API tokens.
+user administration, the audit trail search with CSV export, and the caller's account: API
+tokens, signed-in sessions (issue 8: each can be ended at once) and their password.
 
 Like every page, each view parses the form, calls one domain function, and renders.
 """
@@ -12,12 +13,12 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
-from engine import audit, cases, users
+from engine import audit, cases, sessions, users
 from engine.errors import Conflict, Forbidden, Invalid
 from engine.status import Role
-from web.extensions import db, engine_env, now
+from web.extensions import db, engine_env, now, session_idle_timeout
 from web.ui import csrf, errors
-from web.ui.auth import load_actor, login_required
+from web.ui.auth import end_current_session, load_actor, login_required, page_session, safe_next
 from web.ui.errors import error_message
 from web.ui.i18n import JST, MESSAGES, action_label, group_name, jst, t
 
@@ -29,7 +30,7 @@ errors.install(bp)
 MESSAGES.update({
     "nav_admin_users": ("ユーザー管理", "Users"),
     "nav_audit": ("アクセス記録", "Audit trail"),
-    "nav_tokens": ("APIトークン", "API tokens"),
+    "nav_tokens": ("アカウント", "Account"),
     "consent_title": ("本人同意", "Consent"),
     "consent_recorded": ("{when}、{who} が記録", "Recorded {when} by {who}"),
     "consent_not_recorded": ("未記録", "Not recorded"),
@@ -117,6 +118,27 @@ MESSAGES.update({
     "ad_nothing": ("なし", "none"),
     "ad_sep": ("、", ", "),
     "ad_person": ("{shown}（{name}）", "{shown} ({name})"),
+    "account_title": ("アカウント", "Account"),
+    "sessions_title": ("ログイン中のセッション", "Signed-in sessions"),
+    "sessions_lead": ("心当たりのないものは直ちに終了し、パスワードを変更してください。",
+                      "End any you do not recognise at once, and change your password."),
+    "user_sessions_title": ("{name} のログイン中のセッション", "Signed-in sessions of {name}"),
+    "session_device": ("端末", "Device"),
+    "session_address": ("接続元", "Address"),
+    "session_created": ("ログイン日時", "Signed in"),
+    "session_last_seen": ("最終操作", "Last seen"),
+    "session_this": ("この端末", "This session"),
+    "session_end": ("終了する", "End"),
+    "session_ended_flash": ("セッションを終了しました。", "Session ended."),
+    "sessions_none": ("ログイン中のセッションはありません。", "No signed-in sessions."),
+    "user_sessions_link": ("セッション", "Sessions"),
+    "password_title": ("パスワードの変更", "Change password"),
+    "password_lead": ("10 文字以上。変更すると、この端末以外のセッションはすべて終了します。",
+                      "At least 10 characters. Changing it ends every other session of yours."),
+    "current_password": ("現在のパスワード", "Current password"),
+    "new_password": ("新しいパスワード", "New password"),
+    "password_change": ("変更する", "Change"),
+    "password_changed": ("パスワードを変更しました。", "Password changed."),
 })
 
 AUDIT_PAGE = 500
@@ -362,7 +384,10 @@ def audit_csv() -> Response:
 @bp.route("/account/tokens")
 @login_required
 def tokens_page() -> Any:
-    return render_template("ui/tokens.html", tokens=users.list_tokens(db.session, g.actor), active="tokens")
+    return render_template("ui/tokens.html", tokens=users.list_tokens(db.session, g.actor),
+                           sessions=sessions.list_active(db.session, g.actor, now(), session_idle_timeout()),
+                           current_session=page_session().row_id, describe_device=sessions.describe_device,
+                           active="tokens")
 
 
 @bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
@@ -370,4 +395,43 @@ def tokens_page() -> Any:
 def revoke_token(token_id: int) -> Response:
     users.revoke(db.session, g.actor, token_id, now())
     flash(t("token_revoked_flash"), "success")
+    return redirect(url_for("ui_admin.tokens_page"))
+
+
+# ---------------------------------------------------------------- sessions and password
+
+
+@bp.route("/sessions/<int:session_id>/end", methods=["POST"])
+@login_required
+def end_session(session_id: int) -> Response:
+    """End one of the caller's sessions (or, for an administrator, anyone's); ending the one in
+    use is signing out."""
+    if session_id == page_session().row_id:
+        end_current_session(g.actor)
+        flash(t("signed_out"), "info")
+        return redirect(url_for("ui_auth.login"))
+    sessions.end(db.session, g.actor, session_id, now())
+    flash(t("session_ended_flash"), "success")
+    return redirect(safe_next(request.form.get("next"), url_for("ui_admin.tokens_page")))
+
+
+@bp.route("/admin/users/<name>/sessions")
+@login_required
+def user_sessions(name: str) -> Any:
+    _require(Role.ADMIN)
+    rows = sessions.list_active(db.session, g.actor, now(), session_idle_timeout(), name)
+    return render_template("ui/admin_user_sessions.html", name=name, sessions=rows,
+                           current_session=page_session().row_id, describe_device=sessions.describe_device,
+                           active="admin")
+
+
+@bp.route("/account/password", methods=["POST"])
+@login_required
+def change_password() -> Response:
+    try:
+        users.change_own_password(db.session, g.actor, request.form.get("current_password", ""),
+                                  request.form.get("password", ""), now(), keep_session=page_session().row_id)
+        flash(t("password_changed"), "success")
+    except Invalid as exc:
+        flash(exc.message, "error")
     return redirect(url_for("ui_admin.tokens_page"))

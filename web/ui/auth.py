@@ -1,19 +1,18 @@
-"""Staff sign-in for the pages: user name and password (argon2, engine.users), a signed
-session cookie, sign-out.
+"""Staff sign-in for the pages: user name and password (argon2, engine.users), a server-side
+page session (web/ui/session.py, engine.sessions), sign-out.
 
-Sign-in goes through `engine.users.authenticate`, which limits failed attempts per user
-name and per address and records every attempt in the audit trail. A session ends after
-IDLE_TIMEOUT without a request (TSUNAGU_IDLE_MINUTES, default 30) and after
-MAX_SESSION_AGE in any case. The session cookie is HttpOnly, SameSite=Lax, and
-Secure whenever the request came over HTTPS (or SESSION_COOKIE_SECURE is set); it holds the
-user id, the sign-in time and the CSRF token, and nothing else of the user.
+Sign-in goes through `engine.users.sign_in`, which limits failed attempts per (user name,
+address) with a growing delay and per address, records every attempt in the audit trail,
+and opens a new session with a new key. A session ends after IDLE_TIMEOUT without a request
+(TSUNAGU_IDLE_MINUTES, default 30) and after MAX_SESSION_AGE in any case, and at once when
+it is signed out or ended (password change, user disabled, ended from the sessions list).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Flask,
-    current_app,
     flash,
     g,
     redirect,
@@ -31,37 +29,24 @@ from flask import (
     session,
     url_for,
 )
-from flask.sessions import SecureCookieSessionInterface
 from werkzeug.wrappers import Response
 
-from engine import users
+from engine import sessions, users
 from engine.errors import Unauthorized
 from engine.models import User
-from engine.settings import ROOT
+from engine.settings import ROOT, Settings
 from engine.users import TooManyAttempts
 from web.extensions import db, now
 from web.ui import csrf, errors
 from web.ui.i18n import t
+from web.ui.session import COOKIE_NAME, ServerSessionInterface, StaffSession
 
 bp = Blueprint("ui_auth", __name__)
 
-SESSION_USER = "uid"
-SESSION_SIGNED_IN = "signed_in_at"
-SESSION_SEEN = "seen_at"
 # Unattended screens in a shared office: a session left alone this long is over.
 IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("TSUNAGU_IDLE_MINUTES", "30")))
-# A sign-in lasts a working day at most, whatever the browser does with the cookie.
-MAX_SESSION_AGE = timedelta(hours=12)
+MAX_SESSION_AGE = sessions.MAX_AGE
 SECRET_FILE = ROOT / "var" / "secret_key"
-# Verified when the user name is unknown, so that a wrong name costs as long as a wrong password.
-_DUMMY = User(name="", display_name="", password_hash=None)
-
-
-class StaffSessionInterface(SecureCookieSessionInterface):
-    """Flask's signed cookie session, marked Secure on HTTPS requests even when not configured."""
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
 
 
 def _secret_key() -> str:
@@ -91,43 +76,38 @@ def _secret_key() -> str:
 def configure(app: Flask) -> None:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key()
-    app.config.setdefault("SESSION_COOKIE_NAME", "tsunagu_session")
+    settings: Settings = app.extensions["tsunagu.settings"]
+    # Flask's defaults already hold SESSION_COOKIE_NAME ("session"), so a setdefault is no-op.
+    app.config["SESSION_COOKIE_NAME"] = COOKIE_NAME
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    app.session_interface = StaffSessionInterface()
-    if _DUMMY.password_hash is None:
-        users.set_password(_DUMMY, secrets.token_urlsafe(16))
+    if settings.secure_cookies:
+        app.config["SESSION_COOKIE_SECURE"] = True
+    app.config.setdefault("SESSION_IDLE_TIMEOUT", IDLE_TIMEOUT)
+    app.session_interface = ServerSessionInterface()
+    users.dummy_hash()  # made now, so that the first unknown name costs no more than any other
+
+
+def page_session() -> StaffSession:
+    return session  # type: ignore[return-value]  # ServerSessionInterface's
 
 
 def load_actor() -> None:
     """before_request of the page blueprints: g.actor is the signed-in user or None."""
     g.actor = None
-    uid = session.get(SESSION_USER)
+    current = page_session()
+    uid = current.user_id
     if uid is None:
-        return
-    signed_in, seen = session.get(SESSION_SIGNED_IN), session.get(SESSION_SEEN)
-    at = now()
-    try:
-        idle = current_app.config.get("SESSION_IDLE_TIMEOUT", IDLE_TIMEOUT)
-        fresh = (at - datetime.fromisoformat(signed_in) <= MAX_SESSION_AGE
-                 and at - datetime.fromisoformat(seen or signed_in) <= idle)
-    except (TypeError, ValueError):
-        fresh = False
-    user = db.session.get(User, uid) if isinstance(uid, int) and fresh else None
-    if user is None or not user.active:
-        _forget()
-        if not fresh:
+        if current.lapsed == "expired":
             flash(t("session_expired"), "info")
+        elif current.lapsed == "ended":
+            flash(t("session_ended"), "info")
+        return
+    user = db.session.get(User, uid)
+    if user is None or not user.active:
+        current.forget()
         return
     g.actor = user
-    session[SESSION_SEEN] = at.isoformat()
-
-
-def _forget() -> None:
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
 
 
 def login_required(view: Any) -> Any:
@@ -152,15 +132,6 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
-def authenticate(name: str, password: str) -> User | None:
-    """The user, or None for a wrong name or password (TooManyAttempts past the limit)."""
-    try:
-        return users.authenticate(db.session, name, password, request.remote_addr, now())
-    except Unauthorized:
-        users.check_password(_DUMMY, password)  # a wrong name costs as long as a wrong password
-        return None
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     next_url = safe_next(request.values.get("next"))
@@ -170,28 +141,39 @@ def login() -> Any:
     name = ""
     if request.method == "POST":
         name = request.form.get("username", "").strip()[:100]
+        current = page_session()
+        lang = current.get("lang")
         try:
-            user = authenticate(name, request.form.get("password", "")[:1000])
-        except TooManyAttempts:
-            return render_template("ui/login.html", error=t("sign_in_locked"), username=name,
-                                   next_url=next_url), 429
-        if user is not None:
-            _forget()  # a new session: nothing from before sign-in carries over (fixation)
-            session[SESSION_USER] = user.id
-            session[SESSION_SIGNED_IN] = session[SESSION_SEEN] = now().isoformat()
-            csrf.rotate()
+            _user, row, key = users.sign_in(db.session, name, request.form.get("password", "")[:1000],
+                                            request.remote_addr, now(), user_agent=request.user_agent.string,
+                                            previous_key=current.key, carry={"lang": lang} if lang else None)
+        except TooManyAttempts as exc:
+            page = render_template("ui/login.html", error=t("sign_in_locked", seconds=exc.retry_after),
+                                   username=name, next_url=next_url)
+            return Response(page, 429, {"Retry-After": str(exc.retry_after)}, mimetype="text/html")
+        except Unauthorized:
+            error = t("sign_in_failed")
+        else:
+            current.begin(row, key)  # a new session and key: nothing from before sign-in opens it
             return redirect(next_url)
-        error = t("sign_in_failed")
     status = 401 if error else 200
     return render_template("ui/login.html", error=error, username=name, next_url=next_url), status
+
+
+def end_current_session(actor: User) -> None:
+    """Sign out: the session's row ends at once (a saved copy of the cookie opens nothing)."""
+    current = page_session()
+    sessions.sign_out(db.session, current.key, actor, now())
+    current.forget()
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
     actor = g.get("actor")
     if actor is not None:
-        users.record_sign_out(db.session, actor, now())
-    _forget()
+        end_current_session(actor)
+    else:
+        page_session().forget()
     flash(t("signed_out"), "info")
     return redirect(url_for("ui_auth.login"))
 

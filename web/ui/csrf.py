@@ -1,7 +1,7 @@
 """CSRF protection of the staff pages' forms (the JSON API, authenticated by Bearer tokens and
 never by cookies, needs none).
 
-One random token per browser session, kept in the signed session cookie; every POST of a
+One random token per page session, kept in its row on the server (web/ui/session.py); every POST of a
 staff page must send it back in the form field `csrf_token` (or the `X-CSRF-Token` header).
 A POST without it, or with another, is refused with 400 before the view runs.
 """
@@ -25,12 +25,6 @@ def token() -> str:
         value = secrets.token_urlsafe(32)
         session[FIELD] = value
     return value
-
-
-def rotate() -> str:
-    """A fresh token, e.g. at sign-in, so one seen before sign-in is worth nothing after."""
-    session.pop(FIELD, None)
-    return token()
 
 
 def protect() -> None:
