@@ -9,6 +9,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What the diagram code of one engine step may use (`engine.expressions`): seconds of
+    CPU time, and MB the process may grow by (0: unbounded)."""
+
+    cpu_seconds: float = 2.0
+    memory_mb: float = 256.0
+
+    @classmethod
+    def from_environ(cls) -> Limits:
+        return cls(float(os.environ.get("TSUNAGU_SCRIPT_CPU_SECONDS", "2")),
+                   float(os.environ.get("TSUNAGU_SCRIPT_MEMORY_MB", "256")))
+
+
 def default_database_url() -> str:
     return os.environ.get("DATABASE_URL") or f"sqlite:///{ROOT / 'var' / 'tsunagu.db'}"
 
@@ -21,3 +35,10 @@ class Settings:
     config_dir: Path = field(default_factory=lambda: Path(os.environ.get("TSUNAGU_CONFIG", ROOT / "config")))
     # Seconds between timer sweeps; a due timer fires within one interval plus its own work.
     sweep_interval: float = float(os.environ.get("TSUNAGU_SWEEP_INTERVAL", "0.5"))
+    # What one engine step's diagram code may use: CPU seconds, and MB the process may grow by.
+    script_cpu_seconds: float = field(default_factory=lambda: Limits.from_environ().cpu_seconds)
+    script_memory_mb: float = field(default_factory=lambda: Limits.from_environ().memory_mb)
+
+    @property
+    def script_limits(self) -> Limits:
+        return Limits(self.script_cpu_seconds, self.script_memory_mb)
