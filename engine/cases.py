@@ -22,7 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from engine import audit, forms, runtime
 from engine.access import can_see_case, can_work_on, require_case, task_queue_clause, visible_cases_clause
 from engine.clock import utcnow
-from engine.db import command
+from engine.db import begin_write, command
 from engine.env import Env
 from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from engine.expressions import limit_exceeded
@@ -305,6 +305,9 @@ def _add_participants(session: Session, case: Case, participants: Any, now: date
 def mark_error(session: Session, case_id: str, error: str, now: datetime) -> None:
     """Mark the case `error` with `error` as its text, in a transaction of its own (commits
     whatever else the session holds, e.g. the failed timer)."""
+    # A write transaction from the start: after the caller's rollback a plain one would read
+    # first and, on SQLite, fail at once (not wait) if another writer committed meanwhile.
+    begin_write(session)
     case = session.get(Case, case_id)
     if case is None:
         session.commit()

@@ -90,6 +90,7 @@ def _fire(session: Session, env: Env, timer_id: int, now: datetime) -> bool:
 
 def _record_failure(session_factory: sessionmaker[Session], timer_id: int, exc: Exception, now: datetime) -> None:
     with session_factory() as session:
+        begin_write(session)
         timer = session.get(Timer, timer_id)
         if timer is None or timer.status != TimerStatus.PENDING:
             return
@@ -107,6 +108,7 @@ def _record_runaway(session_factory: sessionmaker[Session], timer_id: int, exc: 
     so the timer fails at once and its case is marked `error` with the limit's text."""
     message = workflow_failure(exc).message
     with session_factory() as session:
+        begin_write(session)
         timer = session.get(Timer, timer_id)
         if timer is None:
             return
