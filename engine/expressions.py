@@ -159,7 +159,6 @@ class Budget:
         self.memory_limit = int(limits.memory_mb * 1024 * 1024)
         self.rss_start = resident_bytes() if self.memory_limit > 0 else 0
         self.exceeded: ScriptLimitExceeded | None = None
-        self.scope = _guarded_globals(self)
 
     def fail(self, message: str, detail: str = "") -> None:
         if self.exceeded is None:
@@ -173,11 +172,6 @@ class Budget:
             self.fail(TIME_LIMIT_MESSAGE, f"over {self.limits.cpu_seconds:g} s")
         if self.memory_limit > 0 and resident_bytes() - self.rss_start > self.memory_limit:
             self.fail(MEMORY_LIMIT_MESSAGE, f"grew by more than {self.limits.memory_mb:g} MB")
-
-    def recheck(self) -> None:
-        """At the top of every `except` block: a limit, once crossed, cannot be caught."""
-        if self.exceeded is not None:
-            self.fail(self.exceeded.message)
 
 
 _active = threading.local()
@@ -195,25 +189,40 @@ def contained(limits: Limits | None = None) -> Iterator[Budget]:
         _active.budget = previous
 
 
-def _current_budget() -> Budget:
-    budget = getattr(_active, "budget", None)
-    # Code evaluated outside an engine step (a tool, a test) gets a budget of its own.
-    return budget if budget is not None else Budget(Limits.from_environ())
+def _thread_scope() -> dict[str, Any]:
+    """This thread's guards: made once, shared by its steps (each step's budget is `_active.budget`)."""
+    scope = getattr(_active, "scope", None)
+    if scope is None:
+        scope = _active.scope = _guarded_globals()
+    return scope
 
 
 # ---------------------------------------------------------------- guards
 
 _INTS = (int,)  # bool is an int too
+_NUMBERS = frozenset({int, float, bool})
+_SMALL = 2 ** 31  # a product of two ints below this is always small
 _SEQS = (str, bytes, bytearray, list, tuple)
 _SPEC_NUMBER = re.compile(r"\d+")
 _PADDING = frozenset({"ljust", "rjust", "center", "zfill"})
 _SIZED_METHODS = _PADDING | {"expandtabs", "replace", "join", "extend"}
 
 
-def _guarded_globals(budget: Budget) -> dict[str, Any]:
-    """The guard functions of one step, bound to its budget (closures: as cheap to call as a
-    plain function)."""
-    fail, check = budget.fail, budget.check
+def _guarded_globals() -> dict[str, Any]:
+    """The guard functions of one thread (closures: as cheap to call as plain functions). Only
+    their slow paths look up the step's budget."""
+
+    def fail(message: str, detail: str = "") -> None:
+        _active.budget.fail(message, detail)
+
+    def check() -> None:
+        _active.budget.check()
+
+    def recheck() -> None:
+        """At the top of every `except` block: a limit, once crossed, cannot be caught."""
+        budget = _active.budget
+        if budget.exceeded is not None:
+            budget.fail(budget.exceeded.message)
 
     def too_big(what: str) -> None:
         fail(SIZE_LIMIT_MESSAGE, what)
@@ -254,10 +263,15 @@ def _guarded_globals(budget: Budget) -> dict[str, Any]:
             sized(len(a) * b)
 
     def mul(a: Any, b: Any) -> Any:
+        ta, tb = type(a), type(b)
+        if ta is float or tb is float or (ta is int and tb is int and -_SMALL < a < _SMALL and -_SMALL < b < _SMALL):
+            return a * b
         check_mul(a, b)
         return a * b
 
     def add(a: Any, b: Any) -> Any:
+        if type(a) in _NUMBERS:
+            return a + b
         if isinstance(a, _SEQS) and isinstance(b, _SEQS):
             sized(len(a) + len(b))
         return a + b
@@ -344,7 +358,7 @@ def _guarded_globals(budget: Budget) -> dict[str, Any]:
         "_write_": full_write_guard,
         "_inplacevar_": inplace,
         "_tick_": tick,
-        "_recheck_": budget.recheck,
+        "_recheck_": recheck,
         "_pow_": pow_,
         "_mul_": mul,
         "_add_": add,
@@ -533,45 +547,44 @@ _PLAIN_GLOBALS: dict[str, Any] = {
 }
 
 
-def _scope(extra: dict[str, Any] | None) -> tuple[dict[str, Any], Budget | None]:
-    if CONTAINMENT:
-        budget = _current_budget()
-        budget.check()
-        scope = dict(budget.scope)
-    else:
-        budget, scope = None, dict(_PLAIN_GLOBALS)
-    if extra:
-        scope.update(extra)
-    return scope, budget
-
-
-def _run(fn: Any, code: Any, scope: dict[str, Any], budget: Budget | None) -> Any:
+def _run(fn: Any, code: Any, scope: dict[str, Any]) -> Any:
+    if not CONTAINMENT:
+        return fn(code, scope)
+    if getattr(_active, "budget", None) is None:
+        # Code evaluated outside an engine step (a tool, a test) gets a budget of its own.
+        with contained():
+            return _run(fn, code, scope)
+    # Counted like a loop turn, so a diagram that loops through its own tasks is stopped too.
+    scope["_tick_"]()
     try:
         return fn(code, scope)
     except RecursionError:
-        if budget is None:
-            raise
-        budget.fail(SIZE_LIMIT_MESSAGE, "recursion too deep")
+        _active.budget.fail(SIZE_LIMIT_MESSAGE, "recursion too deep")
     except MemoryError:
-        if budget is None:
-            raise
-        budget.fail(MEMORY_LIMIT_MESSAGE, "out of memory")
+        _active.budget.fail(MEMORY_LIMIT_MESSAGE, "out of memory")
+
+
+def _scope(extra: dict[str, Any] | None) -> dict[str, Any]:
+    scope = dict(_thread_scope() if CONTAINMENT else _PLAIN_GLOBALS)
+    if extra:
+        scope.update(extra)
+    return scope
 
 
 def evaluate(expression: str, data: dict[str, Any], extra: dict[str, Any] | None = None) -> Any:
     code = _compile(expression.strip(), "eval", CONTAINMENT)
-    scope, budget = _scope(extra)
+    scope = _scope(extra)
     scope.update(data)
-    return _run(eval, code, scope, budget)
+    return _run(eval, code, scope)
 
 
 def execute(script: str, data: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
     """Run a script over task data; variables it assigns are written back to `data`."""
     code = _compile(script, "exec", CONTAINMENT)
-    scope, budget = _scope(extra)
+    scope = _scope(extra)
     internal = set(scope)
     scope.update(copy.deepcopy(data))
-    _run(exec, code, scope, budget)
+    _run(exec, code, scope)
     for key, value in scope.items():
         if key in internal or key.startswith("_") or callable(value):
             continue
