@@ -195,6 +195,34 @@ def _compare(fn, repeat: int, samples: int = 15) -> dict[bool, float]:  # noqa: 
     return best
 
 
+def _evaluator_process_round_trip_us(samples: int = 2000) -> float:
+    """The alternative not taken: each evaluation sent to a separate process (which could be
+    given rlimits and killed). Measured: one condition there and back through a pipe."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_evaluator_process, args=(child,), daemon=True)
+    proc.start()
+    try:
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(samples // 5):
+                parent.send(('next == "continue"', {"next": "continue"}))
+                parent.recv()
+            best = min(best, (time.perf_counter() - t0) / (samples // 5) * 1e6)
+    finally:
+        parent.send(None)
+        proc.join(10)
+    return best
+
+
+def _evaluator_process(conn) -> None:  # noqa: ANN001
+    while (job := conn.recv()) is not None:
+        conn.send(expressions.evaluate(*job))
+
+
 def containment(rounds: int, database_url: str | None) -> dict:
     """What containment costs: the same work with `expressions.CONTAINMENT` on and off."""
     clock = FrozenClock()
@@ -253,6 +281,7 @@ def containment(rounds: int, database_url: str | None) -> dict:
     out: dict = {"rounds": rounds,
                  "round_ms_on": round(mean(True), 3), "round_ms_off": round(mean(False), 3),
                  "round_cost_pct": round((mean(True) / mean(False) - 1) * 100, 1)}
+    out["evaluator_process_round_trip_us"] = round(_evaluator_process_round_trip_us(), 2)
     for key, best in micro.items():
         out[f"{key}_on"], out[f"{key}_off"] = round(best[True], 2), round(best[False], 2)
         out[f"{key.removesuffix('_us')}_cost_pct"] = round((best[True] / best[False] - 1) * 100, 1)
@@ -314,6 +343,8 @@ def _print_containment(c: dict) -> None:
           f"{c['condition_us_off']} off ({c['condition_cost_pct']:+}%)")
     print(f"  10,000-iteration loop script: {c['loop_10k_us_on']} µs on, {c['loop_10k_us_off']} off "
           f"({c['loop_10k_cost_pct']:+}%)")
+    print(f"  (not taken) one condition in a separate evaluation process: {c['evaluator_process_round_trip_us']} µs "
+          "per round trip")
 
 
 if __name__ == "__main__":

@@ -19,8 +19,21 @@ class Limits:
 
     @classmethod
     def from_environ(cls) -> Limits:
-        return cls(float(os.environ.get("TSUNAGU_SCRIPT_CPU_SECONDS", "2")),
-                   float(os.environ.get("TSUNAGU_SCRIPT_MEMORY_MB", "256")))
+        return cls(_number("TSUNAGU_SCRIPT_CPU_SECONDS", 2.0, zero_ok=False),
+                   _number("TSUNAGU_SCRIPT_MEMORY_MB", 256.0, zero_ok=True))
+
+
+def _number(name: str, default: float, zero_ok: bool) -> float:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 or (zero_ok and value == 0)) or value == float("inf"):
+        raise ValueError(f"{name} must be a {'non-negative' if zero_ok else 'positive'} number, not {raw!r}")
+    return value
 
 
 def default_database_url() -> str:

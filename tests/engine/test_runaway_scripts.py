@@ -353,3 +353,18 @@ def test_runaway_when_opening_a_case_is_refused_and_opens_nothing(
     assert error.fields == {"element": "first"}
     assert SIZE_LIMIT_MESSAGE.split(" / ")[1] in error.message
     assert driver.count(Case) == before
+
+
+@pytest.mark.parametrize(("name", "value"), [("TSUNAGU_SCRIPT_CPU_SECONDS", "abc"), ("TSUNAGU_SCRIPT_CPU_SECONDS", "0"),
+                                             ("TSUNAGU_SCRIPT_MEMORY_MB", "-1"), ("TSUNAGU_SCRIPT_CPU_SECONDS", "inf")])
+def test_nonsense_limit_settings_are_refused_naming_the_setting(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                                 value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=name):
+        Settings()
+
+
+def test_limit_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TSUNAGU_SCRIPT_CPU_SECONDS", "0.5")
+    monkeypatch.setenv("TSUNAGU_SCRIPT_MEMORY_MB", "0")
+    assert Settings().script_limits == Limits(0.5, 0.0)
