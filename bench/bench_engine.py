@@ -275,12 +275,12 @@ def containment(rounds: int, database_url: str | None) -> dict:
         for system, _, _ in sides.values():
             system.engine.dispose()
 
-    def mean(on: bool) -> float:
-        return statistics.mean(round_ms[on])
+    def median(on: bool) -> float:  # a round disturbed by other load does not move it
+        return statistics.median(round_ms[on])
 
     out: dict = {"rounds": rounds,
-                 "round_ms_on": round(mean(True), 3), "round_ms_off": round(mean(False), 3),
-                 "round_cost_pct": round((mean(True) / mean(False) - 1) * 100, 1)}
+                 "round_ms_on": round(median(True), 3), "round_ms_off": round(median(False), 3),
+                 "round_cost_pct": round((median(True) / median(False) - 1) * 100, 1)}
     out["evaluator_process_round_trip_us"] = round(_evaluator_process_round_trip_us(), 2)
     for key, best in micro.items():
         out[f"{key}_on"], out[f"{key}_off"] = round(best[True], 2), round(best[False], 2)
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_containment(c: dict) -> None:
-    print(f"containment over {c['rounds']} monitoring rounds: {c['round_ms_on']} ms/round on, "
+    print(f"containment over {c['rounds']} monitoring rounds (median): {c['round_ms_on']} ms/round on, "
           f"{c['round_ms_off']} off ({c['round_cost_pct']:+}%)")
     print(f"  engine step alone: {c['engine_step_us_on']} µs on, {c['engine_step_us_off']} off "
           f"({c['engine_step_cost_pct']:+}%); one condition: {c['condition_us_on']} µs on, "
