@@ -215,6 +215,53 @@ _PADDING = frozenset({"ljust", "rjust", "center", "zfill"})
 _SIZED_METHODS = _PADDING | {"expandtabs", "replace", "join", "extend"}
 
 
+_CONTAINERS = (list, tuple, set, frozenset)
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
+def too_large(value: Any, limit: int = MAX_ITEMS) -> bool:
+    """Whether `value`, written out (as text, as JSON), would exceed `limit` items or characters.
+    Counts shared parts every time they occur, as writing them out would (`[[0] * 1000] * 1000`
+    is small in memory, a million items as text), but stops as soon as the count passes
+    `limit`: at most `limit` steps, whatever the value."""
+    count = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in _SCALARS:
+            continue  # counted with its container
+        if isinstance(item, str | bytes | bytearray):
+            count += len(item)
+        elif isinstance(item, _CONTAINERS):
+            count += len(item)
+            if count <= limit:
+                stack.extend(item)
+        elif isinstance(item, dict):
+            count += 2 * len(item)
+            if count <= limit:
+                stack.extend(item.keys())
+                stack.extend(item.values())
+        else:
+            count += 1
+        if count > limit:
+            return True
+    return False
+
+
+class _StrMeta(type):
+    """`str` as scripts see it: `isinstance(x, str)` and `str.upper` work as on the real one."""
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, str)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, str)
+
+    def __getattr__(cls, name: str) -> Any:
+        return _thread_scope()["_getattr_"](str, name)
+
+
 def _guarded_globals() -> dict[str, Any]:
     """The guard functions of one thread (closures: as cheap to call as plain functions). Only
     their slow paths look up the step's budget."""
@@ -291,6 +338,7 @@ def _guarded_globals() -> dict[str, Any]:
     def mod(a: Any, b: Any) -> Any:
         if isinstance(a, str | bytes):
             _check_printf(a, b)
+            written(b)
         return a % b
 
     def _check_printf(fmt: str | bytes, args: Any) -> None:
@@ -301,7 +349,18 @@ def _guarded_globals() -> dict[str, Any]:
         for width in widths:
             sized(width)
 
+    def written(value: Any) -> None:
+        if not isinstance(value, int | float | str | bool) and too_large(value):
+            too_big(f"a value of more than {MAX_ITEMS} items once written out")
+
+    class str_(metaclass=_StrMeta):
+        def __new__(cls, *args: Any) -> str:  # noqa: PYI034 - hands out a real str
+            if args:
+                written(args[0])
+            return str(*args)
+
     def format_value(value: Any, conversion: int, spec: str) -> str:
+        written(value)
         for number in _SPEC_NUMBER.findall(spec):
             if len(number) > 6:
                 sized(int(number))
@@ -330,8 +389,12 @@ def _guarded_globals() -> dict[str, Any]:
 
     def getattr_(obj: Any, name: str, *default: Any) -> Any:
         value = safer_getattr(obj, name, *default)
-        if name in _SIZED_METHODS and isinstance(obj, _SEQS):
-            return _sized_method(obj, name, value, sized)
+        if name in _SIZED_METHODS:
+            if isinstance(obj, _SEQS):
+                return _sized_method(obj, name, value, sized)
+            if isinstance(obj, type) and obj in _SEQS:
+                # Called on the type (`list.extend(items, items)`): guarded as on the instance.
+                return lambda self, *args, **kwargs: getattr_(self, name)(*args, **kwargs)
         return value
 
     def range_(*args: Any) -> Any:
@@ -354,7 +417,7 @@ def _guarded_globals() -> dict[str, Any]:
             total = add(total, item)
         return total
 
-    builtins = dict(_BUILTINS, range=range_, sum=sum_)
+    builtins = dict(_BUILTINS, range=range_, sum=sum_, str=str_)
     return {
         "__builtins__": builtins,
         "_getattr_": getattr_,
@@ -372,6 +435,7 @@ def _guarded_globals() -> dict[str, Any]:
         "_lshift_": lshift,
         "_mod_": mod,
         "_format_": format_value,
+        "_written_": written,
     }
 
 
@@ -500,9 +564,8 @@ class ContainingTransformer(RestrictingNodeTransformer):
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> Any:
         node = super().visit_FormattedValue(node)
-        if node.format_spec is None:
-            return node
-        value = _call("_format_", [node.value, ast.Constant(node.conversion), node.format_spec], node)
+        spec = node.format_spec if node.format_spec is not None else ast.Constant("")
+        value = _call("_format_", [node.value, ast.Constant(node.conversion), spec], node)
         new = ast.FormattedValue(value=value, conversion=-1, format_spec=None)
         return ast.fix_missing_locations(ast.copy_location(new, node))
 
@@ -592,10 +655,13 @@ def execute(script: str, data: dict[str, Any], extra: dict[str, Any] | None = No
     internal = set(scope)
     scope.update(copy.deepcopy(data))
     _run(exec, code, scope)
-    for key, value in scope.items():
-        if key in internal or key.startswith("_") or callable(value):
-            continue
-        data[key] = value
+    out = {key: value for key, value in scope.items()
+           if not (key in internal or key.startswith("_") or callable(value))}
+    if CONTAINMENT:
+        # Task data is written out as JSON after the step, beyond the budget's reach: a value
+        # too large to write out fails here, inside it.
+        scope["_written_"](out)
+    data.update(out)
 
 
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):

@@ -54,6 +54,14 @@ RUNAWAYS = [
     pytest.param("x = 'a'.ljust(10**10)", SIZE_LIMIT_MESSAGE, id="padding-method"),
     pytest.param("w = 10**9\nx = f'{1:>{w}}'", SIZE_LIMIT_MESSAGE, id="fstring-width"),
     pytest.param("x = 1 << 10**10", SIZE_LIMIT_MESSAGE, id="shift"),
+    pytest.param("items = [0]\nwhile True:\n    list.extend(items, items)", SIZE_LIMIT_MESSAGE,
+                 id="method-called-on-the-type"),
+    # Small in memory (shared parts), a billion items once written out: as text here, as JSON
+    # when the case is stored after the step, where no budget would reach.
+    pytest.param("a = [0] * 1000\nb = [a] * 1000\nc = [b] * 1000\nx = str(c)", SIZE_LIMIT_MESSAGE,
+                 id="shared-nesting-as-text"),
+    pytest.param("a = [0] * 1000\nb = [a] * 1000\nc = [b] * 1000", SIZE_LIMIT_MESSAGE,
+                 id="shared-nesting-left-in-task-data"),
 ]
 
 
@@ -137,13 +145,15 @@ def test_normal_scripts_still_run_under_the_guards() -> None:
               "doubled = [i * 2 for i in items]\nlabel = f'{name:>4}' + '様' * 2\n"
               "big = 2 ** 64 * 3\nsquares = {i: i ** 2 for i in range(5)}\nline = ', '.join(str(i) for i in items)\n"
               "padded = str(total).zfill(5)\nshare = 10 / 4 * 1.5\nwords = 'a-b'.replace('-', ' ')\n"
-              "pct = '%d%%' % total\nordered = sorted(items)\n")
+              "pct = '%d%%' % total\nordered = sorted(items)\nis_text = isinstance(name, str)\n"
+              "shout = str.upper('ok') + f'{items}'\n")
     with contained(Limits(BUDGET, 256)):
         execute(script, data)
     assert (data["total"], data["doubled"], data["label"]) == (6, [6, 2, 4], "  佐藤様様")
     assert data["big"] == 3 * 2 ** 64 and data["squares"][4] == 16 and data["line"] == "3, 1, 2"
     assert (data["padded"], data["share"], data["words"], data["pct"]) == ("00006", 3.75, "a b", "6%")
     assert data["ordered"] == [1, 2, 3]
+    assert data["is_text"] is True and data["shout"] == "OK[3, 1, 2]"
 
 
 def test_memory_growth_over_the_bound_is_stopped() -> None:
