@@ -89,6 +89,8 @@ def _load(env: Env, case: Case) -> tuple[LoadedDefinition, Any]:
 
 
 def workflow_failure(exc: Exception) -> WorkflowFailed:
+    """The 422 for an exception out of Spiff: the element it failed at, and what went wrong
+    (a script limit's own text when that was it)."""
     task = getattr(exc, "task", None)
     element = getattr(getattr(task, "task_spec", None), "bpmn_id", None) if task is not None else None
     fields = {"element": element} if element else None

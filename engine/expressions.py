@@ -27,7 +27,9 @@ evaluation; a loop-heavy script pays ~0.25 µs per iteration (a 10,000-iteration
 costs ~24 µs per round trip before the task data is even copied; a monitoring step
 evaluates three expressions, so ~70 µs a step against a few µs in process.
 
-Not covered: one C-level call that stays under the size bounds (sorting a 10^6-item list)
+The memory bound compares the process's resident memory with its value when the step
+began, so a step running beside another that allocates heavily in the same process may be
+charged for it (256 MB by default leaves room). Not covered: one C-level call that stays under the size bounds (sorting a 10^6-item list)
 runs to its end (milliseconds) before the next check, and a diagram looping through tasks
 that evaluate nothing is not counted (every evaluation is).
 """
