@@ -210,7 +210,6 @@ def _thread_scope() -> dict[str, Any]:
 
 _INTS = (int,)  # bool is an int too
 _NUMBERS = frozenset({int, float, bool})
-_SMALL = 2 ** 31  # a product of two ints below this is always small
 _SEQS = (str, bytes, bytearray, list, tuple)
 _SPEC_NUMBER = re.compile(r"\d+")
 _PADDING = frozenset({"ljust", "rjust", "center", "zfill"})
@@ -318,15 +317,20 @@ def _guarded_globals() -> dict[str, Any]:
         elif isinstance(b, _INTS) and isinstance(a, _SEQS):
             sized(len(a) * b)
 
-    def mul(a: Any, b: Any) -> Any:
-        ta, tb = type(a), type(b)
-        if ta is float or tb is float or (ta is int and tb is int and -_SMALL < a < _SMALL and -_SMALL < b < _SMALL):
+    # Builtins and bounds bound as defaults: a local is the cheapest lookup on these hot paths.
+    def mul(a: Any, b: Any, type: Any = type, int: Any = int, float: Any = float,  # noqa: A002
+            limit: int = MAX_INT_BITS) -> Any:
+        ta = type(a)
+        if ta is int:
+            if type(b) is int and a.bit_length() + b.bit_length() <= limit:
+                return a * b
+        elif ta is float:
             return a * b
         check_mul(a, b)
         return a * b
 
-    def add(a: Any, b: Any) -> Any:
-        if type(a) in _NUMBERS:
+    def add(a: Any, b: Any, type: Any = type, numbers: frozenset = _NUMBERS) -> Any:  # noqa: A002
+        if type(a) in numbers:
             return a + b
         if isinstance(a, _SEQS) and isinstance(b, _SEQS):
             sized(len(a) + len(b))
@@ -374,20 +378,20 @@ def _guarded_globals() -> dict[str, Any]:
             value = ascii(value)
         return format(value, spec)
 
-    def inplace(op: str, x: Any, y: Any) -> Any:
-        # In place, as Python does it: `items += more` changes the list others may hold too.
-        if op == "+=":
-            if isinstance(x, _SEQS) and isinstance(y, _SEQS):
-                sized(len(x) + len(y))
-        elif op == "*=":
-            check_mul(x, y)
-        elif op == "**=":
-            return pow_(x, y)
-        elif op == "<<=":
-            return lshift(x, y)
-        elif op == "%=":
-            return mod(x, y)
-        return _INPLACE[op](x, y)
+    def iadd(x: Any, y: Any) -> Any:
+        if type(x) not in _NUMBERS and isinstance(x, _SEQS) and isinstance(y, _SEQS):
+            sized(len(x) + len(y))
+        return operator.iadd(x, y)
+
+    def imul(x: Any, y: Any) -> Any:
+        check_mul(x, y)
+        return operator.imul(x, y)
+
+    # In place, as Python does it: `items += more` changes the list others may hold too.
+    guarded_inplace = {**_INPLACE, "+=": iadd, "*=": imul, "**=": pow_, "<<=": lshift, "%=": mod}
+
+    def inplace(op: str, x: Any, y: Any, ops: dict = guarded_inplace) -> Any:
+        return ops[op](x, y)
 
     def getattr_(obj: Any, name: str, *default: Any) -> Any:
         value = safer_getattr(obj, name, *default)
