@@ -29,9 +29,10 @@ from engine.access import (
     visible_cases_clause,
 )
 from engine.clock import utcnow
-from engine.db import command
+from engine.db import begin_write, command
 from engine.env import Env
 from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from engine.expressions import limit_exceeded
 from engine.models import (
     Case,
     CaseEvent,
@@ -94,13 +95,20 @@ def _load(env: Env, case: Case) -> tuple[LoadedDefinition, Any]:
     return defn, runtime.load(defn, case.state, case.serializer_version)
 
 
-def _engine_error(exc: Exception) -> WorkflowFailed:
+def workflow_failure(exc: Exception) -> WorkflowFailed:
+    """The 422 for an exception out of Spiff: the element it failed at, and what went wrong
+    (a script limit's own text when that was it)."""
     task = getattr(exc, "task", None)
     element = getattr(getattr(task, "task_spec", None), "bpmn_id", None) if task is not None else None
+    fields = {"element": element} if element else None
+    limit = limit_exceeded(exc)
+    if limit is not None:
+        ja, _, en = limit.message.partition(" / ")
+        return WorkflowFailed(f"{ja}（要素 {element}） / {en} (element {element})" if element else limit.message,
+                              fields)
     detail = getattr(exc, "error_msg", None) or str(exc).splitlines()[0]
     where = f" at element {element}" if element else ""
-    return WorkflowFailed(f"ワークフローの実行に失敗しました{where} / The workflow failed{where}: {detail}",
-                          {"element": element} if element else None)
+    return WorkflowFailed(f"ワークフローの実行に失敗しました{where} / The workflow failed{where}: {detail}", fields)
 
 
 def _sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any, actor: User | None,
@@ -189,9 +197,9 @@ def _open_case(session: Session, env: Env, actor: User | None, process_key: str,
     defn = env.specs.get(row)
     wf = runtime.new_workflow(defn)
     try:
-        runtime.start(wf, dict(data), now)
+        runtime.start(wf, dict(data), now, env.settings.script_limits)
     except SpiffWorkflowException as exc:
-        raise _engine_error(exc) from None
+        raise workflow_failure(exc) from None
     summary = data.get("summary") if isinstance(data.get("summary"), str) else ""
     case = Case(id=str(uuid.uuid4()), number=_next_number(session, process_key, now), process_key=process_key,
                 definition_id=row.id, definition=row, status=CaseStatus.ACTIVE, referring_group_id=group,
@@ -268,11 +276,15 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     if task is None or task.state != SpiffState.READY:
         raise Conflict("この作業はもう実行できません / the task is no longer ready")
     try:
-        runtime.complete(wf, task, data, now)
+        # The step runs inside this write transaction (on SQLite the database's write lock):
+        # the script budget (at most `script_cpu_seconds`, a few times that on the wall clock)
+        # ends a runaway long before other writers' busy timeout (30 s) would give up.
+        runtime.complete(wf, task, data, now, env.settings.script_limits)
     except SpiffWorkflowException as exc:
         session.rollback()
-        _mark_error(session, case.id, exc, now)
-        raise _engine_error(exc) from None
+        failed = workflow_failure(exc)
+        mark_error(session, case.id, failed.message if limit_exceeded(exc) else str(exc), now)
+        raise failed from None
     row.state, row.completed_at, row.completed_by_id, row.draft = TaskState.COMPLETED, now, actor.id, None
     if row.assignee_id is None:
         row.assignee_id = actor.id
@@ -299,12 +311,18 @@ def _add_participants(session: Session, case: Case, participants: Any, now: date
             session.add(CaseMember(case_id=case.id, group_id=group_id, source="support_meeting", since=now))
 
 
-def _mark_error(session: Session, case_id: str, exc: Exception, now: datetime) -> None:
+def mark_error(session: Session, case_id: str, error: str, now: datetime) -> None:
+    """Mark the case `error` with `error` as its text, in a transaction of its own (commits
+    whatever else the session holds, e.g. the failed timer)."""
+    # A write transaction from the start: after the caller's rollback a plain one would read
+    # first and, on SQLite, fail at once (not wait) if another writer committed meanwhile.
+    begin_write(session)
     case = session.get(Case, case_id)
     if case is None:
+        session.commit()
         return
-    case.status, case.error = CaseStatus.ERROR, str(exc)[:2000]
-    _history(session, case, EventKind.CASE_ERROR, now, None, data={"error": str(exc)[:2000]})
+    case.status, case.error = CaseStatus.ERROR, error[:2000]
+    _history(session, case, EventKind.CASE_ERROR, now, None, data={"error": error[:2000]})
     try:
         session.commit()
     except StaleDataError:

@@ -22,7 +22,8 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState as SpiffState
 
 from engine.clock import spiff_time
-from engine.expressions import make_script_engine
+from engine.expressions import contained, make_script_engine
+from engine.settings import Limits
 from engine.specs import LoadedDefinition
 
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
@@ -121,14 +122,18 @@ def prune(wf: BpmnWorkflow) -> int:
     return len(removed)
 
 
-def run_engine(wf: BpmnWorkflow, now: datetime) -> None:
-    with spiff_time(now):
+# Each of these is one engine step: the diagram code it runs shares one budget of `limits`
+# (`engine.expressions`), and a runaway raises a SpiffWorkflowException naming the element.
+
+
+def run_engine(wf: BpmnWorkflow, now: datetime, limits: Limits | None = None) -> None:
+    with spiff_time(now), contained(limits):
         wf.refresh_timers()
         wf.do_engine_steps()
 
 
-def start(wf: BpmnWorkflow, data: dict[str, Any], now: datetime) -> None:
-    with spiff_time(now):
+def start(wf: BpmnWorkflow, data: dict[str, Any], now: datetime, limits: Limits | None = None) -> None:
+    with spiff_time(now), contained(limits):
         first = wf.get_tasks(state=SpiffState.READY)
         if first:
             first[0].set_data(**data)
@@ -149,8 +154,9 @@ def waiting_timers(wf: BpmnWorkflow) -> list[tuple[Any, str]]:
     return out
 
 
-def complete(wf: BpmnWorkflow, task: Any, data: dict[str, Any], now: datetime) -> None:
-    with spiff_time(now):
+def complete(wf: BpmnWorkflow, task: Any, data: dict[str, Any], now: datetime,
+             limits: Limits | None = None) -> None:
+    with spiff_time(now), contained(limits):
         task.set_data(**data)
         task.run()
         wf.do_engine_steps()

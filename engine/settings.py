@@ -9,6 +9,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What the diagram code of one engine step may use (`engine.expressions`): seconds of
+    CPU time, and MB the process may grow by (0: unbounded)."""
+
+    cpu_seconds: float = 2.0
+    memory_mb: float = 256.0
+
+    @classmethod
+    def from_environ(cls) -> Limits:
+        return cls(_number("TSUNAGU_SCRIPT_CPU_SECONDS", 2.0, zero_ok=False),
+                   _number("TSUNAGU_SCRIPT_MEMORY_MB", 256.0, zero_ok=True))
+
+
+def _number(name: str, default: float, zero_ok: bool) -> float:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 or (zero_ok and value == 0)) or value == float("inf"):
+        raise ValueError(f"{name} must be a {'non-negative' if zero_ok else 'positive'} number, not {raw!r}")
+    return value
+
+
 def _int_env(name: str, default: int) -> int:
     text = os.environ.get(name, "").strip()
     if not text:
@@ -42,6 +69,13 @@ class Settings:
     secure_cookies: bool = field(default_factory=lambda: os.environ.get("TSUNAGU_SECURE_COOKIES", "") in ("1", "true", "yes"))
     # Where the sweeper appends the audit chain's head once a day (unset: it does not).
     audit_anchor_file: Path | None = field(default_factory=lambda: _path(os.environ.get("TSUNAGU_AUDIT_ANCHOR_FILE")))
+    # What one engine step's diagram code may use: CPU seconds, and MB the process may grow by.
+    script_cpu_seconds: float = field(default_factory=lambda: Limits.from_environ().cpu_seconds)
+    script_memory_mb: float = field(default_factory=lambda: Limits.from_environ().memory_mb)
+
+    @property
+    def script_limits(self) -> Limits:
+        return Limits(self.script_cpu_seconds, self.script_memory_mb)
 
 
 def _path(value: str | None) -> Path | None:

@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import audit, runtime
-from engine.cases import _history, _load, _outbox, _sync
+from engine.cases import _history, _load, _outbox, _sync, mark_error, workflow_failure
 from engine.db import begin_write
 from engine.env import Env
+from engine.expressions import limit_exceeded
 from engine.models import Case, Timer
 from engine.status import CaseStatus, EventKind, OutboxKind, TimerStatus
 
@@ -71,7 +72,7 @@ def _fire(session: Session, env: Env, timer_id: int, now: datetime) -> bool:
         session.commit()
         return False
     defn, wf = _load(env, case)
-    runtime.run_engine(wf, now)
+    runtime.run_engine(wf, now, env.settings.script_limits)
     task = wf.get_task_from_id(uuid.UUID(timer.task_id))
     if task is not None and task.state == SpiffState.WAITING:
         # Spiff does not see it as due (e.g. the diagram changed the due time): not ours to force.
@@ -89,6 +90,7 @@ def _fire(session: Session, env: Env, timer_id: int, now: datetime) -> bool:
 
 def _record_failure(session_factory: sessionmaker[Session], timer_id: int, exc: Exception, now: datetime) -> None:
     with session_factory() as session:
+        begin_write(session)
         timer = session.get(Timer, timer_id)
         if timer is None or timer.status != TimerStatus.PENDING:
             return
@@ -99,6 +101,19 @@ def _record_failure(session_factory: sessionmaker[Session], timer_id: int, exc: 
         else:
             timer.due_at = now + timedelta(seconds=min(2 ** timer.attempts, 300))
         session.commit()
+
+
+def _record_runaway(session_factory: sessionmaker[Session], timer_id: int, exc: Exception, now: datetime) -> None:
+    """The diagram's code went over its limits after this timer: it would again on every retry,
+    so the timer fails at once and its case is marked `error` with the limit's text."""
+    message = workflow_failure(exc).message
+    with session_factory() as session:
+        begin_write(session)
+        timer = session.get(Timer, timer_id)
+        if timer is None:
+            return
+        timer.status, timer.attempts, timer.last_error = TimerStatus.FAILED, timer.attempts + 1, message[:2000]
+        mark_error(session, timer.case_id, message, now)
 
 
 def fire_due(session_factory: sessionmaker[Session], env: Env, now: datetime, limit: int = 200) -> int:
@@ -130,6 +145,10 @@ def fire_due(session_factory: sessionmaker[Session], env: Env, now: datetime, li
                 raise
             except Exception as exc:
                 session.rollback()
+                if limit_exceeded(exc) is not None:
+                    log.warning("timer %s: the diagram went over its script limits: %s", timer_id, exc)
+                    _record_runaway(session_factory, timer_id, exc, now)
+                    continue
                 log.exception("timer %s failed", timer_id)
                 _record_failure(session_factory, timer_id, exc, now)
     return fired
