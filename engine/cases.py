@@ -40,7 +40,15 @@ from engine.models import (
 from engine.specs import LoadedDefinition, latest_definition, parse_iso_duration
 from engine.status import CaseStatus, EventKind, OutboxKind, Role, TaskState, TimerStatus
 
-NUMBER_PREFIX = {"multi_agency": "MA", "emergency": "EM"}
+NUMBER_PREFIX = {"multi_agency": "MA", "emergency": "EM", "outreach": "OR"}
+# What a handed-over case is told about its origin, by the origin's process: the name the
+# summary gives it, and the origin's facts the receiving team needs (kept under the
+# origin's process key). Anything else stays in the origin case.
+HANDOVER_FACTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "emergency": ("緊急対応", ("urgency", "danger_to", "situation", "response", "outcome")),
+    "outreach": ("アウトリーチ", ("source", "household_ref", "amount_yen", "months_in_arrears", "attempts",
+                               "visited_on", "situation", "needs")),
+}
 MAX_DATA_BYTES = 256 * 1024
 
 
@@ -97,8 +105,9 @@ def _engine_error(exc: Exception) -> WorkflowFailed:
 
 
 def _sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any, actor: User | None,
-          now: datetime, context: dict[str, Any] | None = None) -> None:
-    """Bring our rows in line with the workflow after it moved, then store its state."""
+          now: datetime, context: dict[str, Any] | None = None, handing_group: str | None = None) -> None:
+    """Bring our rows in line with the workflow after it moved, then store its state.
+    `handing_group` holds the step just completed: it refers any case handed over."""
     ready = {str(t.id): t for t in runtime.ready_user_tasks(wf)}
     open_rows = {r.id: r for r in session.scalars(
         select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.state == TaskState.OPEN))}
@@ -139,7 +148,8 @@ def _sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: An
     for event in wf.get_events():
         target = defn.message_routes.get(getattr(event.event_definition, "name", None))
         if target:
-            _hand_over(session, env, case, target, actor, now, context or {})
+            _hand_over(session, env, case, target, actor, now, context or {},
+                       handing_group or case.referring_group_id)
 
     if wf.is_completed() and case.status != CaseStatus.COMPLETED:
         case.status = CaseStatus.COMPLETED
@@ -155,18 +165,19 @@ def _sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: An
 
 
 def _hand_over(session: Session, env: Env, origin: Case, process_key: str, actor: User | None,
-               now: datetime, context: dict[str, Any]) -> Case:
-    """Start the case a thrown message asks for (emergency → multi-agency) and link both."""
+               now: datetime, context: dict[str, Any], group: str) -> Case:
+    """Start the case a thrown message asks for (emergency or outreach → multi-agency) and
+    link both. `group` (the group that handed over) is the new case's referring agency."""
     reason = context.get("reason") or ""
+    label, facts = HANDOVER_FACTS.get(origin.process_key, (origin.process_key, ()))
     data = {
-        "summary": f"緊急対応 {origin.number} からの引継ぎ。{reason}".strip(),
+        "summary": f"{label} {origin.number} からの引継ぎ。{reason}".strip(),
         "origin_case": {"id": origin.id, "number": origin.number, "process": origin.process_key},
-        "emergency": {k: context[k] for k in ("urgency", "danger_to", "situation", "response", "outcome")
-                      if k in context},
+        origin.process_key: {k: context[k] for k in facts if k in context},
     }
     if origin.consent:
         data["consent"] = origin.consent
-    new = _open_case(session, env, actor, process_key, data, origin.referring_group_id, now)
+    new = _open_case(session, env, actor, process_key, data, group, now)
     session.add(CaseLink(from_case_id=origin.id, to_case_id=new.id, kind="handover", created_at=now))
     _history(session, origin, EventKind.CASE_LINKED, now, actor, data={"to": new.number, "to_id": new.id})
     _history(session, new, EventKind.CASE_LINKED, now, actor, data={"from": origin.number, "from_id": origin.id})
@@ -277,7 +288,7 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     _history(session, case, EventKind.TASK_COMPLETED, now, actor, row.step, row.name, row.id, data)
     _outbox(session, OutboxKind.TASK_COMPLETED, case, now, task_id=row.id, step=row.step, step_name=row.name,
             completed_by=actor.name)
-    _sync(session, env, case, defn, wf, actor, now, context=dict(task.data))
+    _sync(session, env, case, defn, wf, actor, now, context=dict(task.data), handing_group=row.group_id)
     audit.record(session, actor, audit.Action.TASK_COMPLETE, now, case, {"task_id": row.id, "step": row.step})
     _commit(session)
     return case

@@ -498,6 +498,14 @@ SAMPLES = {
                                   {"group": "kodomo-sodan", "role": "学校との連絡"}],
                         "decided_policy": "見守り", "minutes": "会議録"},
     "support_plan": {"issues": "介護・不登校", "policy": "見守り", "monitoring_interval": "P3M"},
+    "outreach_assign": {"attempt_interval": "P2W", "max_attempts": 4, "priority": "high", "notes": "督促に応答なし"},
+    "outreach_contact": {"method": "joint_visit", "joint_group": "nozei", "attempted_on": "2026-04-09",
+                         "result": "not_reached", "notes": "不在"},
+    "outreach_home_visit": {"visited_on": "2026-04-09", "companions": ["kokuho", "nozei"], "situation": "単身世帯",
+                            "needs": ["poverty", "housing"], "consent": "unknown"},
+    "outreach_decision": {"next": "consultation", "reason": "家計の相談", "consultation_group": "kurashi-shien",
+                          "consultation": "くらし再建の相談につないだ"},
+    "outreach_close": {"close_reason": "other_agency", "other_agency": "fukushi-jimusho", "note": "生活保護で対応"},
 }
 WIDGETS = {
     "advice": {"advice": "textarea", "resources": "textarea"},
@@ -515,6 +523,15 @@ WIDGETS = {
     "support_meeting": {"held_on": "date", "participants": "groups", "roles": "table", "decided_policy": "textarea",
                         "minutes": "textarea"},
     "support_plan": {"issues": "textarea", "policy": "textarea", "monitoring_interval": "duration"},
+    "outreach_assign": {"attempt_interval": "duration", "max_attempts": "integer", "priority": "radio",
+                        "notes": "textarea"},
+    "outreach_contact": {"method": "radio", "joint_group": "group", "attempted_on": "date", "result": "radio",
+                         "notes": "textarea"},
+    "outreach_home_visit": {"visited_on": "date", "companions": "groups", "situation": "textarea",
+                            "needs": "checkboxes", "consent": "radio"},
+    "outreach_decision": {"next": "radio", "reason": "textarea", "consultation_group": "group",
+                          "consultation": "textarea"},
+    "outreach_close": {"close_reason": "radio", "other_agency": "group", "note": "textarea"},
 }
 SYNTHETIC = {
     "type": "object", "required": ["count", "flag"],
