@@ -191,6 +191,13 @@ def _open_case(session: Session, env: Env, actor: User | None, process_key: str,
     if row is None:
         raise Invalid(f"unknown process {process_key!r}", {"process": "unknown process"})
     defn = env.specs.get(row)
+    if defn.start_form is not None:
+        try:
+            forms.validate(defn.start_form, data, env.org.group_ids())
+        except Invalid as exc:
+            fields = {f"data.{k}": v for k, v in (exc.fields or {}).items()}
+            raise Invalid(f"開始時のデータに誤りがあります / Invalid start data: {', '.join(sorted(fields))}",
+                          fields) from None
     wf = runtime.new_workflow(defn)
     try:
         runtime.start(wf, dict(data), now)

@@ -5,15 +5,18 @@ consultation, or a close with its reason."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from engine import cases, users
-from engine.errors import Forbidden, Invalid, NotFound
+from engine import cases, specs, users
+from engine.errors import DeployError, Forbidden, Invalid, NotFound
 from engine.models import Case, CaseLink, User
+from engine.settings import ROOT
 from engine.status import CaseStatus, EventKind, TimerStatus
 from tests.conftest import Personas
 from tests.engine.support import Driver, intake
@@ -265,3 +268,38 @@ def test_only_the_outreach_section_works_its_tasks(driver: Driver, staff: Staff,
     with pytest.raises(NotFound):
         driver.complete(personas.outsider, task.id, ASSIGN)
     assert driver.open_steps(case_id) == ["assign"]
+
+
+@pytest.mark.parametrize(
+    ("data", "fields"),
+    [
+        pytest.param({**REFERRAL, "source": "gas"}, {"data.source"}, id="unknown-source"),
+        pytest.param({k: v for k, v in REFERRAL.items() if k != "household_ref"}, {"data.household_ref"},
+                     id="no-household"),
+        pytest.param({**REFERRAL, "amount_yen": -1, "months_in_arrears": "7"},
+                     {"data.amount_yen", "data.months_in_arrears"}, id="bad-amounts"),
+        pytest.param({**REFERRAL, "household_ref": "山田 太郎"}, {"data.household_ref"}, id="name-as-reference"),
+        pytest.param({**REFERRAL, "person_name": "山田 太郎"}, {"data.person_name"}, id="name-field"),
+    ],
+)
+def test_bad_referral_is_refused_with_the_field_named_and_opens_nothing(
+        driver: Driver, staff: Staff, data: dict[str, Any], fields: set[str]) -> None:
+    with pytest.raises(Invalid) as err:
+        driver.start(staff.tax, "outreach", data)
+    assert set(err.value.fields) == fields
+    assert all("/" in message for message in err.value.fields.values())  # Japanese / English
+    assert driver.count(Case) == 0
+
+
+def test_start_event_naming_a_missing_form_refuses_the_deployment(driver: Driver, tmp_path: Path) -> None:
+    folder = tmp_path / "processes"
+    shutil.copytree(ROOT / "processes", folder)
+    bpmn = folder / "outreach.bpmn"
+    text = bpmn.read_text(encoding="utf-8")
+    assert text.count('value="outreach_referral"') == 1
+    bpmn.write_text(text.replace('value="outreach_referral"', 'value="arrears_feed"'), encoding="utf-8")
+    with driver.factory() as s, pytest.raises(DeployError) as err:
+        specs.deploy(s, specs.read_sources(folder, ROOT / "forms"), driver.env.org, driver.clock.now())
+    assert (err.value.element, err.value.file) == ("start", "outreach.bpmn")
+    assert "arrears_feed" in str(err.value)
+    assert [d.version for d in driver.definitions("outreach")] == [1]

@@ -186,6 +186,10 @@ FORM_FIELDS = {
     "emergency_response": ({"action", "requested_groups", "response"}, {"action", "response"}),
     "emergency_end": ({"outcome", "ended_on"}, {"outcome"}),
     "emergency_handover": ({"continue_support", "reason"}, {"continue_support"}),
+    "outreach_referral": (
+        {"source", "household_ref", "amount_yen", "months_in_arrears"},
+        {"source", "household_ref", "amount_yen", "months_in_arrears"},
+    ),
     "outreach_assign": ({"attempt_interval", "max_attempts", "priority", "notes"}, {"attempt_interval", "max_attempts"}),
     "outreach_contact": ({"method", "joint_group", "attempted_on", "result", "notes"}, {"method", "result"}),
     "outreach_home_visit": (
@@ -202,6 +206,7 @@ FORM_CHOICES = {
     ("emergency_judgement", "urgency"): {"high", "medium", "low"},
     ("emergency_judgement", "danger_to"): {"life", "property", "rights"},
     ("emergency_response", "action"): {"self", "request"},
+    ("outreach_referral", "source"): {"tax", "insurance", "water"},
     ("outreach_contact", "method"): {"letter", "phone", "visit", "joint_visit"},
     ("outreach_contact", "result"): {"reached", "not_reached"},
     ("outreach_home_visit", "consent"): {"given", "not_given", "unknown"},
@@ -556,8 +561,12 @@ def test_every_user_task_is_in_the_contract(parser: SpiffBpmnParser, process_id:
     assert user_tasks == set(USER_TASKS[process_id])
 
 
+# process id -> the form of the data its cases are opened with (the start event's formKey)
+START_FORMS = {"outreach": "outreach_referral"}
+
+
 def test_every_form_file_is_used() -> None:
-    used = {key for tasks in USER_TASKS.values() for key, _ in tasks.values()}
+    used = {key for tasks in USER_TASKS.values() for key, _ in tasks.values()} | set(START_FORMS.values())
     assert {f.stem for f in FORMS.glob("*.json")} == used == set(FORM_FIELDS)
 
 
@@ -1059,6 +1068,9 @@ def test_outreach_hand_over_and_referral_messages(parser: SpiffBpmnParser) -> No
                         "Message_outreach_handover": "multi_agency_referral"}
     start_def = root.find("bpmn:process/bpmn:startEvent[@id='start']/bpmn:messageEventDefinition", NS)
     assert start_def.get("messageRef") == "Message_outreach_referral"
-    handover = parser.get_spec("outreach").task_specs["handover"]
+    spec = parser.get_spec("outreach")
+    assert spec.task_specs["start"].extensions["properties"] == {"formKey": START_FORMS["outreach"]}
+    assert not list(form_validator("outreach_referral").iter_errors(REFERRAL))
+    handover = spec.task_specs["handover"]
     assert handover.extensions["properties"] == {"startsProcess": "multi_agency"}
     assert handover.event_definition.name == "multi_agency_referral"
