@@ -34,8 +34,10 @@ def test_outreach_referral_walks_to_a_linked_multi_agency_case(api, staff, clock
     assert case["number"] == "OR-2026-00001" and case["referring_group"] == "nozei"
     assign = only_task(sup, case["id"], "assign")
     assert (assign["group"], assign["form"]) == ("chiiki-kyosei", "outreach_assign")
-    assert sup.get(f"/api/tasks/{assign['id']}").json["data"] == {"attempt_interval": "P7D", "max_attempts": 3}
-    complete(sup, case["id"], "assign", {"attempt_interval": "P7D", "max_attempts": 3})
+    prefill = sup.get(f"/api/tasks/{assign['id']}").json["data"]
+    assert prefill == {"summary": "市税の滞納 7か月・186,000円（世帯番号 H-2026-0412）", "attempt_interval": "P7D", "max_attempts": 3}
+    after = complete(sup, case["id"], "assign", prefill)
+    assert after["summary"] == prefill["summary"]
     attempt = only_task(sup, case["id"], "attempt")
     r = sup.post(f"/api/tasks/{attempt['id']}/assign", json={"assignee": "kyosei.mori"})
     assert r.status_code == 200 and r.json["assignee"] == "kyosei.mori"

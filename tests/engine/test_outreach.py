@@ -25,7 +25,9 @@ START = datetime(2026, 4, 1, tzinfo=UTC)
 # What the tax section's arrears feed sends: a household reference and the arrears, no name.
 REFERRAL: dict[str, Any] = {"source": "tax", "household_ref": "H-2026-0412", "amount_yen": 186000,
                             "months_in_arrears": 7}
-ASSIGN: dict[str, Any] = {"attempt_interval": "P7D", "max_attempts": 3, "priority": "normal",
+# The reception's summary as the diagram drafts it from the referral.
+SUMMARY = "市税の滞納 7か月・186,000円（世帯番号 H-2026-0412）"
+ASSIGN: dict[str, Any] = {"summary": SUMMARY, "attempt_interval": "P7D", "max_attempts": 3, "priority": "normal",
                           "notes": "市民税の滞納が7か月。督促状に応答なし。"}
 NOT_REACHED: dict[str, Any] = {"method": "letter", "attempted_on": "2026-04-02", "result": "not_reached",
                                "notes": "相談窓口の案内を送付、返信なし"}
@@ -86,6 +88,7 @@ def test_referral_opens_a_case_at_reception_with_the_default_pace(
     data = driver.ready_data(case_id, "assign")
     assert {k: data[k] for k in REFERRAL} == REFERRAL
     assert (data["attempt_interval"], data["max_attempts"], data["attempts"]) == ("P7D", 3, 0)
+    assert data["summary"] == SUMMARY
     (started,) = driver.history(case_id, EventKind.CASE_STARTED)
     assert started.data == REFERRAL
     driver.check(case_id)
@@ -97,7 +100,9 @@ def test_reception_form_prefills_the_default_pace(driver: Driver, staff: Staff, 
     with driver.factory() as s:
         _, schema, prefill = cases.get_task(s, driver.env, driver.user(s, personas.supervisor), task.id, START)
     assert schema["title"] == "受付・担当者の決定"
-    assert prefill == {"attempt_interval": "P7D", "max_attempts": 3}
+    assert prefill == {"summary": SUMMARY, "attempt_interval": "P7D", "max_attempts": 3}
+    driver.complete(personas.supervisor, task.id, {**ASSIGN, "summary": "市税滞納の世帯"})
+    assert driver.case(case_id).summary == "市税滞納の世帯"
 
 
 def test_unreached_household_is_tried_again_after_the_interval_then_connected_to_multi_agency(
@@ -168,7 +173,7 @@ def test_unreached_household_is_tried_again_after_the_interval_then_connected_to
 
 def test_household_not_reached_after_the_last_attempt_goes_to_a_recorded_close(
         driver: Driver, staff: Staff, personas: Personas) -> None:
-    case_id = referred(driver, staff, personas, {"attempt_interval": "P3D", "max_attempts": 2})
+    case_id = referred(driver, staff, personas, {"summary": SUMMARY, "attempt_interval": "P3D", "max_attempts": 2})
     driver.complete_step(staff.worker, case_id, "attempt", NOT_REACHED)
     (first,) = driver.timers(case_id)
     assert first.due_at == START + timedelta(days=3)
@@ -229,7 +234,7 @@ def test_reception_refuses_a_pace_that_is_not_a_duration(driver: Driver, staff: 
     task = driver.task(case_id, "assign")
     with pytest.raises(Invalid) as err:
         driver.complete(personas.supervisor, task.id, {"attempt_interval": "weekly", "max_attempts": 0})
-    assert set(err.value.fields) == {"attempt_interval", "max_attempts"}
+    assert set(err.value.fields) == {"summary", "attempt_interval", "max_attempts"}
     assert driver.open_steps(case_id) == ["assign"]
 
 

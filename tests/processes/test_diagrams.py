@@ -190,7 +190,10 @@ FORM_FIELDS = {
         {"source", "household_ref", "amount_yen", "months_in_arrears"},
         {"source", "household_ref", "amount_yen", "months_in_arrears"},
     ),
-    "outreach_assign": ({"attempt_interval", "max_attempts", "priority", "notes"}, {"attempt_interval", "max_attempts"}),
+    "outreach_assign": (
+        {"summary", "attempt_interval", "max_attempts", "priority", "notes"},
+        {"summary", "attempt_interval", "max_attempts"},
+    ),
     "outreach_contact": ({"method", "joint_group", "attempted_on", "result", "notes"}, {"method", "result"}),
     "outreach_home_visit": (
         {"visited_on", "companions", "situation", "needs", "consent"},
@@ -1001,9 +1004,10 @@ def _outreach_referred(parser: SpiffBpmnParser, interval: str = "PT0S", max_atte
     wf.do_engine_steps()
     assert ready(wf) == ["assign"]
     data = wf.get_tasks(state=TaskState.READY, manual=True)[0].data
-    assert {k: data[k] for k in ("attempts", "attempt_interval", "max_attempts")} == {
-        "attempts": 0, "attempt_interval": "P7D", "max_attempts": 3}
-    complete(wf, "assign", {"attempt_interval": interval, "max_attempts": max_attempts})
+    assert {k: data[k] for k in ("attempts", "attempt_interval", "max_attempts", "summary")} == {
+        "attempts": 0, "attempt_interval": "P7D", "max_attempts": 3,
+        "summary": "上下水道料金の滞納 5か月・42,000円（世帯番号 W-0412）"}
+    complete(wf, "assign", {"summary": data["summary"], "attempt_interval": interval, "max_attempts": max_attempts})
     return wf
 
 
