@@ -128,6 +128,8 @@ def _sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: An
         _history(session, case, EventKind.TASK_CREATED, now, actor, step, info.name, task_id)
         _outbox(session, OutboxKind.TASK_CREATED, case, now, task_id=task_id, step=step, step_name=info.name,
                 group=row.group_id, due_at=due.isoformat() if due else None)
+        if info.same_assignee_as:
+            _keep_assignee(session, case, row, info.same_assignee_as, now)
 
     waiting = {str(t.id): (t, due) for t, due in runtime.waiting_timers(wf)}
     pending = {r.task_id: r for r in session.scalars(
@@ -162,6 +164,22 @@ def _sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: An
     case.state = runtime.dump(wf)
     case.serializer_version = runtime.SERIALIZER_VERSION
     case.updated_at = now
+
+
+def _keep_assignee(session: Session, case: Case, row: HumanTask, step: str, now: datetime) -> None:
+    """Give `row` to whoever completed the case's latest `step` task, if they may still work
+    on it: a caseworker keeps the household they already contacted."""
+    previous = session.scalars(
+        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.step == step,
+                                HumanTask.state == TaskState.COMPLETED, HumanTask.completed_by_id.is_not(None))
+        .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc()).limit(1)).first()
+    user = session.get(User, previous.completed_by_id) if previous is not None else None
+    if user is None or not user.active or row.group_id not in user.group_ids:
+        return  # left in the group's queue
+    row.assignee_id = user.id
+    _history(session, case, EventKind.TASK_ASSIGNED, now, None, row.step, row.name, row.id,
+             {"assignee": user.name, "same_as": step})
+    _outbox(session, OutboxKind.TASK_ASSIGNED, case, now, task_id=row.id, step=row.step, assignee=user.name)
 
 
 def _hand_over(session: Session, env: Env, origin: Case, process_key: str, actor: User | None,

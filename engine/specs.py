@@ -55,6 +55,8 @@ class StepInfo:
     lane: str | None
     form_key: str | None
     due_in: str | None
+    # `sameAssigneeAs`: the step whose latest completer in the case gets this task
+    same_assignee_as: str | None = None
 
 
 @dataclass
@@ -230,7 +232,12 @@ def _inspect(process_key: str, spec: Any, subs: dict[str, Any], forms: dict[str,
                 raise DeployError(
                     f"user task is in lane {ts.lane!r}, which no group holds (known lanes: {', '.join(org.lanes)})",
                     element=element, file=file)
-            steps[element] = StepInfo(element, ts.bpmn_name or element, ts.lane, form_key, due_in)
+            steps[element] = StepInfo(element, ts.bpmn_name or element, ts.lane, form_key, due_in,
+                                      props.get("sameAssigneeAs") or None)
+    for info in steps.values():
+        if info.same_assignee_as and info.same_assignee_as not in steps:
+            raise DeployError(f"sameAssigneeAs names {info.same_assignee_as!r}, which is not a user task of "
+                              f"this process", element=info.step, file=file)
     return steps, routes, decisions
 
 

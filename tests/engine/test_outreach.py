@@ -105,6 +105,53 @@ def test_reception_form_prefills_the_default_pace(driver: Driver, staff: Staff, 
     assert driver.case(case_id).summary == "市税滞納の世帯"
 
 
+def test_the_caseworker_given_the_first_attempt_keeps_the_household(
+        driver: Driver, staff: Staff, personas: Personas) -> None:
+    case_id = referred(driver, staff, personas)
+    driver.complete_step(staff.worker, case_id, "attempt", NOT_REACHED)
+    driver.clock.advance(days=7, minutes=1)
+    assert driver.fire() == 1
+    # Each later step of the case goes to whoever made the last contact attempt.
+    for step, data in (("attempt", REACHED), ("home_visit", HOME_VISIT), ("decide", {"next": "close"}),
+                       ("close", {"close_reason": "not_needed"})):
+        task = driver.task(case_id, step)
+        assert task.assignee_id == staff.worker.id, step
+        driver.complete(staff.worker, task.id, data)
+    kept = [e for e in driver.history(case_id, EventKind.TASK_ASSIGNED) if e.data.get("same_as") == "attempt"]
+    assert [(e.step, e.actor_id, e.data["assignee"]) for e in kept] == [
+        (step, None, staff.worker.name) for step in ("attempt", "home_visit", "decide", "close")]
+    assert driver.case(case_id).status == CaseStatus.COMPLETED
+
+
+def test_a_caseworker_who_left_the_group_does_not_keep_the_household(
+        driver: Driver, staff: Staff, personas: Personas) -> None:
+    case_id = referred(driver, staff, personas)
+    driver.complete_step(staff.worker, case_id, "attempt", REACHED)
+    visit = driver.task(case_id, "home_visit")
+    assert visit.assignee_id == staff.worker.id
+    with driver.factory() as s:
+        s.get(User, staff.worker.id).active = False
+        s.commit()
+        cases.release_task(s, driver.env, driver.user(s, personas.supervisor), visit.id, driver.clock.now())
+    driver.complete(personas.supervisor, visit.id, HOME_VISIT)
+    # The last attempt's caseworker is gone: the next step waits in the group's queue.
+    decide = driver.task(case_id, "decide")
+    assert (decide.assignee_id, decide.group_id) == (None, "chiiki-kyosei")
+
+
+def test_same_assignee_as_an_unknown_step_refuses_the_deployment(driver: Driver, tmp_path: Path) -> None:
+    folder = tmp_path / "processes"
+    shutil.copytree(ROOT / "processes", folder)
+    bpmn = folder / "outreach.bpmn"
+    text = bpmn.read_text(encoding="utf-8")
+    bpmn.write_text(text.replace('name="sameAssigneeAs" value="attempt"', 'name="sameAssigneeAs" value="visit"', 1),
+                    encoding="utf-8")
+    with driver.factory() as s, pytest.raises(DeployError) as err:
+        specs.deploy(s, specs.read_sources(folder, ROOT / "forms"), driver.env.org, driver.clock.now())
+    assert (err.value.element, err.value.file) == ("attempt", "outreach.bpmn")
+    assert "visit" in str(err.value)
+
+
 def test_unreached_household_is_tried_again_after_the_interval_then_connected_to_multi_agency(
         driver: Driver, staff: Staff, personas: Personas) -> None:
     case_id = referred(driver, staff, personas)

@@ -149,6 +149,9 @@ USER_TASKS = {
     },
 }
 
+# user task id -> the step whose completer gets the task (sameAssigneeAs), per process
+SAME_ASSIGNEE = {"outreach": {"attempt": "attempt", "home_visit": "attempt", "decide": "attempt", "close": "attempt"}}
+
 # formKey -> (all fields, required fields): the public API contract of the forms.
 FORM_FIELDS = {
     "intake": (
@@ -551,7 +554,8 @@ def test_user_task_has_form_key_with_valid_schema_and_due_in(
     parser: SpiffBpmnParser, process_id: str, task_id: str, form_key: str, due_in: str
 ) -> None:
     properties = parser.get_spec(process_id).task_specs[task_id].extensions["properties"]
-    assert properties == {"formKey": form_key, "dueIn": due_in}
+    same = SAME_ASSIGNEE.get(process_id, {}).get(task_id)
+    assert properties == {"formKey": form_key, "dueIn": due_in} | ({"sameAssigneeAs": same} if same else {})
     assert (FORMS / f"{form_key}.json").is_file()
     Draft202012Validator.check_schema(load_form(form_key))
     TimerEventDefinition.parse_iso_duration(due_in)  # raises if not an ISO 8601 duration
