@@ -48,7 +48,15 @@ from engine.models import (
 from engine.specs import LoadedDefinition, latest_definition, parse_iso_duration
 from engine.status import CaseStatus, EventKind, OutboxKind, Role, TaskState, TimerStatus
 
-NUMBER_PREFIX = {"multi_agency": "MA", "emergency": "EM"}
+NUMBER_PREFIX = {"multi_agency": "MA", "emergency": "EM", "outreach": "OR"}
+# What a handed-over case is told about its origin, by the origin's process: the name the
+# summary gives it, and the origin's facts the receiving team needs (kept under the
+# origin's process key). Anything else stays in the origin case.
+HANDOVER_FACTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "emergency": ("緊急対応", ("urgency", "danger_to", "situation", "response", "outcome")),
+    "outreach": ("アウトリーチ", ("source", "household_ref", "amount_yen", "months_in_arrears", "attempts",
+                               "visited_on", "situation", "needs")),
+}
 MAX_DATA_BYTES = 256 * 1024
 
 
@@ -112,8 +120,9 @@ def workflow_failure(exc: Exception) -> WorkflowFailed:
 
 
 def _sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any, actor: User | None,
-          now: datetime, context: dict[str, Any] | None = None) -> None:
-    """Bring our rows in line with the workflow after it moved, then store its state."""
+          now: datetime, context: dict[str, Any] | None = None, handing_group: str | None = None) -> None:
+    """Bring our rows in line with the workflow after it moved, then store its state.
+    `handing_group` holds the step just completed: it refers any case handed over."""
     ready = {str(t.id): t for t in runtime.ready_user_tasks(wf)}
     open_rows = {r.id: r for r in session.scalars(
         select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.state == TaskState.OPEN))}
@@ -134,6 +143,8 @@ def _sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: An
         _history(session, case, EventKind.TASK_CREATED, now, actor, step, info.name, task_id)
         _outbox(session, OutboxKind.TASK_CREATED, case, now, task_id=task_id, step=step, step_name=info.name,
                 group=row.group_id, due_at=due.isoformat() if due else None)
+        if info.same_assignee_as:
+            _keep_assignee(session, case, row, info.same_assignee_as, now)
 
     waiting = {str(t.id): (t, due) for t, due in runtime.waiting_timers(wf)}
     pending = {r.task_id: r for r in session.scalars(
@@ -154,7 +165,8 @@ def _sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: An
     for event in wf.get_events():
         target = defn.message_routes.get(getattr(event.event_definition, "name", None))
         if target:
-            _hand_over(session, env, case, target, actor, now, context or {})
+            _hand_over(session, env, case, target, actor, now, context or {},
+                       handing_group or case.referring_group_id)
 
     if wf.is_completed() and case.status != CaseStatus.COMPLETED:
         case.status = CaseStatus.COMPLETED
@@ -169,19 +181,36 @@ def _sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: An
     case.updated_at = now
 
 
+def _keep_assignee(session: Session, case: Case, row: HumanTask, step: str, now: datetime) -> None:
+    """Give `row` to whoever completed the case's latest `step` task, if they may still work
+    on it: a caseworker keeps the household they already contacted."""
+    previous = session.scalars(
+        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.step == step,
+                                HumanTask.state == TaskState.COMPLETED, HumanTask.completed_by_id.is_not(None))
+        .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc()).limit(1)).first()
+    user = session.get(User, previous.completed_by_id) if previous is not None else None
+    if user is None or not user.active or row.group_id not in user.group_ids:
+        return  # left in the group's queue
+    row.assignee_id = user.id
+    _history(session, case, EventKind.TASK_ASSIGNED, now, None, row.step, row.name, row.id,
+             {"assignee": user.name, "same_as": step})
+    _outbox(session, OutboxKind.TASK_ASSIGNED, case, now, task_id=row.id, step=row.step, assignee=user.name)
+
+
 def _hand_over(session: Session, env: Env, origin: Case, process_key: str, actor: User | None,
-               now: datetime, context: dict[str, Any]) -> Case:
-    """Start the case a thrown message asks for (emergency → multi-agency) and link both."""
+               now: datetime, context: dict[str, Any], group: str) -> Case:
+    """Start the case a thrown message asks for (emergency or outreach → multi-agency) and
+    link both. `group` (the group that handed over) is the new case's referring agency."""
     reason = context.get("reason") or ""
+    label, facts = HANDOVER_FACTS.get(origin.process_key, (origin.process_key, ()))
     data = {
-        "summary": f"緊急対応 {origin.number} からの引継ぎ。{reason}".strip(),
+        "summary": f"{label} {origin.number} からの引継ぎ。{reason}".strip(),
         "origin_case": {"id": origin.id, "number": origin.number, "process": origin.process_key},
-        "emergency": {k: context[k] for k in ("urgency", "danger_to", "situation", "response", "outcome")
-                      if k in context},
+        origin.process_key: {k: context[k] for k in facts if k in context},
     }
     if origin.consent:
         data["consent"] = origin.consent
-    new = _open_case(session, env, actor, process_key, data, origin.referring_group_id, now)
+    new = _open_case(session, env, actor, process_key, data, group, now)
     session.add(CaseLink(from_case_id=origin.id, to_case_id=new.id, kind="handover", created_at=now))
     _history(session, origin, EventKind.CASE_LINKED, now, actor, data={"to": new.number, "to_id": new.id})
     _history(session, new, EventKind.CASE_LINKED, now, actor, data={"from": origin.number, "from_id": origin.id})
@@ -195,6 +224,13 @@ def _open_case(session: Session, env: Env, actor: User | None, process_key: str,
     if row is None:
         raise Invalid(f"unknown process {process_key!r}", {"process": "unknown process"})
     defn = env.specs.get(row)
+    if defn.start_form is not None:
+        try:
+            forms.validate(defn.start_form, data, env.org.group_ids())
+        except Invalid as exc:
+            fields = {f"data.{k}": v for k, v in (exc.fields or {}).items()}
+            raise Invalid(f"開始時のデータに誤りがあります / Invalid start data: {', '.join(sorted(fields))}",
+                          fields) from None
     wf = runtime.new_workflow(defn)
     try:
         runtime.start(wf, dict(data), now, env.settings.script_limits)
@@ -296,7 +332,7 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     _history(session, case, EventKind.TASK_COMPLETED, now, actor, row.step, row.name, row.id, data)
     _outbox(session, OutboxKind.TASK_COMPLETED, case, now, task_id=row.id, step=row.step, step_name=row.name,
             completed_by=actor.name)
-    _sync(session, env, case, defn, wf, actor, now, context=dict(task.data))
+    _sync(session, env, case, defn, wf, actor, now, context=dict(task.data), handing_group=row.group_id)
     audit.record(session, actor, audit.Action.TASK_COMPLETE, now, case, {"task_id": row.id, "step": row.step})
     _commit(session)
     return case

@@ -26,6 +26,8 @@ DEMO_USERS = [
     ("choju", "鈴木 誠（長寿安心課）", ["choju-anshin"], ["staff"]),
     ("kurashi", "高橋 由美（くらし支援課）", ["kurashi-shien"], ["staff"]),
     ("minsei", "伊藤 修（民生・児童委員）", ["minsei-iin"], ["staff"]),
+    ("nozei", "小林 進（納税課）", ["nozei"], ["staff"]),
+    ("outreach", "森 彩（地域共生課・アウトリーチ担当）", ["chiiki-kyosei"], ["staff"]),
     ("designer", "中村 亮（プロセス設計）", ["chiiki-kyosei"], ["designer"]),
     ("admin", "システム管理者", ["chiiki-kyosei"], ["admin"]),
 ]
@@ -80,4 +82,13 @@ def seed(session: Session, env: Env, now: datetime) -> dict[str, str]:
     # 4) an emergency reported by a community volunteer
     cases.start_case(session, env, made["minsei"], "emergency",
                      {"summary": "独居高齢者宅から異臭、応答なし。"}, None, now)
+    # 5) an arrears referral for outreach: accepted, its first contact attempt assigned
+    c5 = cases.start_case(session, env, made["nozei"], "outreach",
+                          {"source": "tax", "household_ref": "H-0412", "amount_yen": 186000,
+                           "months_in_arrears": 7}, None, now)
+    cases.complete_task(session, env, made["kacho"], _task(session, c5.id).id,
+                        {"summary": "市税の滞納 7か月・186,000円（世帯番号 H-0412）", "attempt_interval": "P7D",
+                         "max_attempts": 3, "priority": "normal",
+                         "notes": "市民税の滞納が7か月。督促状に応答なし。"}, now)
+    cases.assign_task(session, env, made["kacho"], _task(session, c5.id).id, "outreach", now)
     return tokens

@@ -70,6 +70,12 @@ def _message(error: ValidationError) -> str:
         return f"{error.validator_value} 文字以内で入力してください / At most {error.validator_value} characters"
     if v == "minItems":
         return f"{error.validator_value} 件以上選んでください / Choose at least {error.validator_value}"
+    if v == "minimum":
+        return f"{error.validator_value} 以上で入力してください / Must be at least {error.validator_value}"
+    if v == "maximum":
+        return f"{error.validator_value} 以下で入力してください / Must be at most {error.validator_value}"
+    if v == "pattern":
+        return "使えない文字が含まれています / Contains characters that are not allowed here"
     if v == "uniqueItems":
         return "同じ値が重複しています / Values must be unique"
     return error.message

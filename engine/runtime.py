@@ -18,6 +18,9 @@ from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState as SpiffState
 
@@ -133,11 +136,28 @@ def run_engine(wf: BpmnWorkflow, now: datetime, limits: Limits | None = None) ->
 
 
 def start(wf: BpmnWorkflow, data: dict[str, Any], now: datetime, limits: Limits | None = None) -> None:
+    """Run a new workflow up to its first wait, with `data` as its start data.
+
+    A process whose start event waits for a message (e.g. outreach's `outreach_referral`)
+    is sent that message, carrying `data`: opening such a case is receiving its message."""
     with spiff_time(now), contained(limits):
         first = wf.get_tasks(state=SpiffState.READY)
         if first:
             first[0].set_data(**data)
         wf.do_engine_steps()
+        waiting = message_start_events(wf)
+        if waiting:
+            # The start data is already the tasks' data; the payload is for a diagram that
+            # also names a message variable.
+            wf.send_event(BpmnEvent(waiting[0].task_spec.event_definition, payload=dict(data)))
+            wf.do_engine_steps()
+
+
+def message_start_events(wf: BpmnWorkflow) -> list[Any]:
+    """The top-level start events waiting for a message (none once the case has started)."""
+    return [t for t in wf.get_tasks(state=SpiffState.WAITING)
+            if t.workflow is wf and isinstance(t.task_spec, StartEvent)
+            and isinstance(getattr(t.task_spec, "event_definition", None), MessageEventDefinition)]
 
 
 def ready_user_tasks(wf: BpmnWorkflow) -> list[Any]:

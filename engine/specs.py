@@ -2,7 +2,7 @@
 keep parsed specs in memory.
 
 A deployment is checked whole before anything is written: a file that does not parse,
-a user task whose form is missing, a lane no group holds, or a script that reaches
+a user task (or a start event with a `formKey`: the data a case is opened with) whose form is missing, a lane no group holds, or a script that reaches
 outside task data refuses the deployment with the element (or file) named. Each
 process gets a new version only when its content (its BPMN, the DMN it calls, the forms
 it uses) changed; the content hash makes a repeated deployment a no-op.
@@ -26,6 +26,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent, ThrowingEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import ManualTask, ScriptTask, UserTask
 from sqlalchemy import func, select
@@ -54,6 +55,8 @@ class StepInfo:
     lane: str | None
     form_key: str | None
     due_in: str | None
+    # `sameAssigneeAs`: the step whose latest completer in the case gets this task
+    same_assignee_as: str | None = None
 
 
 @dataclass
@@ -70,6 +73,8 @@ class LoadedDefinition:
     # message name -> process key started when the message is thrown (hand-over)
     message_routes: dict[str, str] = field(default_factory=dict)
     bpmn_xml: str = ""
+    # schema of the data a case is opened with (the start event's formKey), if it has one
+    start_form: dict[str, Any] | None = None
 
 
 def parse_iso_duration(text: str, start: datetime) -> timedelta:
@@ -227,8 +232,27 @@ def _inspect(process_key: str, spec: Any, subs: dict[str, Any], forms: dict[str,
                 raise DeployError(
                     f"user task is in lane {ts.lane!r}, which no group holds (known lanes: {', '.join(org.lanes)})",
                     element=element, file=file)
-            steps[element] = StepInfo(element, ts.bpmn_name or element, ts.lane, form_key, due_in)
+            steps[element] = StepInfo(element, ts.bpmn_name or element, ts.lane, form_key, due_in,
+                                      props.get("sameAssigneeAs") or None)
+    for info in steps.values():
+        if info.same_assignee_as and info.same_assignee_as not in steps:
+            raise DeployError(f"sameAssigneeAs names {info.same_assignee_as!r}, which is not a user task of "
+                              f"this process", element=info.step, file=file)
     return steps, routes, decisions
+
+
+def _start_form_key(spec: Any, forms: dict[str, dict[str, Any]], file: str | None) -> str | None:
+    """The form the process's start event names for its start data (e.g. a referral), if any."""
+    for ts in spec.task_specs.values():
+        if not isinstance(ts, StartEvent):
+            continue
+        form_key = _properties(ts).get("formKey")
+        if form_key and form_key not in forms:
+            raise DeployError(f"start event names form {form_key!r}, which does not exist",
+                              element=ts.bpmn_id or ts.name, file=file)
+        if form_key:
+            return form_key
+    return None
 
 
 @dataclass
@@ -289,7 +313,8 @@ def check_sources(sources: Sources, org: Organisation) -> list[Checked]:
         missing = [d for d in decisions if d and d not in parsed.decision_files]
         if missing:
             raise DeployError(f"calls decision {missing[0]!r}, which no DMN file defines", element=key, file=file)
-        used_forms = sorted({s.form_key for s in steps.values() if s.form_key})
+        start_form = _start_form_key(spec, sources.forms, file)
+        used_forms = sorted({s.form_key for s in steps.values() if s.form_key} | ({start_form} - {None}))
         bundle = {
             "bpmn": {file: sources.bpmn[file]},
             "dmn": {name: sources.dmn[name] for name in dmn_files},
@@ -377,5 +402,7 @@ class SpecCache:
         parsed = _Parsed(bundle["bpmn"], bundle["dmn"])
         spec, subs = parsed.get(d.process_key)
         steps, routes, _ = _inspect(d.process_key, spec, subs, bundle["forms"], self.org, None)
+        start_form = _start_form_key(spec, bundle["forms"], None)
         return LoadedDefinition(d.id, d.process_key, d.version, spec, subs, bundle["forms"], steps, routes,
-                                next(iter(bundle["bpmn"].values())))
+                                next(iter(bundle["bpmn"].values())),
+                                bundle["forms"][start_form] if start_form else None)

@@ -34,6 +34,11 @@ DUE_IN: dict[str, timedelta] = {
     "respond": timedelta(days=1),
     "end_emergency": timedelta(days=7),
     "continuing_support": timedelta(days=3),
+    "assign": timedelta(days=3),
+    "attempt": timedelta(days=7),
+    "home_visit": timedelta(days=7),
+    "decide": timedelta(days=7),
+    "close": timedelta(days=7),
 }
 
 

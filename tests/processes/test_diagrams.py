@@ -20,6 +20,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 
@@ -28,7 +29,8 @@ from engine.clock import spiff_time
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ROOT / "processes"
 FORMS = ROOT / "forms"
-BPMN_FILES = {"multi_agency": PROCESSES / "multi_agency.bpmn", "emergency": PROCESSES / "emergency.bpmn"}
+BPMN_FILES = {"multi_agency": PROCESSES / "multi_agency.bpmn", "emergency": PROCESSES / "emergency.bpmn",
+              "outreach": PROCESSES / "outreach.bpmn"}
 DMN_FILE = PROCESSES / "intake_criteria.dmn"
 
 NS = {
@@ -96,9 +98,29 @@ EMERGENCY_NODES = {
     "handover": ("endEvent", "多機関協働事業へ引継ぎ（事務局と調整）", "事務局"),
     "ended": ("endEvent", "緊急対応の終了", "発見機関"),
 }
-NODES = {"multi_agency": MULTI_AGENCY_NODES, "emergency": EMERGENCY_NODES}
-PROCESS_NAMES = {"multi_agency": "多機関協働事業による支援の流れ", "emergency": "緊急対応"}
-LANES = {"multi_agency": ["つなぎ元", "連携責任者", "事務局"], "emergency": ["発見機関", "事務局"]}
+OUTREACH_NODES = {
+    "start": ("startEvent", "滞納情報からのアウトリーチ依頼", "アウトリーチ受付"),
+    "set_defaults": ("scriptTask", "接触の進め方の初期値", "アウトリーチ受付"),
+    "assign": ("userTask", "1. 受付・担当者の決定", "アウトリーチ受付"),
+    "to_attempt": ("exclusiveGateway", "接触の試みへ", "アウトリーチ担当者"),
+    "attempt": ("userTask", "2. 接触の試み（手紙・電話・訪問・同行訪問）", "アウトリーチ担当者"),
+    "count_attempt": ("scriptTask", "接触回数の記録", "アウトリーチ担当者"),
+    "contact_result": ("exclusiveGateway", "接触できたか", "アウトリーチ担当者"),
+    "wait_next": ("intermediateCatchEvent", "次の接触まで待つ（接触の間隔）", "アウトリーチ担当者"),
+    "home_visit": ("userTask", "3. 家庭訪問の記録", "アウトリーチ担当者"),
+    "decide": ("userTask", "4. つなぐ／終了の判断", "アウトリーチ担当者"),
+    "decision": ("exclusiveGateway", "つなぐか", "アウトリーチ担当者"),
+    "handover": ("endEvent", "多機関協働事業へつなぐ（事務局と調整）", "アウトリーチ担当者"),
+    "consulted": ("endEvent", "相談につないで終了", "アウトリーチ担当者"),
+    "to_close": ("exclusiveGateway", "終了へ", "アウトリーチ担当者"),
+    "close": ("userTask", "5. 終了の記録（理由）", "アウトリーチ担当者"),
+    "closed": ("endEvent", "アウトリーチの終了", "アウトリーチ担当者"),
+}
+NODES = {"multi_agency": MULTI_AGENCY_NODES, "emergency": EMERGENCY_NODES, "outreach": OUTREACH_NODES}
+PROCESS_NAMES = {"multi_agency": "多機関協働事業による支援の流れ", "emergency": "緊急対応",
+                 "outreach": "アウトリーチ等継続支援"}
+LANES = {"multi_agency": ["つなぎ元", "連携責任者", "事務局"], "emergency": ["発見機関", "事務局"],
+         "outreach": ["アウトリーチ受付", "アウトリーチ担当者"]}
 
 # user task id -> (formKey, dueIn)
 USER_TASKS = {
@@ -118,7 +140,17 @@ USER_TASKS = {
         "end_emergency": ("emergency_end", "P7D"),
         "continuing_support": ("emergency_handover", "P3D"),
     },
+    "outreach": {
+        "assign": ("outreach_assign", "P3D"),
+        "attempt": ("outreach_contact", "P7D"),
+        "home_visit": ("outreach_home_visit", "P7D"),
+        "decide": ("outreach_decision", "P7D"),
+        "close": ("outreach_close", "P7D"),
+    },
 }
+
+# user task id -> the step whose completer gets the task (sameAssigneeAs), per process
+SAME_ASSIGNEE = {"outreach": {"attempt": "attempt", "home_visit": "attempt", "decide": "attempt", "close": "attempt"}}
 
 # formKey -> (all fields, required fields): the public API contract of the forms.
 FORM_FIELDS = {
@@ -157,6 +189,21 @@ FORM_FIELDS = {
     "emergency_response": ({"action", "requested_groups", "response"}, {"action", "response"}),
     "emergency_end": ({"outcome", "ended_on"}, {"outcome"}),
     "emergency_handover": ({"continue_support", "reason"}, {"continue_support"}),
+    "outreach_referral": (
+        {"source", "household_ref", "amount_yen", "months_in_arrears"},
+        {"source", "household_ref", "amount_yen", "months_in_arrears"},
+    ),
+    "outreach_assign": (
+        {"summary", "attempt_interval", "max_attempts", "priority", "notes"},
+        {"summary", "attempt_interval", "max_attempts"},
+    ),
+    "outreach_contact": ({"method", "joint_group", "attempted_on", "result", "notes"}, {"method", "result"}),
+    "outreach_home_visit": (
+        {"visited_on", "companions", "situation", "needs", "consent"},
+        {"visited_on", "situation", "consent"},
+    ),
+    "outreach_decision": ({"next", "reason", "consultation_group", "consultation"}, {"next"}),
+    "outreach_close": ({"close_reason", "other_agency", "note"}, {"close_reason"}),
 }
 FORM_CHOICES = {
     ("intake", "consent"): {"given", "not_given", "unknown"},
@@ -165,6 +212,12 @@ FORM_CHOICES = {
     ("emergency_judgement", "urgency"): {"high", "medium", "low"},
     ("emergency_judgement", "danger_to"): {"life", "property", "rights"},
     ("emergency_response", "action"): {"self", "request"},
+    ("outreach_referral", "source"): {"tax", "insurance", "water"},
+    ("outreach_contact", "method"): {"letter", "phone", "visit", "joint_visit"},
+    ("outreach_contact", "result"): {"reached", "not_reached"},
+    ("outreach_home_visit", "consent"): {"given", "not_given", "unknown"},
+    ("outreach_decision", "next"): {"connect", "consultation", "close"},
+    ("outreach_close", "close_reason"): {"unreachable", "not_needed", "moved", "other_agency", "other"},
 }
 
 # Valid submissions used by the walks (each is checked against its schema before use).
@@ -482,7 +535,7 @@ def test_layout_runs_left_to_right(process_id: str) -> None:
     root = xml(BPMN_FILES[process_id]).getroot()
     plane = root.find("bpmndi:BPMNDiagram/bpmndi:BPMNPlane", NS)
     shapes = {s.get("bpmnElement"): bounds(s) for s in plane.findall("bpmndi:BPMNShape", NS)}
-    loop_backs = {"flow_continue", "flow_meeting_again", "flow_reassess"}
+    loop_backs = {"flow_continue", "flow_meeting_again", "flow_reassess", "flow_again"}
     for flow in root.findall("bpmn:process/bpmn:sequenceFlow", NS):
         if flow.get("id") in loop_backs:
             continue
@@ -501,7 +554,8 @@ def test_user_task_has_form_key_with_valid_schema_and_due_in(
     parser: SpiffBpmnParser, process_id: str, task_id: str, form_key: str, due_in: str
 ) -> None:
     properties = parser.get_spec(process_id).task_specs[task_id].extensions["properties"]
-    assert properties == {"formKey": form_key, "dueIn": due_in}
+    same = SAME_ASSIGNEE.get(process_id, {}).get(task_id)
+    assert properties == {"formKey": form_key, "dueIn": due_in} | ({"sameAssigneeAs": same} if same else {})
     assert (FORMS / f"{form_key}.json").is_file()
     Draft202012Validator.check_schema(load_form(form_key))
     TimerEventDefinition.parse_iso_duration(due_in)  # raises if not an ISO 8601 duration
@@ -514,8 +568,12 @@ def test_every_user_task_is_in_the_contract(parser: SpiffBpmnParser, process_id:
     assert user_tasks == set(USER_TASKS[process_id])
 
 
+# process id -> the form of the data its cases are opened with (the start event's formKey)
+START_FORMS = {"outreach": "outreach_referral"}
+
+
 def test_every_form_file_is_used() -> None:
-    used = {key for tasks in USER_TASKS.values() for key, _ in tasks.values()}
+    used = {key for tasks in USER_TASKS.values() for key, _ in tasks.values()} | set(START_FORMS.values())
     assert {f.stem for f in FORMS.glob("*.json")} == used == set(FORM_FIELDS)
 
 
@@ -924,3 +982,103 @@ def test_emergency_end_event_declares_the_message(parser: SpiffBpmnParser) -> No
     assert (message.get("id"), message.get("name")) == ("Message_referral", "multi_agency_referral")
     definition = root.find("bpmn:process/bpmn:endEvent[@id='handover']/bpmn:messageEventDefinition", NS)
     assert definition.get("messageRef") == "Message_referral"
+
+
+# ---------------------------------------------------------------- raw walks: outreach
+
+REFERRAL = {"source": "water", "household_ref": "W-0412", "amount_yen": 42000, "months_in_arrears": 5}
+OUTREACH_SAMPLE = {
+    "outreach_home_visit": {"visited_on": "2021-06-01", "situation": "単身世帯。", "consent": "not_given"},
+    "outreach_close": {"close_reason": "unreachable"},
+}
+
+
+def _outreach_referred(parser: SpiffBpmnParser, interval: str = "PT0S", max_attempts: int = 3) -> BpmnWorkflow:
+    """An outreach workflow that received its referral and whose reception set the pace."""
+    wf = BpmnWorkflow(parser.get_spec("outreach"), parser.get_subprocess_specs("outreach"),
+                      script_engine=PythonScriptEngine())
+    wf.get_tasks(state=TaskState.READY)[0].set_data(**REFERRAL)
+    wf.do_engine_steps()
+    assert ready(wf) == []
+    [waiting] = wf.get_tasks(state=TaskState.WAITING)
+    assert waiting.task_spec.name == "start"
+    definition = waiting.task_spec.event_definition
+    assert definition.name == "outreach_referral"
+    wf.send_event(BpmnEvent(definition, payload=dict(REFERRAL)))
+    wf.do_engine_steps()
+    assert ready(wf) == ["assign"]
+    data = wf.get_tasks(state=TaskState.READY, manual=True)[0].data
+    assert {k: data[k] for k in ("attempts", "attempt_interval", "max_attempts", "summary")} == {
+        "attempts": 0, "attempt_interval": "P7D", "max_attempts": 3,
+        "summary": "上下水道料金の滞納 5か月・42,000円（世帯番号 W-0412）"}
+    complete(wf, "assign", {"summary": data["summary"], "attempt_interval": interval, "max_attempts": max_attempts})
+    return wf
+
+
+def _attempt(wf: BpmnWorkflow, result: str) -> None:
+    assert ready(wf) == ["attempt"]
+    complete(wf, "attempt", {"method": "phone", "result": result})
+
+
+@pytest.mark.parametrize(
+    ("results", "decision", "end"),
+    [
+        pytest.param(["reached"], "connect", "handover", id="reached-connect"),
+        pytest.param(["not_reached", "reached"], "consultation", "consulted", id="second-try-consultation"),
+        pytest.param(["reached"], "close", "closed", id="reached-close"),
+        pytest.param(["not_reached"] * 3, None, "closed", id="never-reached"),
+    ],
+)
+def test_outreach_branches(parser: SpiffBpmnParser, results: list[str], decision: str | None, end: str) -> None:
+    wf = _outreach_referred(parser)
+    for result in results:
+        _attempt(wf, result)
+    if decision is not None:
+        assert ready(wf) == ["home_visit"]
+        complete(wf, "home_visit", OUTREACH_SAMPLE["outreach_home_visit"])
+        complete(wf, "decide", {"next": decision, "reason": "理由"})
+    if end == "closed":
+        assert ready(wf) == ["close"]
+        complete(wf, "close", OUTREACH_SAMPLE["outreach_close"])
+    assert wf.is_completed()
+    path = completed_path(wf)
+    assert path[-1] == end
+    assert path.count("attempt") == len(results) and path.count("wait_next") == len(results) - 1
+    assert wf.last_task.data["attempts"] == len(results)
+    events = [e.event_definition.name for e in wf.get_events()]
+    assert events == (["multi_agency_referral"] if end == "handover" else [])
+
+
+def test_outreach_stops_at_the_case_maximum_of_attempts(parser: SpiffBpmnParser) -> None:
+    wf = _outreach_referred(parser, max_attempts=1)
+    _attempt(wf, "not_reached")
+    assert ready(wf) == ["close"] and wf.waiting_events() == []
+
+
+def test_outreach_waits_the_case_interval_between_attempts(parser: SpiffBpmnParser) -> None:
+    wf = _outreach_referred(parser, interval="P7D")
+    _attempt(wf, "not_reached")
+    assert ready(wf) == []
+    [event] = wf.waiting_events()
+    assert event.event_type == "DurationTimerEventDefinition"
+    due = datetime.fromisoformat(event.value)
+    assert abs(due - (datetime.now(UTC) + timedelta(days=7))) < timedelta(minutes=1)
+    with spiff_time(due + timedelta(seconds=1)):
+        wf.refresh_timers()
+        wf.do_engine_steps()
+    assert ready(wf) == ["attempt"]
+
+
+def test_outreach_hand_over_and_referral_messages(parser: SpiffBpmnParser) -> None:
+    root = xml(BPMN_FILES["outreach"]).getroot()
+    messages = {m.get("id"): m.get("name") for m in root.findall("bpmn:message", NS)}
+    assert messages == {"Message_outreach_referral": "outreach_referral",
+                        "Message_outreach_handover": "multi_agency_referral"}
+    start_def = root.find("bpmn:process/bpmn:startEvent[@id='start']/bpmn:messageEventDefinition", NS)
+    assert start_def.get("messageRef") == "Message_outreach_referral"
+    spec = parser.get_spec("outreach")
+    assert spec.task_specs["start"].extensions["properties"] == {"formKey": START_FORMS["outreach"]}
+    assert not list(form_validator("outreach_referral").iter_errors(REFERRAL))
+    handover = spec.task_specs["handover"]
+    assert handover.extensions["properties"] == {"startsProcess": "multi_agency"}
+    assert handover.event_definition.name == "multi_agency_referral"
