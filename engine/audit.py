@@ -57,6 +57,13 @@ class Action:
     SIGNOUT = "signout"
     AUDIT_SEARCH = "audit.search"
     AUDIT_EXPORT = "audit.export"
+    WEBHOOK_CREATE = "webhook.create"
+    WEBHOOK_CHANGE = "webhook.change"
+    WEBHOOK_DELETE = "webhook.delete"
+    WEBHOOK_ROTATE = "webhook.rotate"
+    WEBHOOK_PING = "webhook.ping"
+    WEBHOOK_RESEND = "webhook.resend"
+    WEBHOOK_DISABLE = "webhook.disable"
 
 
 @contextlib.contextmanager

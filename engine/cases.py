@@ -195,7 +195,7 @@ def _open_case(session: Session, env: Env, actor: User | None, process_key: str,
     session.add(case)
     session.flush()
     _history(session, case, EventKind.CASE_STARTED, now, actor, data=data or None)
-    _outbox(session, OutboxKind.CASE_STARTED, case, now, group=group)
+    _outbox(session, OutboxKind.CASE_CREATED, case, now, group=group)
     _sync(session, env, case, defn, wf, actor, now)
     return case
 
@@ -275,8 +275,7 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
         _set_consent(case, data["consent"], actor, now)
     _add_participants(session, case, data.get("participants"), now)
     _history(session, case, EventKind.TASK_COMPLETED, now, actor, row.step, row.name, row.id, data)
-    _outbox(session, OutboxKind.TASK_COMPLETED, case, now, task_id=row.id, step=row.step, step_name=row.name,
-            completed_by=actor.name)
+    _outbox(session, OutboxKind.TASK_COMPLETED, case, now, task_id=row.id, step=row.step, step_name=row.name)
     _sync(session, env, case, defn, wf, actor, now, context=dict(task.data))
     audit.record(session, actor, audit.Action.TASK_COMPLETE, now, case, {"task_id": row.id, "step": row.step})
     _commit(session)
@@ -298,6 +297,9 @@ def _mark_error(session: Session, case_id: str, exc: Exception, now: datetime) -
         return
     case.status, case.error = CaseStatus.ERROR, str(exc)[:2000]
     _history(session, case, EventKind.CASE_ERROR, now, None, data={"error": str(exc)[:2000]})
+    # The error text may quote form data: only the failing element goes out.
+    element = getattr(getattr(getattr(exc, "task", None), "task_spec", None), "bpmn_id", None)
+    _outbox(session, OutboxKind.CASE_ERROR, case, now, step=element)
     try:
         session.commit()
     except StaleDataError:
@@ -331,7 +333,7 @@ def claim_task(session: Session, env: Env, actor: User, task_id: str, now: datet
         session.rollback()
         raise Conflict("この作業は他の職員が担当しています / the task is already claimed by someone else")
     _history(session, row.case, EventKind.TASK_CLAIMED, now, actor, row.step, row.name, row.id)
-    _outbox(session, OutboxKind.TASK_ASSIGNED, row.case, now, task_id=row.id, step=row.step, assignee=actor.name)
+    _outbox(session, OutboxKind.TASK_CLAIMED, row.case, now, task_id=row.id, step=row.step, by="claim")
     audit.record(session, actor, audit.Action.TASK_CLAIM, now, row.case, {"task_id": row.id, "step": row.step})
     session.commit()
     session.refresh(row)
@@ -368,7 +370,7 @@ def assign_task(session: Session, env: Env, actor: User, task_id: str, assignee_
     row.assignee_id = assignee.id
     _history(session, row.case, EventKind.TASK_ASSIGNED, now, actor, row.step, row.name, row.id,
              {"assignee": assignee.name})
-    _outbox(session, OutboxKind.TASK_ASSIGNED, row.case, now, task_id=row.id, step=row.step, assignee=assignee.name)
+    _outbox(session, OutboxKind.TASK_CLAIMED, row.case, now, task_id=row.id, step=row.step, by="assignment")
     audit.record(session, actor, audit.Action.TASK_ASSIGN, now, row.case,
                  {"task_id": row.id, "step": row.step, "assignee": assignee.name})
     session.commit()
