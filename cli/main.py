@@ -49,6 +49,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from engine.worker import start_scheduler
     from web import create_app
+    from webhooks import worker as webhook_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per sweep is noise
@@ -60,6 +61,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings)
     scheduler = start_scheduler(app.extensions["tsunagu.session_factory"], app.extensions["tsunagu.env"],
                                 app.extensions["tsunagu.clock"], settings.sweep_interval)
+    webhook_worker.add_job(scheduler, app.extensions["tsunagu.session_factory"], settings,
+                           app.extensions["tsunagu.clock"])
     server = make_server(args.host, args.port, app, threaded=True)
     print(f"Tsunagu serving on http://{args.host}:{server.server_port}/ (timer sweep every {settings.sweep_interval}s)",
           flush=True)

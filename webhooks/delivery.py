@@ -111,6 +111,10 @@ def fan_out(session_factory: sessionmaker[Session], now: datetime, batch: int = 
     total = 0
     while True:
         with session_factory() as session:
+            # A read first: an idle sweep takes no write lock (SQLite has one for the whole database).
+            if session.scalar(select(OutboxEvent.id).where(OutboxEvent.delivered_at.is_(None)).limit(1)) is None:
+                return total
+            session.rollback()
             begin_write(session)
             events = list(session.scalars(
                 select(OutboxEvent).where(OutboxEvent.delivered_at.is_(None)).order_by(OutboxEvent.id)
@@ -158,6 +162,12 @@ def _claim(session: Session, now: datetime, worker: str, tried: list[int], timeo
         update(d).where(d.id == free, d.status == DeliveryStatus.PENDING, unleased)
         .values(claimed_by=worker, claimed_until=now + lease(timeout)).returning(d.id)
         .execution_options(synchronize_session=False))
+
+
+def _anything_due(session: Session, now: datetime) -> bool:
+    d = WebhookDelivery
+    return session.scalar(select(d.id).where(d.status == DeliveryStatus.PENDING, d.next_attempt_at <= now,
+                                             or_(d.claimed_until.is_(None), d.claimed_until < now)).limit(1)) is not None
 
 
 def _send(session_factory: sessionmaker[Session], delivery_id: int, at: datetime, allowed: Allowed,
@@ -240,6 +250,9 @@ def deliver_due(session_factory: sessionmaker[Session], now: datetime, *, allowe
         # `now` is the sweep's start; a long sweep keeps its leases and times honest.
         at = now + timedelta(seconds=time.monotonic() - started)
         with session_factory() as session:
+            if not _anything_due(session, at):
+                break
+            session.rollback()
             begin_write(session)
             delivery_id = _claim(session, at, worker, tried, timeout)
             if delivery_id is None:
