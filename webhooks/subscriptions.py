@@ -170,13 +170,14 @@ def ping(session: Session, actor: User, sub_id: Any, now: datetime) -> WebhookDe
     return delivery
 
 
-def attempts(session: Session, actor: User, sub_id: Any, limit: int = 1000, offset: int = 0
-             ) -> list[WebhookAttempt]:
-    """The delivery log, oldest attempt first."""
+def attempts(session: Session, actor: User, sub_id: Any, limit: int = 1000, offset: int = 0,
+             newest_first: bool = False) -> list[WebhookAttempt]:
+    """The delivery log, oldest attempt first (or newest first)."""
     require_admin(actor)
     sub = _get(session, sub_id)
+    order = WebhookAttempt.id.desc() if newest_first else WebhookAttempt.id
     return list(session.scalars(select(WebhookAttempt).where(WebhookAttempt.subscription_id == sub.id)
-                                .order_by(WebhookAttempt.id).limit(limit).offset(offset)))
+                                .order_by(order).limit(limit).offset(offset)))
 
 
 def deliveries(session: Session, actor: User, sub_id: Any, status: Any = None, limit: int = 1000

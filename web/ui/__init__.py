@@ -37,10 +37,10 @@ def _fromiso(value: Any) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from web.ui import admin, auth, forms, views
+    from web.ui import admin, auth, forms, views, webhooks
 
     auth.configure(app)
-    for blueprint in (auth.bp, views.bp, admin.bp):
+    for blueprint in (auth.bp, views.bp, admin.bp, webhooks.bp):
         app.register_blueprint(blueprint)
 
     app.jinja_env.globals.update(
