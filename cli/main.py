@@ -1,4 +1,4 @@
-"""The `tsunagu` command: init, serve, worker, groups, user add, deploy, sweep, check, backup, restore.
+"""The `tsunagu` command: init, serve, worker, groups, user add, deploy, sweep, deliver, check, backup, restore.
 
 Every command honours DATABASE_URL. Errors go to stderr with a non-zero exit status.
 """
@@ -112,6 +112,13 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
 
     run = sweep_until_done if args.until_done else sweep
     print(run(_session(settings), Env.from_settings(settings), Clock()))
+    return 0
+
+
+def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
+    from webhooks import worker as webhook_worker
+
+    print(webhook_worker.sweep(_session(settings), settings, Clock()))
     return 0
 
 
@@ -272,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="fire due timers once and print how many fired")
     sweep.add_argument("--until-done", action="store_true", help="sweep again until no timer is due")
     sweep.set_defaults(func=cmd_sweep)
-    worker = sub.add_parser("worker", help="run the timer sweep only (any number may run, on any machine)")
+    deliver = sub.add_parser("deliver", help="send due webhook deliveries once and print how many attempts were made")
+    deliver.set_defaults(func=cmd_deliver)
+    worker = sub.add_parser("worker", help="run the timer and webhook sweeps only (any number may run, on any machine)")
     worker.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     worker.set_defaults(func=cmd_worker)
     check = sub.add_parser("check", help="compare every case's workflow state with its tasks, timers, history "
