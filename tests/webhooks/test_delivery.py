@@ -18,7 +18,7 @@ from engine.status import SUBSCRIBABLE_EVENTS, DeliveryStatus, WebhookStatus
 from tests.engine.support import intake
 from tests.webhooks.receiver import Answer, Receiver
 from webhooks import subscriptions
-from webhooks.delivery import MAX_ATTEMPTS, deliver_due, parse_retry_after
+from webhooks.delivery import MAX_ATTEMPTS, deliver_due, parse_retry_after, retry_delay
 from webhooks.destinations import NOTHING_ALLOWED, parse_allowed
 
 LOOPBACK = parse_allowed("127.0.0.1")
@@ -299,3 +299,25 @@ def test_several_sweepers_at_once_send_every_event_once_in_order_per_case(subscr
         per_case[body["data"]["case_id"]].append(body["data"]["event_id"])
     assert set(per_case) == set(case_ids)
     assert all(seq == sorted(seq) for seq in per_case.values())
+
+
+def test_a_redirect_is_not_followed_and_counts_as_a_failure(subscribe, sweep, open_case, session_factory) -> None:  # noqa: ANN001
+    with Receiver(Answer(302, {"Location": "http://169.254.169.254/latest/meta-data"})) as rx:
+        sub_id, _ = subscribe(rx.url, ["case.created"])
+        open_case()
+        assert sweep() == 1
+    assert len(rx.requests) == 1
+    (delivery,) = _deliveries(session_factory, sub_id)
+    assert delivery.status == DeliveryStatus.PENDING and delivery.last_status == 302
+    assert "HTTP 302 to http://169.254.169.254" in delivery.last_error
+
+
+def test_retry_delays_follow_the_schedule_with_jitter_and_bounded_retry_after(clock) -> None:  # noqa: ANN001
+    now = clock.now()
+    assert retry_delay(1, None, now, lambda: 0.0) == timedelta(seconds=5 * 0.85)
+    assert retry_delay(1, None, now, lambda: 1.0) == timedelta(seconds=5 * 1.15)
+    assert [retry_delay(n, None, now, NO_JITTER).total_seconds() for n in range(1, MAX_ATTEMPTS)] == [
+        5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
+    assert retry_delay(MAX_ATTEMPTS, None, now, NO_JITTER) is None
+    assert retry_delay(1, "999999", now, NO_JITTER) == timedelta(days=1)  # a receiver cannot park us for longer
+    assert retry_delay(5, "1", now, NO_JITTER) == timedelta(hours=5)  # nor make us retry sooner than the schedule
