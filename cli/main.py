@@ -1,4 +1,5 @@
-"""The `tsunagu` command: init, serve, worker, groups, user, token, deploy, sweep, check, backup, restore, audit.
+"""The `tsunagu` command: init, serve, worker, groups, user, token, deploy, sweep, deliver, check, backup,
+restore, audit.
 
 Every command honours DATABASE_URL. Errors go to stderr with a non-zero exit status.
 """
@@ -49,6 +50,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from engine.worker import start_scheduler
     from web import create_app
+    from webhooks import worker as webhook_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per sweep is noise
@@ -60,6 +62,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings)
     scheduler = start_scheduler(app.extensions["tsunagu.session_factory"], app.extensions["tsunagu.env"],
                                 app.extensions["tsunagu.clock"], settings.sweep_interval)
+    webhook_worker.add_job(scheduler, app.extensions["tsunagu.session_factory"], settings,
+                           app.extensions["tsunagu.clock"])
     server = make_server(args.host, args.port, app, threaded=True)
     print(f"Tsunagu serving on http://{args.host}:{server.server_port}/ (timer sweep every {settings.sweep_interval}s)",
           flush=True)
@@ -109,6 +113,13 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
 
     run = sweep_until_done if args.until_done else sweep
     print(run(_session(settings), Env.from_settings(settings), Clock()))
+    return 0
+
+
+def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
+    from webhooks import worker as webhook_worker
+
+    print(webhook_worker.sweep(_session(settings), settings, Clock()))
     return 0
 
 
@@ -304,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="fire due timers once and print how many fired")
     sweep.add_argument("--until-done", action="store_true", help="sweep again until no timer is due")
     sweep.set_defaults(func=cmd_sweep)
-    worker = sub.add_parser("worker", help="run the timer sweep only (any number may run, on any machine)")
+    deliver = sub.add_parser("deliver", help="send due webhook deliveries once and print how many attempts were made")
+    deliver.set_defaults(func=cmd_deliver)
+    worker = sub.add_parser("worker", help="run the timer and webhook sweeps only (any number may run, on any machine)")
     worker.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     worker.set_defaults(func=cmd_worker)
     check = sub.add_parser("check", help="compare every case's workflow state with its tasks, timers, history "

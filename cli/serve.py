@@ -2,8 +2,9 @@
 
 `serve --workers N` runs gunicorn (N worker processes with threads, each with its own database
 pool, `web.create_app()` built after the fork) and starts one `tsunagu worker` process beside it
-for the timer sweep. `tsunagu worker` is the sweep alone; any number of them may run, on any
-machine sharing the database, since each timer is claimed by exactly one transaction.
+for the sweeps. `tsunagu worker` is the sweeps alone (timers, and webhook deliveries in a thread
+beside them); any number of them may run, on any machine sharing the database, since each timer
+and each delivery attempt is claimed by exactly one transaction.
 
 Shutdown: SIGTERM stops gunicorn gracefully (requests in flight finish) and then the sweeper;
 SIGINT (Ctrl-C) does the same, faster. The sweeper also stops by itself if the serving process
@@ -97,11 +98,13 @@ def serve_production(settings: Settings, host: str, port: int, workers: int, thr
 
 
 def run_worker(settings: Settings, parent_pid: int | None = None) -> int:
-    """The timer sweep alone, every `settings.sweep_interval` seconds, until SIGTERM or SIGINT."""
+    """The timer sweep every `settings.sweep_interval` seconds and the webhook delivery sweep every
+    `settings.webhook_interval` seconds, until SIGTERM or SIGINT."""
     from engine.clock import Clock
     from engine.db import make_engine, make_session_factory
     from engine.env import Env
     from engine.worker import run_sweeper
+    from webhooks import worker as webhook_worker
 
     stop = threading.Event()
 
@@ -112,9 +115,15 @@ def run_worker(settings: Settings, parent_pid: int | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    # Webhook deliveries beside the timers; it ends with them (the timer loop returns when told to stop).
+    deliveries = threading.Thread(target=webhook_worker.run, args=(factory, settings, Clock(), stop),
+                                  name="webhook-sweep", daemon=True)
+    deliveries.start()
     try:
-        run_sweeper(make_session_factory(engine), Env.from_settings(settings), Clock(), settings.sweep_interval,
-                    stop, parent_pid)
+        run_sweeper(factory, Env.from_settings(settings), Clock(), settings.sweep_interval, stop, parent_pid)
     finally:
+        stop.set()
+        deliveries.join(STOP_TIMEOUT)
         engine.dispose()
     return 0

@@ -71,6 +71,13 @@ class Action:
     AUDIT_SEARCH = "audit.search"
     AUDIT_EXPORT = "audit.export"
     ACCESS_DENIED = "access.denied"
+    WEBHOOK_CREATE = "webhook.create"
+    WEBHOOK_CHANGE = "webhook.change"
+    WEBHOOK_DELETE = "webhook.delete"
+    WEBHOOK_ROTATE = "webhook.rotate"
+    WEBHOOK_PING = "webhook.ping"
+    WEBHOOK_RESEND = "webhook.resend"
+    WEBHOOK_DISABLE = "webhook.disable"
 
 
 # What each action is called on the audit page (Japanese, English) and in the CSV export's
@@ -100,6 +107,13 @@ LABELS: dict[str, tuple[str, str]] = {
     Action.AUDIT_SEARCH: ("アクセス記録の検索", "Audit trail searched"),
     Action.AUDIT_EXPORT: ("アクセス記録の出力", "Audit trail exported"),
     Action.ACCESS_DENIED: ("アクセスの拒否", "Access denied"),
+    Action.WEBHOOK_CREATE: ("Webhook の登録", "Webhook created"),
+    Action.WEBHOOK_CHANGE: ("Webhook の変更", "Webhook changed"),
+    Action.WEBHOOK_DELETE: ("Webhook の削除", "Webhook deleted"),
+    Action.WEBHOOK_ROTATE: ("Webhook の秘密鍵の更新", "Webhook secret rotated"),
+    Action.WEBHOOK_PING: ("Webhook のテスト送信", "Webhook test ping"),
+    Action.WEBHOOK_RESEND: ("Webhook の再送", "Webhook event re-sent"),
+    Action.WEBHOOK_DISABLE: ("Webhook の停止（送信失敗）", "Webhook disabled after failures"),
 }
 
 

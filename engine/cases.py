@@ -194,7 +194,7 @@ def _keep_assignee(session: Session, case: Case, row: HumanTask, step: str, now:
     row.assignee_id = user.id
     _history(session, case, EventKind.TASK_ASSIGNED, now, None, row.step, row.name, row.id,
              {"assignee": user.name, "same_as": step})
-    _outbox(session, OutboxKind.TASK_ASSIGNED, case, now, task_id=row.id, step=row.step, assignee=user.name)
+    _outbox(session, OutboxKind.TASK_CLAIMED, case, now, task_id=row.id, step=row.step, by="assignment")
 
 
 def _hand_over(session: Session, env: Env, origin: Case, process_key: str, actor: User | None,
@@ -246,7 +246,7 @@ def _open_case(session: Session, env: Env, actor: User | None, process_key: str,
     session.add(case)
     session.flush()
     _history(session, case, EventKind.CASE_STARTED, now, actor, data=data or None)
-    _outbox(session, OutboxKind.CASE_STARTED, case, now, group=group)
+    _outbox(session, OutboxKind.CASE_CREATED, case, now, group=group)
     _sync(session, env, case, defn, wf, actor, now)
     return case
 
@@ -319,7 +319,8 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     except SpiffWorkflowException as exc:
         session.rollback()
         failed = workflow_failure(exc)
-        mark_error(session, case.id, failed.message if limit_exceeded(exc) else str(exc), now)
+        mark_error(session, case.id, failed.message if limit_exceeded(exc) else str(exc), now,
+                   (failed.fields or {}).get("element"))
         raise failed from None
     row.state, row.completed_at, row.completed_by_id, row.draft = TaskState.COMPLETED, now, actor.id, None
     if row.assignee_id is None:
@@ -330,8 +331,7 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
         _set_consent(case, data["consent"], actor, now)
     _add_participants(session, case, data.get("participants"), now)
     _history(session, case, EventKind.TASK_COMPLETED, now, actor, row.step, row.name, row.id, data)
-    _outbox(session, OutboxKind.TASK_COMPLETED, case, now, task_id=row.id, step=row.step, step_name=row.name,
-            completed_by=actor.name)
+    _outbox(session, OutboxKind.TASK_COMPLETED, case, now, task_id=row.id, step=row.step, step_name=row.name)
     _sync(session, env, case, defn, wf, actor, now, context=dict(task.data), handing_group=row.group_id)
     audit.record(session, actor, audit.Action.TASK_COMPLETE, now, case, {"task_id": row.id, "step": row.step})
     _commit(session)
@@ -347,7 +347,7 @@ def _add_participants(session: Session, case: Case, participants: Any, now: date
             session.add(CaseMember(case_id=case.id, group_id=group_id, source="support_meeting", since=now))
 
 
-def mark_error(session: Session, case_id: str, error: str, now: datetime) -> None:
+def mark_error(session: Session, case_id: str, error: str, now: datetime, element: str | None = None) -> None:
     """Mark the case `error` with `error` as its text, in a transaction of its own (commits
     whatever else the session holds, e.g. the failed timer)."""
     # A write transaction from the start: after the caller's rollback a plain one would read
@@ -359,6 +359,8 @@ def mark_error(session: Session, case_id: str, error: str, now: datetime) -> Non
         return
     case.status, case.error = CaseStatus.ERROR, error[:2000]
     _history(session, case, EventKind.CASE_ERROR, now, None, data={"error": error[:2000]})
+    # The error text may quote form data: only the failing element goes out.
+    _outbox(session, OutboxKind.CASE_ERROR, case, now, step=element)
     try:
         session.commit()
     except StaleDataError:
@@ -403,7 +405,7 @@ def claim_task(session: Session, env: Env, actor: User, task_id: str, now: datet
         session.rollback()
         raise Conflict("この作業は他の職員が担当しています / the task is already claimed by someone else")
     _history(session, row.case, EventKind.TASK_CLAIMED, now, actor, row.step, row.name, row.id)
-    _outbox(session, OutboxKind.TASK_ASSIGNED, row.case, now, task_id=row.id, step=row.step, assignee=actor.name)
+    _outbox(session, OutboxKind.TASK_CLAIMED, row.case, now, task_id=row.id, step=row.step, by="claim")
     audit.record(session, actor, audit.Action.TASK_CLAIM, now, row.case, {"task_id": row.id, "step": row.step})
     session.commit()
     session.refresh(row)
@@ -440,7 +442,7 @@ def assign_task(session: Session, env: Env, actor: User, task_id: str, assignee_
     row.assignee_id = assignee.id
     _history(session, row.case, EventKind.TASK_ASSIGNED, now, actor, row.step, row.name, row.id,
              {"assignee": assignee.name})
-    _outbox(session, OutboxKind.TASK_ASSIGNED, row.case, now, task_id=row.id, step=row.step, assignee=assignee.name)
+    _outbox(session, OutboxKind.TASK_CLAIMED, row.case, now, task_id=row.id, step=row.step, by="assignment")
     audit.record(session, actor, audit.Action.TASK_ASSIGN, now, row.case,
                  {"task_id": row.id, "step": row.step, "assignee": assignee.name})
     session.commit()

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from engine.status import CaseStatus, TaskState, TimerStatus
+from engine.status import CaseStatus, DeliveryStatus, TaskState, TimerStatus, WebhookStatus
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -266,7 +266,10 @@ class CaseMember(Base):
 
 
 class OutboxEvent(Base):
-    """Outgoing events, written with the state change; delivered later (webhooks)."""
+    """Outgoing events, written with the state change; delivered later (webhooks).
+
+    `delivered_at` is when the delivery sweep fanned the event out to the subscriptions that
+    asked for it (one `webhook_deliveries` row each); NULL while it has not yet."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_pending", "delivered_at", "id"),)
@@ -279,6 +282,80 @@ class OutboxEvent(Base):
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
+
+
+class WebhookSubscription(Base):
+    """Another system's endpoint and the event types it wants (outgoing webhooks)."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[Any]]
+    description: Mapped[str] = mapped_column(String(500), default="")
+    # whsec_ secrets sign every message; after a rotation the previous one signs too until
+    # `previous_valid_until`, so receivers can switch without losing a message.
+    secret: Mapped[str] = mapped_column(String(200))
+    previous_secret: Mapped[str | None] = mapped_column(String(200))
+    previous_valid_until: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default=WebhookStatus.ACTIVE)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    # Since when every attempt has failed (NULL after a success): five days of it disable the subscription.
+    failing_since: Mapped[datetime | None]
+
+
+class WebhookDelivery(Base):
+    """One outbox event for one subscription: retried until delivered or dead.
+
+    A sweeper claims a row by setting `claimed_by`/`claimed_until` (a lease) and commits before it
+    sends, so no transaction is held during HTTP; a sweeper killed mid-send leaves the row to be
+    claimed again once the lease ends (at least once)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        # In order per case and subscription: the oldest pending event of a pair goes first.
+        Index("ix_webhook_deliveries_order", "subscription_id", "case_id", "status", "event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    last_status: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+    event: Mapped[OutboxEvent] = relationship(lazy="joined")
+
+
+class WebhookAttempt(Base):
+    """The delivery log: one row per HTTP attempt (time, status, latency, error)."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_subscription", "subscription_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(BigId)
+    kind: Mapped[str] = mapped_column(String(50))
+    attempt: Mapped[int]
+    at: Mapped[datetime]
+    status_code: Mapped[int | None]
+    latency_ms: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class AuditHead(Base):

@@ -76,6 +76,14 @@ class Settings:
     @property
     def script_limits(self) -> Limits:
         return Limits(self.script_cpu_seconds, self.script_memory_mb)
+    # Outgoing webhooks: destinations allowed although private or loopback (host, host:port or CIDR,
+    # comma-separated), seconds between delivery sweeps, and how long a rotated-out secret still signs.
+    webhook_allowed_hosts: str = field(default_factory=lambda: os.environ.get("TSUNAGU_WEBHOOK_ALLOWED_HOSTS", ""))
+    webhook_interval: float = field(default_factory=lambda: float(os.environ.get("TSUNAGU_WEBHOOK_INTERVAL", "1")))
+    # Seconds one delivery attempt may take in all (connect, send, answer); a claim lasts four times as long.
+    webhook_timeout: float = field(default_factory=lambda: float(os.environ.get("TSUNAGU_WEBHOOK_TIMEOUT", "15")))
+    webhook_rotation_grace_hours: float = field(
+        default_factory=lambda: float(os.environ.get("TSUNAGU_WEBHOOK_ROTATION_GRACE_HOURS", "24")))
 
 
 def _path(value: str | None) -> Path | None:

@@ -44,15 +44,38 @@ class EventKind(StrEnum):
 
 
 class OutboxKind(StrEnum):
-    """Outgoing events (outbox rows, delivered later as webhooks)."""
+    """Outgoing events (outbox rows, delivered later as webhooks). Payloads carry ids, the case
+    number, process, step and times only: never a summary, a name or a form answer."""
 
-    CASE_STARTED = "case.started"
+    CASE_CREATED = "case.created"
     CASE_COMPLETED = "case.completed"
+    CASE_ERROR = "case.error"
     CASE_LINKED = "case.linked"
+    # Reserved for case migration to a new definition version and for escalation; nothing emits them yet.
+    CASE_MIGRATED = "case.migrated"
+    CASE_ESCALATED = "case.escalated"
     TASK_CREATED = "task.created"
+    TASK_CLAIMED = "task.claimed"
     TASK_COMPLETED = "task.completed"
-    TASK_ASSIGNED = "task.assigned"
     TIMER_FIRED = "timer.fired"
+    # A subscription's test message (POST /api/webhooks/<id>/ping): sent to that subscription only.
+    WEBHOOK_PING = "webhook.ping"
+
+
+# What a webhook subscription may ask for.
+SUBSCRIBABLE_EVENTS: tuple[str, ...] = tuple(k.value for k in OutboxKind if k != OutboxKind.WEBHOOK_PING)
+
+
+class WebhookStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    DISABLED = "disabled"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
 
 
 class SessionEnd(StrEnum):

@@ -106,14 +106,15 @@ def _record_failure(session_factory: sessionmaker[Session], timer_id: int, exc: 
 def _record_runaway(session_factory: sessionmaker[Session], timer_id: int, exc: Exception, now: datetime) -> None:
     """The diagram's code went over its limits after this timer: it would again on every retry,
     so the timer fails at once and its case is marked `error` with the limit's text."""
-    message = workflow_failure(exc).message
+    failed = workflow_failure(exc)
+    message = failed.message
     with session_factory() as session:
         begin_write(session)
         timer = session.get(Timer, timer_id)
         if timer is None:
             return
         timer.status, timer.attempts, timer.last_error = TimerStatus.FAILED, timer.attempts + 1, message[:2000]
-        mark_error(session, timer.case_id, message, now)
+        mark_error(session, timer.case_id, message, now, (failed.fields or {}).get("element"))
 
 
 def fire_due(session_factory: sessionmaker[Session], env: Env, now: datetime, limit: int = 200) -> int:

@@ -143,6 +143,12 @@ class ApiClient:
     def put(self, url: str, json=None, **kw):  # noqa: ANN001, ANN003, ANN201
         return self.client.put(url, json=json, headers=self.headers, **kw)
 
+    def patch(self, url: str, json=None, **kw):  # noqa: ANN001, ANN003, ANN201
+        return self.client.patch(url, json=json, headers=self.headers, **kw)
+
+    def delete(self, url: str, **kw):  # noqa: ANN003, ANN201
+        return self.client.delete(url, headers=self.headers, **kw)
+
 
 @pytest.fixture
 def api(app, personas: Personas):  # noqa: ANN001, ANN201

@@ -181,7 +181,7 @@ def test_case_row_and_members_follow_the_completed_forms(driver: Driver, persona
         members = {m.group_id for m in s.query(CaseMember).filter(CaseMember.case_id == case_id)}
         kinds = [o.kind for o in s.query(OutboxEvent).filter(OutboxEvent.case_id == case_id).order_by(OutboxEvent.id)]
     assert members == {"choju-anshin", "kurashi-shien"}
-    assert kinds[0] == OutboxKind.CASE_STARTED
+    assert kinds[0] == OutboxKind.CASE_CREATED
     assert kinds.count(OutboxKind.TASK_COMPLETED) == 4
     assert kinds.count(OutboxKind.TASK_CREATED) == 4
 

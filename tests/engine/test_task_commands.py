@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from engine import cases, specs
 from engine.cases import WorkflowFailed
 from engine.errors import Conflict, Forbidden, Invalid
+from engine.models import OutboxEvent
 from engine.settings import ROOT
-from engine.status import CaseStatus, EventKind
+from engine.status import CaseStatus, EventKind, OutboxKind
 from tests.conftest import Personas
 from tests.engine.support import ASSESSMENT, Driver, diagram, intake
 
@@ -90,3 +92,8 @@ def test_diagram_failing_at_run_time_marks_the_case_and_keeps_the_task(
     assert driver.open_steps(case_id) == ["work"]
     assert driver.completions(case_id) == []
     assert len(driver.history(case_id, EventKind.CASE_ERROR)) == 1
+    # other systems hear of it (webhook case.error): the failing element, not the error text
+    with driver.factory() as s:
+        (event,) = s.scalars(select(OutboxEvent).where(OutboxEvent.case_id == case_id,
+                                                       OutboxEvent.kind == OutboxKind.CASE_ERROR))
+    assert event.payload["step"] == "middle" and detail not in str(event.payload)

@@ -85,9 +85,11 @@ class Http:
 class Server:
     """`tsunagu serve --workers N` in a process group of its own (gunicorn, its workers, the sweeper)."""
 
-    def __init__(self, database_url: str, log: Path, workers: int = 2, sweep_interval: float = 0.2) -> None:
+    def __init__(self, database_url: str, log: Path, workers: int = 2, sweep_interval: float = 0.2,
+                 env: dict[str, str] | None = None) -> None:
         self.database_url, self.log, self.workers = database_url, log, workers
         self.sweep_interval = sweep_interval
+        self.env = env or {}
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
@@ -95,7 +97,7 @@ class Server:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [*CLI, "serve", "--workers", str(self.workers), "--port", str(self.port)], cwd=ROOT,
-                env=cli_env(self.database_url, TSUNAGU_SWEEP_INTERVAL=str(self.sweep_interval)),
+                env=cli_env(self.database_url, TSUNAGU_SWEEP_INTERVAL=str(self.sweep_interval), **self.env),
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         client = Http(self.port, token, timeout=5)
 

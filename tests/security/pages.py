@@ -28,6 +28,7 @@ def everyone(value: str) -> dict[str, str]:
     return dict.fromkeys(RELATIONS, value)
 
 
+ADMIN_ONLY = {**everyone(FB), "admin": OK}
 CASE_READ = {"referring": OK, "secretariat": OK, "lead": OK, "participant": OK, "outsider": NF, "admin": NF}
 TASK_ACT = {"referring": FB, "secretariat": OK, "lead": FB, "participant": FB, "outsider": NF, "admin": NF}
 
@@ -64,4 +65,14 @@ PAGES: dict[str, Page] = {
                                      {"current_password": "not the password", "password": "a new long passphrase"}),
     "bpmn_js": Page("GET", "/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js", everyone(OK)),
     "favicon": Page("GET", "/favicon.ico", everyone(OK)),  # issue 8: no 404 in every page's console
+    # outgoing webhooks, administrators only ({webhook} has a dead event {event}; {webhook2} is deleted)
+    "ui_webhooks.webhooks_page": Page("GET", "/admin/webhooks", ADMIN_ONLY),
+    "ui_webhooks.create": Page("POST", "/admin/webhooks", ADMIN_ONLY,
+                               {"url": "https://hooks.example.org/new", "events": ["case.created"]}),
+    "ui_webhooks.webhook_page": Page("GET", "/admin/webhooks/{webhook}", ADMIN_ONLY),
+    "ui_webhooks.set_status": Page("POST", "/admin/webhooks/{webhook}/status", ADMIN_ONLY, {"status": "paused"}),
+    "ui_webhooks.rotate": Page("POST", "/admin/webhooks/{webhook}/rotate", ADMIN_ONLY),
+    "ui_webhooks.ping": Page("POST", "/admin/webhooks/{webhook}/ping", ADMIN_ONLY),
+    "ui_webhooks.delete": Page("POST", "/admin/webhooks/{webhook2}/delete", ADMIN_ONLY),
+    "ui_webhooks.resend": Page("POST", "/admin/webhooks/{webhook}/events/{event}/resend", ADMIN_ONLY),
 }

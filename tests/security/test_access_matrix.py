@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from engine import sessions
+from engine.models import WebhookDelivery
+from engine.status import DeliveryStatus
 from engine.timers import fire_due
 from tests.security.pages import CASE_READ, FB, NF, OK, PAGES, TASK_ACT, everyone
 
@@ -40,6 +43,8 @@ class Endpoint:
     expect: dict[str, str]  # relation -> ok / 404 / 403
     body: Any = None
 
+
+ADMIN_ONLY = {**everyone(FB), "admin": OK}
 
 # endpoint name (Flask) -> how it is exercised and who may
 ENDPOINTS: dict[str, Endpoint] = {
@@ -71,6 +76,18 @@ ENDPOINTS: dict[str, Endpoint] = {
     "admin.search_audit": Endpoint("GET", "/api/audit", {**everyone(FB), "lead": OK, "admin": OK}),
     "admin.export_audit": Endpoint("GET", "/api/audit.csv", {**everyone(FB), "lead": OK, "admin": OK}),
     "api-docs.openapi_json": Endpoint("GET", "/api/openapi.json", everyone(OK)),
+    # outgoing webhooks: administrators only
+    "webhooks.create": Endpoint("POST", "/api/webhooks", ADMIN_ONLY,
+                                {"url": "https://hooks.example.org/tsunagu", "events": ["case.created"]}),
+    "webhooks.list_webhooks": Endpoint("GET", "/api/webhooks", ADMIN_ONLY),
+    "webhooks.get_webhook": Endpoint("GET", "/api/webhooks/{webhook}", ADMIN_ONLY),
+    "webhooks.change": Endpoint("PATCH", "/api/webhooks/{webhook}", ADMIN_ONLY, {"description": "福祉総合システム"}),
+    "webhooks.remove": Endpoint("DELETE", "/api/webhooks/{webhook}", ADMIN_ONLY),
+    "webhooks.rotate": Endpoint("POST", "/api/webhooks/{webhook}/rotate", ADMIN_ONLY),
+    "webhooks.ping": Endpoint("POST", "/api/webhooks/{webhook}/ping", ADMIN_ONLY),
+    "webhooks.deliveries": Endpoint("GET", "/api/webhooks/{webhook}/deliveries", ADMIN_ONLY),
+    "webhooks.events": Endpoint("GET", "/api/webhooks/{webhook}/events", ADMIN_ONLY),
+    "webhooks.resend": Endpoint("POST", "/api/webhooks/{webhook}/deliveries/{event}/resend", ADMIN_ONLY),
 }
 
 
@@ -103,7 +120,15 @@ def world(api, personas, clock, session_factory, env, session):  # noqa: ANN001,
     task = sec.get(f"/api/cases/{case['id']}").json["open_tasks"][0]
     page_session, _ = sessions.add(session, personas.outsider, clock.now(), user_agent="a browser")
     session.commit()
-    return {"case": case["id"], "task": task["id"], "session": page_session.id}
+    # a subscription with one dead event (its ping), to re-send
+    admin = api("admin")
+    hook = admin.post("/api/webhooks", json={"url": "https://hooks.example.org/tsunagu", "events": ["case.created"]}).json
+    event = admin.post(f"/api/webhooks/{hook['id']}/ping").json["event_id"]
+    with session_factory() as s:
+        s.execute(update(WebhookDelivery).values(status=DeliveryStatus.DEAD))
+        s.commit()
+    return {"case": case["id"], "task": task["id"], "session": page_session.id, "webhook": hook["id"],
+            "event": event}
 
 
 @pytest.mark.parametrize("relation", list(RELATIONS))
@@ -116,7 +141,7 @@ def test_access_matrix(endpoint: str, relation: str, world, api, personas, app) 
     token_id = _own_token_id(client)
     values = {"case": world["case"], "task": world["task"], "token": token_id, "user": "wakamono.ito",
               "session": world["session"],
-              "own_group": persona.group_ids[0]}
+              "own_group": persona.group_ids[0], "webhook": world["webhook"], "event": world["event"]}
     url = rule.url.format(**values)
     body = _fill(rule.body, values)
     response = client.client.open(url, method=rule.method, json=body, headers=client.headers)

@@ -10,9 +10,12 @@ import pytest
 
 from engine import cases, sessions, users
 from engine.settings import ROOT
+from engine.status import DeliveryStatus
 from engine.timers import fire_due
 from tests.security.pages import FB, NF, OK, PAGES, RELATIONS
 from tests.ui.test_pages import text
+from webhooks import subscriptions
+from webhooks.destinations import parse_allowed
 
 WHO = {"referring": "caseworker", "secretariat": "secretariat", "lead": "lead", "participant": "elder_care",
        "outsider": "outsider", "admin": "admin"}
@@ -41,7 +44,15 @@ def world(session, env, personas, clock, session_factory):  # noqa: ANN001, ANN2
     assert fire_due(session_factory, env, clock.now()) == 1
     session.expire_all()
     (task,) = cases.case_open_tasks(session, case)
-    return {"case": case.id, "task": task.id}
+    admin, nowhere = personas.admin, parse_allowed("")
+    hook, _ = subscriptions.create_subscription(session, admin, "https://hooks.example.org/a", ["case.created"], None,
+                                                clock.now(), nowhere)
+    doomed, _ = subscriptions.create_subscription(session, admin, "https://hooks.example.org/b", ["case.created"],
+                                                  None, clock.now(), nowhere)
+    dead = subscriptions.ping(session, admin, hook.id, clock.now())
+    dead.status = DeliveryStatus.DEAD
+    session.commit()
+    return {"case": case.id, "task": task.id, "webhook": hook.id, "webhook2": doomed.id, "event": dead.event_id}
 
 
 def same_page(a, b) -> bool:  # noqa: ANN001
@@ -56,7 +67,8 @@ def same_page(a, b) -> bool:  # noqa: ANN001
 
 def test_every_page_has_a_rule_for_every_relation(app) -> None:  # noqa: ANN001
     names = {r.endpoint for r in app.url_map.iter_rules()}
-    pages = {n for n in names if n.startswith(("ui.", "ui_auth.", "ui_admin.")) or n in ("bpmn_js", "favicon")}
+    pages = {n for n in names if n.startswith(("ui.", "ui_auth.", "ui_admin.", "ui_webhooks."))
+             or n in ("bpmn_js", "favicon")}
     assert pages == set(PAGES)
     for name, page in PAGES.items():
         assert set(page.expect) == set(RELATIONS), name

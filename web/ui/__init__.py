@@ -38,11 +38,11 @@ def _fromiso(value: Any) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from web.ui import admin, auth, errors, forms, views
+    from web.ui import admin, auth, errors, forms, views, webhooks
 
     auth.configure(app)
     errors.install_app(app)
-    for blueprint in (auth.bp, views.bp, admin.bp):
+    for blueprint in (auth.bp, views.bp, admin.bp, webhooks.bp):
         app.register_blueprint(blueprint)
 
     app.jinja_env.globals.update(
