@@ -25,7 +25,8 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent, ThrowingEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import ThrowingEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import ManualTask, ScriptTask, UserTask
 from sqlalchemy import func, select
@@ -70,6 +71,8 @@ class LoadedDefinition:
     # message name -> process key started when the message is thrown (hand-over)
     message_routes: dict[str, str] = field(default_factory=dict)
     bpmn_xml: str = ""
+    # names of the messages whose message start event starts a case of this process
+    message_starts: frozenset[str] = frozenset()
 
 
 def parse_iso_duration(text: str, start: datetime) -> timedelta:
@@ -212,8 +215,9 @@ def _inspect(process_key: str, spec: Any, subs: dict[str, Any], forms: dict[str,
             target = props.get("startsProcess")
             if target:
                 routes[event_definition.name] = target
-        if isinstance(ts, CatchingEvent) and isinstance(event_definition, MessageEventDefinition):
-            pass
+        if isinstance(event_definition, MessageEventDefinition):
+            for prop in event_definition.correlation_properties:
+                _check(prop.retrieval_expression, "eval", element, file, f"correlation property {prop.name}")
         if isinstance(ts, UserTask | ManualTask):
             form_key = props.get("formKey")
             if not form_key:
@@ -378,4 +382,10 @@ class SpecCache:
         spec, subs = parsed.get(d.process_key)
         steps, routes, _ = _inspect(d.process_key, spec, subs, bundle["forms"], self.org, None)
         return LoadedDefinition(d.id, d.process_key, d.version, spec, subs, bundle["forms"], steps, routes,
-                                next(iter(bundle["bpmn"].values())))
+                                next(iter(bundle["bpmn"].values())), message_start_names(spec))
+
+
+def message_start_names(spec: Any) -> frozenset[str]:
+    """Messages that start the process: its top level's message start events."""
+    return frozenset(ts.event_definition.name for ts in spec.task_specs.values()
+                     if isinstance(ts, StartEvent) and isinstance(ts.event_definition, MessageEventDefinition))

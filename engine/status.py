@@ -41,6 +41,7 @@ class EventKind(StrEnum):
     CASE_ERROR = "case_error"
     CONSENT_RECORDED = "consent_recorded"
     CASE_SHARED = "case_shared"
+    MESSAGE_RECEIVED = "message_received"
 
 
 class OutboxKind(StrEnum):
@@ -53,6 +54,16 @@ class OutboxKind(StrEnum):
     TASK_COMPLETED = "task.completed"
     TASK_ASSIGNED = "task.assigned"
     TIMER_FIRED = "timer.fired"
+    MESSAGE_RECEIVED = "message.received"
+
+
+class WaitKind(StrEnum):
+    """What an active case waits for (`waiting` on the case; message_waits rows hold the last two)."""
+
+    TASK = "task"
+    TIMER = "timer"
+    MESSAGE = "message"
+    SIGNAL = "signal"
 
 
 class Role(StrEnum):
