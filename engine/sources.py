@@ -89,6 +89,11 @@ def remove_source(session: Session, actor: User | None, name: object, now: datet
     return source
 
 
+def process_keys(session: Session) -> list[str]:
+    """Processes a source may be tied to."""
+    return list(session.scalars(select(ProcessDefinition.process_key).distinct().order_by(ProcessDefinition.process_key)))
+
+
 def active_source(session: Session, name: object) -> Source | None:
     if not isinstance(name, str):
         return None

@@ -56,5 +56,9 @@ PAGES: dict[str, Page] = {
     "ui_admin.audit_csv": Page("GET", "/admin/audit.csv", {**everyone(FB), "lead": OK, "admin": OK}),
     "ui_admin.tokens_page": Page("GET", "/account/tokens", everyone(OK)),
     "ui_admin.revoke_token": Page("POST", "/account/tokens/{token}/revoke", everyone(OK)),
+    # issue 11: message sources (administrators)
+    "ui_admin.sources_page": Page("GET", "/admin/sources", {**everyone(FB), "admin": OK}),
+    "ui_admin.add_source": Page("POST", "/admin/sources", {**everyone(FB), "admin": OK}, {"name": "page-matrix"}),
+    "ui_admin.remove_source": Page("POST", "/admin/sources/page-matrix/remove", {**everyone(FB), "admin": OK}),
     "bpmn_js": Page("GET", "/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js", everyone(OK)),
 }

@@ -72,9 +72,9 @@ def init_app(app: Flask) -> None:
     api = TsunaguApi(app, spec_kwargs={"info": {"description": "Tsunagu: multi-agency welfare support as BPMN"}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
 
-    from web.api import admin, cases, groups, tasks
+    from web.api import admin, cases, groups, messages, tasks
 
-    for blp in (groups.blp, cases.blp, tasks.blp, admin.blp):
+    for blp in (groups.blp, cases.blp, tasks.blp, admin.blp, messages.blp):
         api.register_blueprint(blp)
 
     @app.errorhandler(DomainError)

@@ -37,7 +37,7 @@ def _fromiso(value: Any) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from web.ui import admin, auth, forms, views
+    from web.ui import admin, auth, forms, sources, views  # noqa: F401 - sources adds routes to admin.bp
 
     auth.configure(app)
     for blueprint in (auth.bp, views.bp, admin.bp):
