@@ -8,7 +8,7 @@ For every case the check loads the SpiffWorkflow state and compares it with
 - the history (one TASK_CREATED per task row, one TASK_COMPLETED per completed task with the
   same actor, one TIMER_FIRED per fired timer),
 - the outbox (one event per committed change: task.created, task.completed, timer.fired,
-  case.started, case.completed),
+  case.started, case.completed, message.received),
 - the case status (completed exactly when the workflow is).
 It reports differences and never repairs them: a difference means a bug or a hand-edited
 database, and a person should look at it. Each batch of cases is read in one snapshot
@@ -245,6 +245,8 @@ def _check_history_and_outbox(case: Case, rows: _Rows, report: Any) -> None:
     _same(report, "timer.fired",
           Counter((e.step, _iso(_parse((e.data or {}).get("due_at")))) for e in by_kind[EventKind.TIMER_FIRED]),
           Counter((p.get("step"), _iso(_parse(p.get("due_at")))) for p in outbox[OutboxKind.TIMER_FIRED]))
+    _same(report, "message.received", Counter((e.data or {}).get("message") for e in by_kind[EventKind.MESSAGE_RECEIVED]),
+          Counter(p.get("message") for p in outbox[OutboxKind.MESSAGE_RECEIVED]))
     for kind, outbox_kind in ((EventKind.CASE_STARTED, OutboxKind.CASE_STARTED),
                               (EventKind.CASE_COMPLETED, OutboxKind.CASE_COMPLETED)):
         n_history, n_outbox = len(by_kind[kind]), len(outbox[outbox_kind])

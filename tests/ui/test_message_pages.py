@@ -24,8 +24,10 @@ def test_case_page_shows_what_the_case_waits_for(staff, session, env, personas, 
                                          {"household_ref": "H-1"}, clock.now())
     task_case = cases.start_case(session, env, personas.caseworker, "multi_agency", {}, None, clock.now())
     client = staff("secretariat")
-    items = waiting_items(text(client.get(f"/cases/{waiting_case.id}")))
+    page = text(client.get(f"/cases/{waiting_case.id}"))
+    items = waiting_items(page)
     assert len(items) == 1 and items[0].startswith("メッセージ待ち 返信待ち")
+    assert "メッセージを受信" in page and "test_referral" in page
     items = waiting_items(text(client.get(f"/cases/{task_case.id}")))
     assert len(items) == 1 and items[0].startswith("作業待ち")
 

@@ -181,6 +181,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ev_timer_scheduled": ("予定を登録", "Scheduled"),
     "ev_timer_fired": ("予定日が到来", "Due date reached"),
     "ev_case_linked": ("案件を連携", "Cases linked"),
+    "ev_message_received": ("メッセージを受信", "Message received"),
+    "message_from": ("{message}（送信元: {source}）", "{message} (from {source})"),
     "ev_case_completed": ("案件を終了", "Case closed"),
     "ev_case_error": ("エラー", "Error"),
     "ev_consent_recorded": ("本人同意を記録", "Consent recorded"),
