@@ -24,7 +24,7 @@ from engine.access import can_see_case, can_work_on, require_case, task_queue_cl
 from engine.clock import utcnow
 from engine.db import command
 from engine.env import Env
-from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from engine.models import (
     Case,
     CaseEvent,
@@ -544,7 +544,7 @@ def count_visible_cases(session: Session, env: Env, actor: User) -> int:
 
 @command
 def receive_message(session: Session, env: Env, actor: User | None, name: Any, data: Any, correlation: Any,
-                    now: datetime, source: Source | None = None, webhook_id: str | None = None) -> Case:
+                    now: datetime, source_name: str | None = None, webhook_id: str | None = None) -> Case:
     """Route one incoming message (see `engine.messages`): a waiting case receives it, or a
     process with a message start event of that name starts a case. From a registered source
     (a webhook) the message's id is recorded in the same transaction, so a replay is refused
@@ -554,6 +554,12 @@ def receive_message(session: Session, env: Env, actor: User | None, name: Any, d
         raise Forbidden("メッセージを送れるのは事務局と管理者です / only the secretariat and administrators may send "
                         "messages")
     name, data, correlation = messages.check_message(name, data, correlation)
+    source = None
+    if source_name is not None:
+        # Read again in this transaction: the source may have been removed since its signature was checked.
+        source = session.scalar(select(Source).where(Source.name == source_name, Source.active.is_(True)))
+        if source is None:
+            raise Unauthorized("署名を確認できません / The message's signature, timestamp or source is not valid")
     if source is not None and webhook_id is not None:
         seen = session.scalar(select(InboundMessage.id).where(InboundMessage.source_id == source.id,
                                                                InboundMessage.webhook_id == webhook_id))

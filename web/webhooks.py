@@ -22,10 +22,11 @@ from webhooks.inbound import VerificationFailed, verify
 
 bp = Blueprint("webhooks", __name__)
 FIELDS = {"type", "data", "correlation"}
+UNAUTHORIZED = "署名を確認できません / The message's signature, timestamp or source is not valid"
 
 
 def _unauthorized():  # noqa: ANN202
-    response = error_response(401, "署名を確認できません / The message's signature, timestamp or source is not valid")
+    response = error_response(401, UNAUTHORIZED)
     del response.headers["WWW-Authenticate"]  # not a bearer-token endpoint
     return response
 
@@ -55,7 +56,8 @@ def receive(source: str):  # noqa: ANN201
         return error_response(400, "type（メッセージ名）は必須です / type (the message name) is required",
                               {"type": "required"})
     case = cases.receive_message(db.session, engine_env(), None, message["type"], message.get("data"),
-                                 message.get("correlation"), now(), source=src, webhook_id=verified.webhook_id)
+                                 message.get("correlation"), now(), source_name=src.name,
+                                 webhook_id=verified.webhook_id)
     return jsonify({"case_id": case.id}), 202
 
 

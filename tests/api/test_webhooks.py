@@ -134,6 +134,8 @@ def test_unknown_message_gets_404_no_match(hook, session) -> None:  # noqa: ANN0
     pytest.param(b'{"type": "test_referral", "data": {}, "extra": 1}', "extra", id="unknown-field"),
     pytest.param(b'{"type": "test_referral", "correlation": "H-1"}', "correlation", id="correlation-not-object"),
     pytest.param(b'{"type": 12}', "type", id="type-not-text"),
+    pytest.param(('{"type": "test_referral", "data": {"a": ' + '[' * 40 + ']' * 40 + '}}').encode(), "data",
+                 id="data-too-deep"),
 ])
 def test_malformed_body_gets_400_naming_the_field(hook, session, raw: bytes, field: str | None) -> None:  # noqa: ANN001
     before = counts(session)
@@ -143,6 +145,13 @@ def test_malformed_body_gets_400_naming_the_field(hook, session, raw: bytes, fie
     else:
         assert r.status_code == 400, r.json
         assert r.json["error"]["code"] == "malformed" and field in r.json["error"]["fields"]
+    assert counts(session) == before
+
+
+def test_body_over_the_size_limit_gets_413_in_the_envelope(hook, session) -> None:  # noqa: ANN001
+    before = counts(session)
+    r = hook({"type": "test_referral", "data": {"note": "x" * (1024 * 1024)}})
+    assert r.status_code == 413 and r.json["error"]["code"] == "too_large"
     assert counts(session) == before
 
 
