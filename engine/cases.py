@@ -595,10 +595,11 @@ def receive_message(session: Session, env: Env, actor: User | None, name: Any, d
         except Exception as exc:  # noqa: BLE001 - as above, at the start event
             raise _engine_error(exc) from None
         defn, wf, step, step_name = None, None, None, None
-    # History keeps what the case received; outbox and audit name the message, never its data.
+    # History keeps what the case received (a starting message's data is on case_started
+    # already); outbox and audit name the message, never its data or correlation values.
     origin = {"message": name, "source": source.name if source is not None else None}
     _history(session, case, EventKind.MESSAGE_RECEIVED, now, actor, step, step_name,
-             data={**origin, "correlation": correlation or None, "data": data or None})
+             data={**origin, "correlation": correlation or None, "data": (data or None) if wf is not None else None})
     _outbox(session, OutboxKind.MESSAGE_RECEIVED, case, now, step=step, **origin)
     if wf is not None:
         _sync(session, env, case, defn, wf, actor, now)

@@ -197,7 +197,7 @@ def waiting_events_of(wf: BpmnWorkflow) -> list[Any]:
             if getattr(t.task_spec, "event_definition", None) is not None]
 
 
-MISSING = object()
+_MISSING = object()
 
 
 def waiting_catches(wf: BpmnWorkflow) -> list[tuple[Any, str, str, dict[str, Any] | None]]:
@@ -220,8 +220,8 @@ def _expected(task: Any, definition: MessageEventDefinition) -> dict[str, Any] |
     held = task.workflow.correlations or {}
     for prop in definition.correlation_properties:
         value = next((held[key][prop.name] for key in prop.correlation_keys
-                      if prop.name in held.get(key, {})), MISSING)
-        if value is MISSING:
+                      if prop.name in held.get(key, {})), _MISSING)
+        if value is _MISSING:
             try:
                 value = evaluate(prop.retrieval_expression, dict(task.data))
             except Exception:  # noqa: BLE001 - the data does not hold it (yet)

@@ -59,6 +59,9 @@ def test_message_start_event_starts_a_case_with_the_message_data(driver: Driver,
     assert task.data["household_ref"] == "H-1" and task.data["note"] == "x"
     received = driver.history(case_id, EventKind.MESSAGE_RECEIVED)
     assert [(e.data["message"], e.data["correlation"]) for e in received] == [("test_referral", {"household_ref": "H-1"})]
+    # The data is kept once, on case_started.
+    assert received[0].data["data"] is None
+    assert driver.history(case_id, EventKind.CASE_STARTED)[0].data["note"] == "x"
     with driver.factory() as s:
         outbox = s.scalars(select(OutboxEvent).where(OutboxEvent.case_id == case_id,
                                                      OutboxEvent.kind == "message.received")).one()
