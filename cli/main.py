@@ -1,5 +1,5 @@
 """The `tsunagu` command: init, serve, worker, groups, user, token, deploy, sweep, deliver, check, backup,
-restore, audit.
+restore, audit, source.
 
 Every command honours DATABASE_URL. Errors go to stderr with a non-zero exit status.
 """
@@ -279,6 +279,35 @@ def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_source_add(args: argparse.Namespace, settings: Settings) -> int:
+    from engine import sources
+
+    with _session(settings)() as session:
+        s = sources.add_source(session, Env.from_settings(settings), None, args.name, Clock().now(), args.process,
+                               args.group)
+        print(f"source {s.name} process={s.process_key or '*'} group={s.group_id} url=/webhooks/{s.name}")
+        print(s.secret)
+    return 0
+
+
+def cmd_source_list(args: argparse.Namespace, settings: Settings) -> int:
+    from engine import sources
+
+    with _session(settings)() as session:
+        for s in sources.list_sources(session, None):
+            print(f"{s.name}\t{s.process_key or '*'}\t{s.group_id}\t{s.created_at.isoformat()}")
+    return 0
+
+
+def cmd_source_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from engine import sources
+
+    with _session(settings)() as session:
+        sources.remove_source(session, None, args.name, Clock().now())
+        print(f"source {args.name} removed")
+    return 0
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -374,6 +403,19 @@ def build_parser() -> argparse.ArgumentParser:
     ae.add_argument("--since", help="ISO date or time")
     ae.add_argument("--until", help="ISO date or time")
     ae.set_defaults(func=cmd_audit_export)
+
+    src = sub.add_parser("source", help="sources of signed incoming messages (POST /webhooks/NAME)").add_subparsers(
+        dest="source_command", required=True)
+    sa = src.add_parser("add", help="register a source; prints its secret (whsec_...) on its last line")
+    sa.add_argument("name")
+    sa.add_argument("--process", help="messages from it may only start or move cases of this process")
+    sa.add_argument("--group", help="referring group of the cases its messages start (default: secretariat)")
+    sa.set_defaults(func=cmd_source_add)
+    sl = src.add_parser("list", help="list sources: name, process (* for any), group, created")
+    sl.set_defaults(func=cmd_source_list)
+    sr = src.add_parser("remove", help="remove a source; its messages are refused from then on")
+    sr.add_argument("name")
+    sr.set_defaults(func=cmd_source_remove)
     return p
 
 

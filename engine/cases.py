@@ -15,11 +15,11 @@ from typing import Any
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, forms, runtime
+from engine import audit, forms, messages, runtime
 from engine.access import (
     can_see_case,
     can_work_on,
@@ -31,7 +31,7 @@ from engine.access import (
 from engine.clock import utcnow
 from engine.db import begin_write, command
 from engine.env import Env
-from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from engine.expressions import limit_exceeded
 from engine.models import (
     Case,
@@ -41,7 +41,9 @@ from engine.models import (
     Counter,
     Group,
     HumanTask,
+    InboundMessage,
     OutboxEvent,
+    Source,
     Timer,
     User,
 )
@@ -162,6 +164,8 @@ def _sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: An
         _history(session, case, EventKind.TIMER_SCHEDULED, now, actor, task.task_spec.bpmn_id, name, task_id,
                  {"due_at": due.isoformat()})
 
+    messages.sync_waits(session, case, wf, now)
+
     for event in wf.get_events():
         target = defn.message_routes.get(getattr(event.event_definition, "name", None))
         if target:
@@ -219,7 +223,8 @@ def _hand_over(session: Session, env: Env, origin: Case, process_key: str, actor
 
 
 def _open_case(session: Session, env: Env, actor: User | None, process_key: str, data: dict[str, Any],
-               group: str, now: datetime) -> Case:
+               group: str, now: datetime, message: str | None = None,
+               correlation: dict[str, Any] | None = None) -> Case:
     row = latest_definition(session, process_key)
     if row is None:
         raise Invalid(f"unknown process {process_key!r}", {"process": "unknown process"})
@@ -233,7 +238,7 @@ def _open_case(session: Session, env: Env, actor: User | None, process_key: str,
                           fields) from None
     wf = runtime.new_workflow(defn)
     try:
-        runtime.start(wf, dict(data), now, env.settings.script_limits)
+        runtime.start(wf, dict(data), now, env.settings.script_limits, message, correlation)
     except SpiffWorkflowException as exc:
         raise workflow_failure(exc) from None
     summary = data.get("summary") if isinstance(data.get("summary"), str) else ""
@@ -613,3 +618,90 @@ def list_cases(session: Session, env: Env, actor: User, now: datetime | None = N
 
 def count_visible_cases(session: Session, env: Env, actor: User) -> int:
     return session.scalar(select(func.count()).select_from(Case).where(visible_cases_clause(actor, env.org))) or 0
+
+
+# ---------------------------------------------------------------- incoming messages
+
+
+@command
+def receive_message(session: Session, env: Env, actor: User | None, name: Any, data: Any, correlation: Any,
+                    now: datetime, source_name: str | None = None, webhook_id: str | None = None) -> Case:
+    """Route one incoming message (see `engine.messages`): a waiting case receives it, or a
+    process with a message start event of that name starts a case. From a registered source
+    (a webhook) the message's id is recorded in the same transaction, so a replay is refused
+    (Conflict) and a refused message leaves no trace; a source tied to a process reaches
+    only that process's cases. Returns the case that got it."""
+    if actor is not None and not {Role.ADMIN, Role.SECRETARIAT} & set(actor.roles):
+        raise Forbidden("メッセージを送れるのは事務局と管理者です / only the secretariat and administrators may send "
+                        "messages")
+    name, data, correlation = messages.check_message(name, data, correlation)
+    source = None
+    if source_name is not None:
+        # Read again in this transaction: the source may have been removed since its signature was checked.
+        source = session.scalar(select(Source).where(Source.name == source_name, Source.active.is_(True)))
+        if source is None:
+            raise Unauthorized("署名を確認できません / The message's signature, timestamp or source is not valid")
+    if source is not None and webhook_id is not None:
+        seen = session.scalar(select(InboundMessage.id).where(InboundMessage.source_id == source.id,
+                                                               InboundMessage.webhook_id == webhook_id))
+        if seen is not None:
+            raise Conflict("このメッセージは受信済みです / message already received (webhook-id replayed)",
+                           {"webhook-id": "already received"})
+    only = source.process_key if source is not None else None
+    wait = messages.find_wait(session, name, correlation, only)
+    if wait is not None:
+        case = session.get(Case, wait.case_id)
+        defn, wf = _load(env, case)
+        try:
+            runtime.deliver(wf, uuid.UUID(wait.task_id), data, correlation, now, env.settings.script_limits)
+        except runtime.MessageNotCaught:
+            raise Conflict("案件の待ち状態が変わりました。もう一度お試しください / the case stopped waiting for "
+                           "this message meanwhile; try again") from None
+        except (DomainError, SQLAlchemyError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a script or expression of the diagram failed on this message
+            raise workflow_failure(exc) from None
+        step, step_name = wait.step, wait.step_name
+    else:
+        process_key = messages.starting_process(session, env, name, only)
+        if process_key is None:
+            raise messages.NoMatch(f"メッセージ {name!r} を待つ案件も、これで始まるプロセスもありません / no case waits "
+                                   f"for message {name!r} with this correlation and no process starts with it",
+                                   {"type": "no match"})
+        group = _message_group(env, actor, source)
+        try:
+            case = _open_case(session, env, actor, process_key, data, group, now, name, correlation)
+        except (DomainError, SQLAlchemyError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - as above, at the start event
+            raise workflow_failure(exc) from None
+        defn, wf, step, step_name = None, None, None, None
+    # History keeps what the case received (a starting message's data is on case_started
+    # already); outbox and audit name the message, never its data or correlation values.
+    origin = {"message": name, "source": source.name if source is not None else None}
+    _history(session, case, EventKind.MESSAGE_RECEIVED, now, actor, step, step_name,
+             data={**origin, "correlation": correlation or None, "data": (data or None) if wf is not None else None})
+    _outbox(session, OutboxKind.MESSAGE_RECEIVED, case, now, step=step, **origin)
+    if wf is not None:
+        _sync(session, env, case, defn, wf, actor, now)
+    if source is not None and webhook_id is not None:
+        session.add(InboundMessage(source_id=source.id, webhook_id=webhook_id, message=name, case_id=case.id,
+                                   received_at=now))
+    audit.record(session, actor, audit.Action.MESSAGE_RECEIVE, now, case,
+                 {**origin, "step": step, "correlation": sorted(correlation)},
+                 actor_name=f"source:{source.name}" if source is not None else None)
+    try:
+        _commit(session)
+    except IntegrityError:
+        session.rollback()  # the same webhook-id committed meanwhile by a concurrent delivery
+        raise Conflict("このメッセージは受信済みです / message already received (webhook-id replayed)",
+                       {"webhook-id": "already received"}) from None
+    return case
+
+
+def _message_group(env: Env, actor: User | None, source: Source | None) -> str:
+    if source is not None:
+        return source.group_id
+    mine = actor.group_ids if actor is not None else []
+    wide = [g for g in mine if g in env.org.case_wide_groups]
+    return (wide or mine or [messages.default_group(env.org)])[0]

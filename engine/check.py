@@ -3,10 +3,12 @@
 For every case the check loads the SpiffWorkflow state and compares it with
 - the open task projection (ids, steps, groups, due times),
 - the pending timers (task ids, due times),
+- the message and signal waits (task ids, message names),
+- that an active case waits for something (a task, a timer, a message or a signal),
 - the history (one TASK_CREATED per task row, one TASK_COMPLETED per completed task with the
   same actor, one TIMER_FIRED per fired timer),
 - the outbox (one event per committed change: task.created, task.completed, timer.fired,
-  case.created, case.completed),
+  case.created, case.completed, message.received),
 - the case status (completed exactly when the workflow is).
 It reports differences and never repairs them: a difference means a bug or a hand-edited
 database, and a person should look at it. Each batch of cases is read in one snapshot
@@ -28,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from engine import runtime
 from engine.env import Env
-from engine.models import Case, CaseEvent, HumanTask, OutboxEvent, Timer
+from engine.models import Case, CaseEvent, HumanTask, MessageWait, OutboxEvent, Timer
 from engine.specs import parse_iso_duration
 from engine.status import CaseStatus, EventKind, OutboxKind, TaskState, TimerStatus
 
@@ -61,6 +63,7 @@ class _Rows:
     timers: list[Timer] = field(default_factory=list)
     events: list[CaseEvent] = field(default_factory=list)
     outbox: list[OutboxEvent] = field(default_factory=list)
+    waits: list[MessageWait] = field(default_factory=list)
 
 
 def _snapshot(session: Session) -> None:
@@ -81,6 +84,8 @@ def _rows(session: Session, case_ids: Sequence[str]) -> dict[str, _Rows]:
         out[row.case_id].events.append(row)
     for row in session.scalars(select(OutboxEvent).where(OutboxEvent.case_id.in_(case_ids))):
         out[row.case_id].outbox.append(row)
+    for row in session.scalars(select(MessageWait).where(MessageWait.case_id.in_(case_ids))):
+        out[row.case_id].waits.append(row)
     return out
 
 
@@ -166,8 +171,19 @@ def _check(env: Env, case: Case, rows: _Rows) -> list[Problem]:
             report(f"pending timer row {step} {task_id} is due {_iso(pending[task_id].due_at)}, "
                    f"the workflow says {_iso(due)}")
 
+    # Waiting message and signal catches <-> message_waits rows.
+    catches = {str(t.id): (t.task_spec.bpmn_id, name) for t, _kind, name, _ in runtime.waiting_catches(wf)}
+    waits = {r.task_id: r for r in rows.waits}
+    for task_id in catches.keys() - waits.keys():
+        report(f"waiting catch {catches[task_id][0]} {task_id} ({catches[task_id][1]}) has no message_waits row")
+    for task_id in waits.keys() - catches.keys():
+        report(f"message_waits row {waits[task_id].step} {task_id} is not a waiting catch of the workflow")
+
     # Case status <-> workflow completion.
     done = wf.is_completed()
+    if case.status == CaseStatus.ACTIVE and not done and not (ready or runtime.waiting_events_of(wf)):
+        # Judged on the workflow itself (missing rows are reported above): nothing can move it on.
+        report("the case is active but waits for nothing: no ready task, timer, message or signal")
     if done and case.status != CaseStatus.COMPLETED:
         report(f"the workflow is complete but the case is {case.status}")
     if not done and case.status == CaseStatus.COMPLETED:
@@ -229,6 +245,8 @@ def _check_history_and_outbox(case: Case, rows: _Rows, report: Any) -> None:
     _same(report, "timer.fired",
           Counter((e.step, _iso(_parse((e.data or {}).get("due_at")))) for e in by_kind[EventKind.TIMER_FIRED]),
           Counter((p.get("step"), _iso(_parse(p.get("due_at")))) for p in outbox[OutboxKind.TIMER_FIRED]))
+    _same(report, "message.received", Counter((e.data or {}).get("message") for e in by_kind[EventKind.MESSAGE_RECEIVED]),
+          Counter(p.get("message") for p in outbox[OutboxKind.MESSAGE_RECEIVED]))
     for kind, outbox_kind in ((EventKind.CASE_STARTED, OutboxKind.CASE_CREATED),
                               (EventKind.CASE_COMPLETED, OutboxKind.CASE_COMPLETED)):
         n_history, n_outbox = len(by_kind[kind]), len(outbox[outbox_kind])

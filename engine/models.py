@@ -427,3 +427,58 @@ class WebSession(Base):
     address: Mapped[str | None] = mapped_column(String(100))
     csrf_token: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class MessageWait(Base):
+    """A message (or signal) catch a case's workflow waits at, so an incoming message finds
+    its case by an index lookup instead of loading every workflow. Kept in line by `_sync`;
+    a row exists only while the catch waits."""
+
+    __tablename__ = "message_waits"
+    __table_args__ = (Index("ix_message_waits_route", "kind", "name", "correlation_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(100))
+    # The SpiffWorkflow task id of the waiting catch event or receive task.
+    task_id: Mapped[str] = mapped_column(String(36), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    step: Mapped[str] = mapped_column(String(100))
+    step_name: Mapped[str] = mapped_column(String(200))
+    # {property: value} the catch expects; None when the diagram's values are not known yet.
+    correlation: Mapped[dict[str, Any] | None]
+    # SHA-256 of the canonical JSON of `correlation`: what the route index looks up.
+    correlation_key: Mapped[str | None] = mapped_column(String(64))
+    since: Mapped[datetime]
+
+
+class Source(Base):
+    """A registered sender of signed incoming messages (POST /webhooks/<name>)."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    # Standard Webhooks secret (whsec_<base64>). Kept as is: verifying an HMAC needs the key itself.
+    secret: Mapped[str] = mapped_column(String(200))
+    # When set, messages from this source may only start or move cases of this process.
+    process_key: Mapped[str | None] = mapped_column(String(100))
+    # The referring group of cases its messages start.
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+
+class InboundMessage(Base):
+    """Webhook ids already accepted from a source (replay protection), kept at least 24 h."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("source_id", "webhook_id", name="uq_inbound_messages_source_webhook"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    webhook_id: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(String(200))
+    case_id: Mapped[str | None] = mapped_column(String(36))
+    received_at: Mapped[datetime] = mapped_column(index=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
@@ -25,7 +26,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState as SpiffState
 
 from engine.clock import spiff_time
-from engine.expressions import contained, make_script_engine
+from engine.expressions import contained, evaluate, make_script_engine
 from engine.settings import Limits
 from engine.specs import LoadedDefinition
 
@@ -135,21 +136,26 @@ def run_engine(wf: BpmnWorkflow, now: datetime, limits: Limits | None = None) ->
         wf.do_engine_steps()
 
 
-def start(wf: BpmnWorkflow, data: dict[str, Any], now: datetime, limits: Limits | None = None) -> None:
+def start(wf: BpmnWorkflow, data: dict[str, Any], now: datetime, limits: Limits | None = None,
+          message: str | None = None, correlation: dict[str, Any] | None = None) -> None:
     """Run a new workflow up to its first wait, with `data` as its start data.
 
     A process whose start event waits for a message (e.g. outreach's `outreach_referral`)
-    is sent that message, carrying `data`: opening such a case is receiving its message."""
+    receives that message, carrying `data`: opening such a case is receiving its message.
+    With `message`, it is the message start event of that name (an incoming message), which
+    also receives the message's correlation."""
     with spiff_time(now), contained(limits):
         first = wf.get_tasks(state=SpiffState.READY)
         if first:
             first[0].set_data(**data)
         wf.do_engine_steps()
         waiting = message_start_events(wf)
+        if message is not None:
+            waiting = [t for t in waiting if _message_name(t) == message]
+            if not waiting:
+                raise ValueError(f"the process has no message start event {message!r}")
         if waiting:
-            # The start data is already the tasks' data; the payload is for a diagram that
-            # also names a message variable.
-            wf.send_event(BpmnEvent(waiting[0].task_spec.event_definition, payload=dict(data)))
+            _catch(waiting[0], data, correlation or {})
             wf.do_engine_steps()
 
 
@@ -158,6 +164,86 @@ def message_start_events(wf: BpmnWorkflow) -> list[Any]:
     return [t for t in wf.get_tasks(state=SpiffState.WAITING)
             if t.workflow is wf and isinstance(t.task_spec, StartEvent)
             and isinstance(getattr(t.task_spec, "event_definition", None), MessageEventDefinition)]
+
+
+class MessageNotCaught(Exception):
+    """The task a message was routed to is no longer waiting for it."""
+
+
+def deliver(wf: BpmnWorkflow, task_id: Any, data: dict[str, Any], correlation: dict[str, Any],
+            now: datetime, limits: Limits | None = None) -> None:
+    """Hand a message to the waiting catch event or receive task `task_id`, then run on."""
+    task = wf.get_task_from_id(task_id)
+    if task is None or task.state != SpiffState.WAITING or _message_name(task) is None:
+        raise MessageNotCaught(str(task_id))
+    with spiff_time(now), contained(limits):
+        _catch(task, data, correlation)
+        wf.do_engine_steps()
+
+
+def _message_name(task: Any) -> str | None:
+    definition = getattr(task.task_spec, "event_definition", None)
+    return definition.name if isinstance(definition, MessageEventDefinition) else None
+
+
+def _catch(task: Any, data: dict[str, Any], correlation: dict[str, Any]) -> None:
+    # The message's data becomes the case's data, and so do its correlation values under the
+    # names the diagram's retrieval expressions read (so later catches of the case expect them).
+    # We pick the task ourselves (routing is by our index), so Spiff's own matching is skipped.
+    definition = task.task_spec.event_definition
+    payload = dict(data)
+    spiff_correlations: dict[str, dict[str, Any]] = {}
+    for prop in definition.correlation_properties:
+        if prop.name not in correlation:
+            continue
+        value = correlation[prop.name]
+        expression = (prop.retrieval_expression or "").strip()
+        if expression.isidentifier() and expression not in payload:
+            payload[expression] = value
+        for key in prop.correlation_keys:
+            spiff_correlations.setdefault(key, {})[prop.name] = value
+    task.set_data(**payload)
+    task.task_spec.catch(task, BpmnEvent(definition, payload, spiff_correlations))
+    task.task_spec._update(task)
+
+
+def waiting_events_of(wf: BpmnWorkflow) -> list[Any]:
+    """Tasks waiting for an event: timers, messages, signals (and any other catch)."""
+    return [t for t in wf.get_tasks(state=SpiffState.WAITING)
+            if getattr(t.task_spec, "event_definition", None) is not None]
+
+
+_MISSING = object()
+
+
+def waiting_catches(wf: BpmnWorkflow) -> list[tuple[Any, str, str, dict[str, Any] | None]]:
+    """(task, kind "message"|"signal", name, expected correlation) for each catch event or
+    receive task waiting for a message or signal. The expected correlation is {property:
+    value}: what the workflow already holds for the property (from an earlier message), else
+    the property's retrieval expression over the task's data; None if neither is known."""
+    out = []
+    for task in wf.get_tasks(state=SpiffState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if isinstance(definition, SignalEventDefinition):
+            out.append((task, "signal", definition.name, {}))
+        elif isinstance(definition, MessageEventDefinition):
+            out.append((task, "message", definition.name, _expected(task, definition)))
+    return out
+
+
+def _expected(task: Any, definition: MessageEventDefinition) -> dict[str, Any] | None:
+    expected: dict[str, Any] = {}
+    held = task.workflow.correlations or {}
+    for prop in definition.correlation_properties:
+        value = next((held[key][prop.name] for key in prop.correlation_keys
+                      if prop.name in held.get(key, {})), _MISSING)
+        if value is _MISSING:
+            try:
+                value = evaluate(prop.retrieval_expression, dict(task.data))
+            except Exception:  # noqa: BLE001 - the data does not hold it (yet)
+                return None
+        expected[prop.name] = value
+    return expected
 
 
 def ready_user_tasks(wf: BpmnWorkflow) -> list[Any]:

@@ -25,7 +25,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent, ThrowingEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import ThrowingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import ManualTask, ScriptTask, UserTask
@@ -75,6 +75,8 @@ class LoadedDefinition:
     bpmn_xml: str = ""
     # schema of the data a case is opened with (the start event's formKey), if it has one
     start_form: dict[str, Any] | None = None
+    # names of the messages whose message start event starts a case of this process
+    message_starts: frozenset[str] = frozenset()
 
 
 def parse_iso_duration(text: str, start: datetime) -> timedelta:
@@ -217,8 +219,9 @@ def _inspect(process_key: str, spec: Any, subs: dict[str, Any], forms: dict[str,
             target = props.get("startsProcess")
             if target:
                 routes[event_definition.name] = target
-        if isinstance(ts, CatchingEvent) and isinstance(event_definition, MessageEventDefinition):
-            pass
+        if isinstance(event_definition, MessageEventDefinition):
+            for prop in event_definition.correlation_properties:
+                _check(prop.retrieval_expression, "eval", element, file, f"correlation property {prop.name}")
         if isinstance(ts, UserTask | ManualTask):
             form_key = props.get("formKey")
             if not form_key:
@@ -405,4 +408,10 @@ class SpecCache:
         start_form = _start_form_key(spec, bundle["forms"], None)
         return LoadedDefinition(d.id, d.process_key, d.version, spec, subs, bundle["forms"], steps, routes,
                                 next(iter(bundle["bpmn"].values())),
-                                bundle["forms"][start_form] if start_form else None)
+                                bundle["forms"][start_form] if start_form else None, message_start_names(spec))
+
+
+def message_start_names(spec: Any) -> frozenset[str]:
+    """Messages that start the process: its top level's message start events."""
+    return frozenset(ts.event_definition.name for ts in spec.task_specs.values()
+                     if isinstance(ts, StartEvent) and isinstance(ts.event_definition, MessageEventDefinition))

@@ -41,6 +41,7 @@ class EventKind(StrEnum):
     CASE_ERROR = "case_error"
     CONSENT_RECORDED = "consent_recorded"
     CASE_SHARED = "case_shared"
+    MESSAGE_RECEIVED = "message_received"
 
 
 class OutboxKind(StrEnum):
@@ -58,6 +59,7 @@ class OutboxKind(StrEnum):
     TASK_CLAIMED = "task.claimed"
     TASK_COMPLETED = "task.completed"
     TIMER_FIRED = "timer.fired"
+    MESSAGE_RECEIVED = "message.received"
     # A subscription's test message (POST /api/webhooks/<id>/ping): sent to that subscription only.
     WEBHOOK_PING = "webhook.ping"
 
@@ -86,6 +88,15 @@ class SessionEnd(StrEnum):
     ENDED_BY_ADMIN = "ended_by_admin"
     PASSWORD_CHANGED = "password_changed"
     USER_DISABLED = "user_disabled"
+
+
+class WaitKind(StrEnum):
+    """What an active case waits for (`waiting` on the case; message_waits rows hold the last two)."""
+
+    TASK = "task"
+    TIMER = "timer"
+    MESSAGE = "message"
+    SIGNAL = "signal"
 
 
 class Role(StrEnum):

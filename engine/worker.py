@@ -1,4 +1,5 @@
 """The scheduler: APScheduler only triggers the timer sweep; `engine.timers` does the work.
+Each sweep also forgets webhook ids older than the replay window (`engine.sources`).
 
 The first sweep runs at once, so timers that fell due while the server was down fire at
 start-up; after that every `interval` seconds. Several processes may run it together.
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine import audit
 from engine.clock import Clock, utcnow
 from engine.env import Env
+from engine.sources import prune_received
 from engine.timers import DB_UNAVAILABLE, due_timer_ids, fire_due
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ def sweep(session_factory: sessionmaker[Session], env: Env, clock: Clock) -> int
     audit.set_origin("scheduler")
     try:
         fired = fire_due(session_factory, env, clock.now())
+        with session_factory() as session:
+            prune_received(session, clock.now())
     except DB_UNAVAILABLE as exc:
         log.warning("timer sweep: the database is unavailable, retrying later (%s)", (str(exc).splitlines() or ["?"])[0])
         return 0

@@ -40,7 +40,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
     from web import api
 
     api.init_app(app)
-    from web import ui
+    from web import ui, webhooks
+
+    webhooks.init_app(app)
 
     ui.init_app(app)
     _bind_origin(app)

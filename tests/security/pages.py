@@ -63,6 +63,10 @@ PAGES: dict[str, Page] = {
     "ui_admin.user_sessions": Page("GET", "/admin/users/wakamono.ito/sessions", {**everyone(FB), "admin": OK}),
     "ui_admin.change_password": Page("POST", "/account/password", everyone(OK),
                                      {"current_password": "not the password", "password": "a new long passphrase"}),
+    # issue 11: message sources (administrators)
+    "ui_admin.sources_page": Page("GET", "/admin/sources", {**everyone(FB), "admin": OK}),
+    "ui_admin.add_source": Page("POST", "/admin/sources", {**everyone(FB), "admin": OK}, {"name": "page-matrix"}),
+    "ui_admin.remove_source": Page("POST", "/admin/sources/page-matrix/remove", {**everyone(FB), "admin": OK}),
     "bpmn_js": Page("GET", "/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js", everyone(OK)),
     "favicon": Page("GET", "/favicon.ico", everyone(OK)),  # issue 8: no 404 in every page's console
     # outgoing webhooks, administrators only ({webhook} has a dead event {event}; {webhook2} is deleted)

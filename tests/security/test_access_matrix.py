@@ -88,6 +88,15 @@ ENDPOINTS: dict[str, Endpoint] = {
     "webhooks.deliveries": Endpoint("GET", "/api/webhooks/{webhook}/deliveries", ADMIN_ONLY),
     "webhooks.events": Endpoint("GET", "/api/webhooks/{webhook}/events", ADMIN_ONLY),
     "webhooks.resend": Endpoint("POST", "/api/webhooks/{webhook}/deliveries/{event}/resend", ADMIN_ONLY),
+    # issue 11: messages. The deployed diagrams take no message, so a sender who passes the
+    # access check gets 404 no_match; the others 403.
+    "messages.send_message": Endpoint("POST", "/api/messages/matrix_probe",
+                                      {**everyone(FB), "secretariat": NF, "admin": NF}, {"data": {}}),
+    "messages.list_sources": Endpoint("GET", "/api/sources", {**everyone(FB), "admin": OK}),
+    "messages.add_source": Endpoint("POST", "/api/sources", {**everyone(FB), "admin": OK}, {"name": "matrix"}),
+    "messages.remove_source": Endpoint("DELETE", "/api/sources/no-such-source", {**everyone(FB), "admin": NF}),
+    # signed by a registered source, never by a bearer token: no persona's token gets in
+    "inbound_webhooks.receive": Endpoint("POST", "/webhooks/matrix", everyone("401"), {"type": "matrix_probe"}),
 }
 
 

@@ -75,9 +75,9 @@ def init_app(app: Flask) -> None:
     api = TsunaguApi(app, spec_kwargs={"info": {"description": "Tsunagu: multi-agency welfare support as BPMN"}})
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
 
-    from web.api import admin, cases, groups, tasks, webhooks
+    from web.api import admin, cases, groups, messages, tasks, webhooks
 
-    for blp in (groups.blp, cases.blp, tasks.blp, admin.blp, webhooks.blp):
+    for blp in (groups.blp, cases.blp, tasks.blp, admin.blp, webhooks.blp, messages.blp):
         api.register_blueprint(blp)
 
     @app.errorhandler(DomainError)

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine import cases
+from engine import cases, waiting
 from engine.env import Env
 from engine.models import Case, HumanTask, User
 
@@ -45,4 +45,5 @@ def case(session: Session, env: Env, actor: User, row: Case) -> dict[str, Any]:
             for rel, c in cases.linked_cases(session, env, actor, row)
         ],
         "timers": [{"step": t.step, "name": t.step_name, "due_at": t.due_at} for t in cases.case_timers(session, row)],
+        "waiting": waiting.case_waiting(session, row),
     }

@@ -70,6 +70,16 @@ class TimerOut(Schema):
     due_at = fields.DateTime()
 
 
+class WaitingOut(Schema):
+    kind = fields.String(required=True, metadata={"description": "task, timer, message or signal"})
+    name = fields.String(required=True, metadata={"description": "the step's name in the diagram"})
+    step = fields.String(required=True, metadata={"description": "BPMN element id"})
+    since = fields.DateTime(required=True)
+    detail = fields.Dict(allow_none=True, metadata={
+        "description": "task: task_id, group; timer: due_at; message: message, correlation (property names); "
+                       "signal: signal"})
+
+
 class CaseOut(Schema):
     id = fields.String(required=True)
     number = fields.String(required=True)
@@ -89,6 +99,8 @@ class CaseOut(Schema):
     history = fields.List(fields.Nested(HistoryOut))
     linked_cases = fields.List(fields.Nested(LinkedCaseOut))
     timers = fields.List(fields.Nested(TimerOut))
+    waiting = fields.List(fields.Nested(WaitingOut), metadata={
+        "description": "what the case waits for; empty only once it is completed"})
 
 
 class CompleteOut(TaskOut):

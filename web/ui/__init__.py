@@ -38,7 +38,7 @@ def _fromiso(value: Any) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from web.ui import admin, auth, errors, forms, views, webhooks
+    from web.ui import admin, auth, errors, forms, sources, views, webhooks  # noqa: F401 - sources adds routes to admin.bp
 
     auth.configure(app)
     errors.install_app(app)

@@ -31,6 +31,7 @@ from engine.access import can_work_on, sees_every_case
 from engine.errors import Conflict, Forbidden, Invalid
 from engine.models import Case, HumanTask, User
 from engine.status import EventKind, Role, TaskState
+from engine.waiting import case_waiting
 from web.extensions import db, engine_env, now
 from web.ui import csrf, errors, forms
 from web.ui.auth import load_actor, login_required, safe_next
@@ -262,7 +263,8 @@ def case(case_id: str) -> Any:
         assignees=assignees, at=now(), can_work={t_.id: can_work_on(g.actor, t_) for t_ in open_tasks},
         consent_by=db.session.get(User, row.consent_recorded_by_id).display_name if row.consent_recorded_by_id else None,
         may_share=sees_every_case(g.actor, env.org),
-        share_groups=[gr for gid, gr in groups.items() if gid not in env.org.case_wide_groups])
+        share_groups=[gr for gid, gr in groups.items() if gid not in env.org.case_wide_groups],
+        waiting=case_waiting(db.session, row))
 
 
 @bp.route("/cases/<case_id>/diagram")

@@ -1,0 +1,70 @@
+"""The administrators' page of message sources (送信元): list, register (the secret is shown
+once, on the page that answers the registration), remove. Routes of the `ui_admin` blueprint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, flash, g, redirect, render_template, request, url_for
+
+from engine import sources
+from engine.errors import Conflict, Invalid
+from web.extensions import db, engine_env, now
+from web.ui.admin import bp
+from web.ui.auth import login_required
+from web.ui.i18n import MESSAGES, t
+
+MESSAGES.update({
+    "nav_sources": ("メッセージ送信元", "Message sources"),
+    "sources_title": ("メッセージ送信元", "Message sources"),
+    "sources_lead": ("署名付きメッセージ（Standard Webhooks）を POST /webhooks/<名前> に送れる外部システムです。",
+                     "Systems that may POST signed messages (Standard Webhooks) to /webhooks/<name>."),
+    "source_name": ("名前", "Name"),
+    "source_process": ("対象プロセス", "Process"),
+    "source_any_process": ("すべて", "Any"),
+    "source_group": ("つなぎ元グループ", "Referring group"),
+    "source_url": ("送信先", "URL"),
+    "source_created": ("登録日時", "Registered"),
+    "source_add": ("登録する", "Register"),
+    "source_remove": ("削除", "Remove"),
+    "source_removed": ("{name} を削除しました。", "{name} removed."),
+    "source_secret": ("{name} を登録しました。この秘密鍵は今だけ表示されます。送信元システムに設定してください：",
+                      "{name} registered. This secret is shown only now; set it in the sending system:"),
+    "sources_none": ("登録された送信元はありません。", "No sources are registered."),
+})
+
+
+def _page(created: Any = None, status: int = 200) -> tuple[str, int]:
+    rows = sources.list_sources(db.session, g.actor)
+    groups = engine_env().org.groups
+    return render_template("ui/admin_sources.html", sources=rows, processes=sources.process_keys(db.session),
+                           groups=groups, group_info={gr.id: gr for gr in groups}, created=created,
+                           active="sources"), status
+
+
+@bp.route("/admin/sources")
+@login_required
+def sources_page() -> Any:
+    return _page()
+
+
+@bp.route("/admin/sources", methods=["POST"])
+@login_required
+def add_source() -> Any:
+    form = request.form
+    try:
+        created = sources.add_source(db.session, engine_env(), g.actor, form.get("name", "").strip(), now(),
+                                     form.get("process") or None, form.get("group") or None)
+    except (Invalid, Conflict) as exc:
+        flash(exc.message, "error")
+        return _page(status=exc.status)
+    # Rendered, not redirected: the secret must not travel in a flash message (the session cookie).
+    return _page(created)
+
+
+@bp.route("/admin/sources/<name>/remove", methods=["POST"])
+@login_required
+def remove_source(name: str) -> Response:
+    sources.remove_source(db.session, g.actor, name, now())
+    flash(t("source_removed", name=name), "success")
+    return redirect(url_for("ui_admin.sources_page"))
