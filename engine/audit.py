@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from engine.limits import check_int
 from engine.models import AuditHead, AuditRecord, Case, User
 
 GENESIS = "0" * 64
@@ -147,6 +148,8 @@ def verify(session: Session, batch: int = 5000) -> Verification:
 def search(session: Session, *, user: str | None = None, case_number: str | None = None,
            since: datetime | None = None, until: datetime | None = None, action: str | None = None,
            limit: int = 1000, offset: int = 0) -> list[AuditRecord]:
+    check_int(limit, "limit", 1)
+    check_int(offset, "offset")
     stmt = select(AuditRecord)
     if user:
         stmt = stmt.where(AuditRecord.actor_name == user)

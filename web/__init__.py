@@ -9,17 +9,32 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from engine.clock import Clock
 from engine.env import Env
+from engine.limits import json_text_depth_exceeds
 from engine.settings import Settings
 from web.extensions import db
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, refusing text nested too deeply before parsing it: `request.get_json()`
+    then answers 400 (ValueError) instead of failing with a RecursionError."""
+
+    ensure_ascii = False
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        if json_text_depth_exceeds(s):
+            raise ValueError("JSON nested too deeply")
+        return super().loads(s, **kwargs)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None, env: Env | None = None,
                config: dict[str, Any] | None = None) -> Flask:
     settings = settings or Settings()
     app = Flask(__name__)
+    app.json = JSONProvider(app)
     app.config.update(
         JSON_AS_ASCII=False,
         API_TITLE="Tsunagu (つなぐ) API",
@@ -29,13 +44,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         OPENAPI_JSON_PATH="openapi.json",
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
-    app.json.ensure_ascii = False
     if config:
         app.config.update(config)
     app.extensions["tsunagu.settings"] = settings
     app.extensions["tsunagu.env"] = env or Env.from_settings(settings)
     app.extensions["tsunagu.clock"] = clock or Clock()
     db.init_app(app, settings.database_url)
+    from web.converters import IdConverter
+
+    app.url_map.converters["id"] = IdConverter
 
     from web import api
 

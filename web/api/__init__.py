@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import http
 from typing import Any
 
+from apispec import BasePlugin
 from flask import Flask, current_app, jsonify, request
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import DomainError
+from web.api.schemas import ApiError
+from web.converters import IdConverter, id_param_schema
 from web.extensions import db
 
 CODES = {400: "malformed", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-         409: "conflict", 413: "too_large", 415: "malformed", 422: "invalid", 503: "unavailable"}
+         409: "conflict", 413: "too_large", 415: "malformed", 422: "invalid", 429: "too_many_requests",
+         503: "unavailable"}
 
 DB_UNAVAILABLE_MESSAGE = ("データベースに接続できません。しばらくしてから再度お試しください / "
                           "The database is unavailable; try again shortly")
@@ -52,7 +58,56 @@ def _flatten(errors: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
+# Headers some error answers carry, documented on their response components.
+ERROR_HEADERS = {
+    401: {"WWW-Authenticate": {"description": "Bearer realm=\"tsunagu\"", "schema": {"type": "string"}}},
+    405: {"Allow": {"description": "the methods the URL accepts", "schema": {"type": "string"}}},
+    503: {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}},
+}
+
+
+class ErrorResponses(BasePlugin):
+    """Documents on every operation the errors any API call can answer, so that a new endpoint
+    gets them without anyone remembering: 401 (no or a bad token) and 503 (database unavailable)
+    everywhere; 400 (unreadable JSON), 413 (body too large) and 422 where a body is read; 422
+    where query parameters are read; 404 and 422 where the path names something. Errors only
+    some operations send (403, 409, a specific 404) are declared on those views."""
+
+    def operation_helper(self, path: str | None = None, operations: dict | None = None, **kwargs: Any) -> None:
+        for operation in (operations or {}).values():
+            responses = operation.setdefault("responses", {})
+            statuses = {401, 503}
+            if "requestBody" in operation:
+                statuses |= {400, 413, 422}
+            if operation.get("parameters"):
+                statuses.add(422)
+            if path and "{" in path:
+                statuses |= {404, 422}
+            have = {str(code) for code in responses}
+            for status in sorted(statuses):
+                if str(status) not in have:
+                    responses[status] = http.HTTPStatus(status).name
+
+
 class TsunaguApi(Api):
+    # Every documented error answer is the envelope the API sends: {"error": {...}}.
+    ERROR_SCHEMA = ApiError
+
+    def _register_responses(self) -> None:
+        """flask-smorest's response components (one per status, and DEFAULT_ERROR), with our
+        error schema and the headers the answers carry."""
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            if status in ERROR_HEADERS:
+                response["headers"] = ERROR_HEADERS[status]
+            prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Any other error, in the same envelope", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+
     def handle_http_exception(self, error: HTTPException):  # noqa: ANN201
         if not request.path.startswith("/api"):
             return error
@@ -65,12 +120,23 @@ class TsunaguApi(Api):
             names = ", ".join(sorted(fields))
             return error_response(422, f"入力内容に誤りがあります / Invalid fields: {names}", fields)
         message = data.get("message") or error.description or error.name
-        return error_response(status, message, fields or None)
+        response = error_response(status, message, fields or None)
+        for name, value in error.get_headers():
+            if name == "Allow":  # 405: the methods the URL does accept
+                response.headers[name] = value
+        return response
 
 
 def init_app(app: Flask) -> None:
-    api = TsunaguApi(app, spec_kwargs={"info": {"description": "Tsunagu: multi-agency welfare support as BPMN"}})
+    api = TsunaguApi(app, spec_kwargs={
+        "info": {"description": "Tsunagu: multi-agency welfare support as BPMN"},
+        # Every operation needs a Bearer token; only GET /api/openapi.json (not an operation
+        # of the document) is open.
+        "security": [{"bearer": []}],
+        "extra_plugins": [ErrorResponses()],
+    })
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    api.register_converter(IdConverter, id_param_schema)
 
     from web.api import admin, cases, groups, tasks
 

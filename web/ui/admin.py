@@ -217,7 +217,7 @@ def tokens_page() -> Any:
     return render_template("ui/tokens.html", tokens=users.list_tokens(db.session, g.actor), active="tokens")
 
 
-@bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+@bp.route("/account/tokens/<id:token_id>/revoke", methods=["POST"])
 @login_required
 def revoke_token(token_id: int) -> Response:
     users.revoke(db.session, g.actor, token_id, now())
