@@ -9,6 +9,7 @@ MAX_BODY_DEPTH before parsing them (Python's json parser itself recurses)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from engine.errors import Invalid
@@ -20,6 +21,10 @@ MAX_DEPTH = 32
 # A request body wraps `data` in an object or two; anything deeper than this is refused unread.
 MAX_BODY_DEPTH = 64
 
+# Instants a search may name: converting anything near year 1 or 9999 between time zones overflows.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
 _JSON_SIGNIFICANT = re.compile(r'[\[\]{}"\\]')
 
 
@@ -29,6 +34,42 @@ def check_int(value: Any, field: str, minimum: int = 0, maximum: int = MAX_INT) 
         raise Invalid(f"{field} は {minimum} から {maximum} までの整数です / {field} must be an integer "
                       f"from {minimum} to {maximum}", {field: f"integer from {minimum} to {maximum}"})
     return value
+
+
+def check_instant(value: datetime | None, field: str) -> datetime | None:
+    """`value` (timezone-aware, or None) if between EARLIEST and LATEST; else Invalid naming `field`."""
+    if value is None:
+        return None
+    try:
+        # Comparing converts to UTC, which itself overflows next to year 1 and 9999.
+        within = value.tzinfo is not None and EARLIEST <= value <= LATEST
+    except OverflowError:
+        within = False
+    if not within:
+        raise Invalid(f"{field} は {EARLIEST.year} 年から {LATEST.year} 年までのタイムゾーン付き日時です / {field} must "
+                      f"be a date-time with a time zone between {EARLIEST.year} and {LATEST.year}",
+                      {field: f"date-time between {EARLIEST.year} and {LATEST.year}"})
+    return value
+
+
+def nul_at(value: Any, field: str = "") -> str | None:
+    """The path (`data.x.0`) of the first string in `value` (keys included) holding a NUL
+    character, which PostgreSQL cannot store in text; None if there is none. Iterative."""
+    stack = [(value, field)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path or "body"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                child_path = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and "\x00" in key:
+                    return path or "body"
+                stack.append((child, child_path))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, f"{path}.{i}" if path else str(i)) for i, child in enumerate(item))
+    return None
 
 
 def depth_exceeding(value: Any, limit: int = MAX_DEPTH) -> bool:

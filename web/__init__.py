@@ -61,8 +61,32 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     ui.init_app(app)
     _bind_origin(app)
+    _refuse_nul(app)
     _security_headers(app)
     return app
+
+
+def _refuse_nul(app: Flask) -> None:
+    """NUL characters in the path, the query or a form: PostgreSQL cannot store or compare them,
+    so they are refused before any view runs, on every database alike (a path: 404, since
+    nothing can be named so; a parameter: 422 naming it, or 400 on the pages)."""
+    from flask import abort, request
+
+    from web.api import error_response
+
+    @app.before_request
+    def _no_nul() -> Any:
+        if "\x00" in request.path:
+            abort(404)
+        for values in (request.args, request.form):
+            for key, value in values.items(multi=True):
+                if "\x00" in key or "\x00" in value:
+                    if not request.path.startswith("/api"):
+                        abort(400)
+                    name = key.replace("\x00", "\\0")
+                    return error_response(422, f"{name} に NUL 文字が含まれています / {name} contains a NUL character",
+                                          {name: "contains a NUL character"})
+        return None
 
 
 def _bind_origin(app: Flask) -> None:

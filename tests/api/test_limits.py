@@ -179,3 +179,47 @@ def test_a_wrong_method_names_the_allowed_ones(api) -> None:  # noqa: ANN001
     r = ref.client.delete("/api/cases", headers=ref.headers)
     assert r.status_code == 405 and r.json["error"]["code"] == "method_not_allowed"
     assert set(r.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+
+
+# ---------------------------------------------------------------- instants and NUL characters
+
+
+@pytest.mark.parametrize("query,field", [
+    ("since=0001-01-01T00:00:00%2B01:00", "since"),
+    ("until=0001-01-01T00:00:00%2B14:00", "until"),
+    ("since=9999-12-31T23:59:59-14:00", "since"),
+    ("until=9999-12-31T23:59:59Z", "until"),
+])
+@pytest.mark.parametrize("url", ["/api/audit", "/api/audit.csv"])
+def test_instants_beyond_any_audit_record_are_refused_naming_them(api, url: str, query: str, field: str) -> None:  # noqa: ANN001
+    r = api("admin").get(f"{url}?{query}")
+    assert r.status_code == 422, r.get_data(as_text=True)[:300]
+    assert set(r.json["error"]["fields"]) == {field}
+
+
+@pytest.mark.parametrize("url,field", [("/api/audit?user=a%00b", "user"), ("/api/audit.csv?case=%00", "case"),
+                                       ("/api/tasks?process=%00", "process")])
+def test_nul_characters_in_parameters_are_refused_naming_them(api, url: str, field: str) -> None:  # noqa: ANN001
+    r = api("admin").get(url)
+    assert r.status_code == 422 and set(r.json["error"]["fields"]) == {field}, r.get_data(as_text=True)[:300]
+
+
+@pytest.mark.parametrize("url", ["/api/cases/%00", "/api/tasks/a%00", "/api/users/%00"])
+def test_nul_characters_in_paths_name_nothing(api, url: str) -> None:  # noqa: ANN001
+    ref = api("admin")
+    method = "patch" if "users" in url else "get"
+    r = getattr(ref.client, method)(url, json={}, headers=ref.headers)
+    assert r.status_code == 404 and r.json["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"process": "multi_agency\u0000"}, "process"),
+    ({"process": "multi_agency", "data": {"summary": "相談\u0000"}}, "data.summary"),
+    ({"process": "multi_agency", "data": {"roles": [{"role": "\u0000"}]}}, "data.roles.0.role"),
+    ({"process": "multi_agency", "data": {"a\u0000": 1}}, "data"),
+])
+def test_nul_characters_in_bodies_open_no_case(api, session, body: dict, field: str) -> None:  # noqa: ANN001
+    before = counts(session)
+    r = api("caseworker").post("/api/cases", json=body)
+    assert r.status_code == 422 and set(r.json["error"]["fields"]) == {field}, r.json
+    assert counts(session) == before

@@ -1,6 +1,7 @@
 """The API's Blueprint: flask-smorest's, with a request-body parser that refuses JSON nested
 too deeply before parsing it (Python's json parser recurses, and would fail on deep input
-with a RecursionError instead of an answer)."""
+with a RecursionError instead of an answer), and strings holding NUL characters (which
+PostgreSQL cannot store; refused on every database alike)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import flask_smorest
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from engine.errors import Invalid
-from engine.limits import MAX_BODY_DEPTH, json_text_depth_exceeds
+from engine.limits import MAX_BODY_DEPTH, json_text_depth_exceeds, nul_at
 
 TOO_DEEP = f"nested deeper than {MAX_BODY_DEPTH} levels"
+NUL = "contains a NUL character"
 
 
 class Parser(FlaskParser):
@@ -21,7 +23,11 @@ class Parser(FlaskParser):
         if is_json_request(req) and json_text_depth_exceeds(req.get_data(cache=True)):
             raise Invalid(f"JSON の入れ子が深すぎます（{MAX_BODY_DEPTH} 段まで）/ The request body is {TOO_DEEP}",
                           {"body": TOO_DEEP})
-        return super()._raw_load_json(req)
+        body = super()._raw_load_json(req)
+        field = nul_at(body)
+        if field:
+            raise Invalid(f"{field} に NUL 文字が含まれています / {field} {NUL}", {field: NUL})
+        return body
 
 
 class Blueprint(flask_smorest.Blueprint):

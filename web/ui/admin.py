@@ -175,10 +175,11 @@ def _audit_filters() -> dict[str, Any]:
 
     try:
         since, until = day("since"), day("until")
-    except ValueError:
+        until = until + timedelta(days=1) if until else None
+    except (ValueError, OverflowError):  # not a date, or 9999-12-31 (the day after does not exist)
         raise Invalid(t("invalid_dates"), {"since": "YYYY-MM-DD"}) from None
     return {"user": (args.get("user") or "").strip() or None, "case_number": (args.get("case") or "").strip() or None,
-            "since": since, "until": until + timedelta(days=1) if until else None}
+            "since": since, "until": until}
 
 
 @bp.route("/admin/audit")
