@@ -223,3 +223,10 @@ def test_nul_characters_in_bodies_open_no_case(api, session, body: dict, field: 
     r = api("caseworker").post("/api/cases", json=body)
     assert r.status_code == 422 and set(r.json["error"]["fields"]) == {field}, r.json
     assert counts(session) == before
+
+
+def test_a_body_over_a_megabyte_is_a_413_in_the_envelope(api) -> None:  # noqa: ANN001
+    ref = api("caseworker")
+    body = '{"process": "multi_agency", "data": {"summary": "' + "x" * (1024 * 1024) + '"}}'
+    r = ref.client.post("/api/cases", data=body, headers={**ref.headers, "Content-Type": "application/json"})
+    assert r.status_code == 413 and r.json["error"]["code"] == "too_large"

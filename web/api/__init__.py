@@ -9,7 +9,6 @@ from typing import Any
 from apispec import BasePlugin
 from flask import Flask, current_app, jsonify, request
 from flask_smorest import Api
-from flask_smorest.utils import prepare_response
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -58,10 +57,9 @@ def _flatten(errors: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
-# Headers some error answers carry, documented on their response components.
+# Headers error answers carry, documented where those answers are.
 ERROR_HEADERS = {
     401: {"WWW-Authenticate": {"description": "Bearer realm=\"tsunagu\"", "schema": {"type": "string"}}},
-    405: {"Allow": {"description": "the methods the URL accepts", "schema": {"type": "string"}}},
     503: {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}},
 }
 
@@ -71,7 +69,7 @@ class ErrorResponses(BasePlugin):
     gets them without anyone remembering: 401 (no or a bad token) and 503 (database unavailable)
     everywhere; 400 (unreadable JSON), 413 (body too large) and 422 where a body is read; 422
     where query parameters are read; 404 and 422 where the path names something. Errors only
-    some operations send (403, 409, a specific 404) are declared on those views."""
+    some operations send (403, 409) are declared on those views."""
 
     def operation_helper(self, path: str | None = None, operations: dict | None = None, **kwargs: Any) -> None:
         for operation in (operations or {}).values():
@@ -85,28 +83,20 @@ class ErrorResponses(BasePlugin):
                 statuses |= {404, 422}
             have = {str(code) for code in responses}
             for status in sorted(statuses):
-                if str(status) not in have:
+                if str(status) in have:
+                    continue
+                if status in ERROR_HEADERS:
+                    responses[status] = {"description": http.HTTPStatus(status).phrase,
+                                         "content": {"application/json": {"schema": "ApiError"}},
+                                         "headers": ERROR_HEADERS[status]}
+                else:  # flask-smorest's component for the status, whose schema is ERROR_SCHEMA
                     responses[status] = http.HTTPStatus(status).name
 
 
 class TsunaguApi(Api):
-    # Every documented error answer is the envelope the API sends: {"error": {...}}.
+    # Every documented error (each status's component, `default`, webargs' 422) is the
+    # envelope the API sends: {"error": {"code", "message", "fields"?}}.
     ERROR_SCHEMA = ApiError
-
-    def _register_responses(self) -> None:
-        """flask-smorest's response components (one per status, and DEFAULT_ERROR), with our
-        error schema and the headers the answers carry."""
-        for status in http.HTTPStatus:
-            response: dict[str, Any] = {"description": status.phrase}
-            if not (100 <= status < 200) and status not in (204, 304):
-                response["schema"] = self.ERROR_SCHEMA
-            if status in ERROR_HEADERS:
-                response["headers"] = ERROR_HEADERS[status]
-            prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
-            self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "Any other error, in the same envelope", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
-        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
 
     def handle_http_exception(self, error: HTTPException):  # noqa: ANN201
         if not request.path.startswith("/api"):
