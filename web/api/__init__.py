@@ -68,8 +68,17 @@ class ErrorResponses(BasePlugin):
     """Documents on every operation the errors any API call can answer, so that a new endpoint
     gets them without anyone remembering: 401 (no or a bad token) and 503 (database unavailable)
     everywhere; 400 (unreadable JSON), 413 (body too large) and 422 where a body is read; 422
-    where query parameters are read; 404 and 422 where the path names something. Errors only
-    some operations send (403, 409) are declared on those views."""
+    where query parameters are read; 404 where the path names something, and 422 where it
+    names it by a bounded integer. Errors only some operations send (403, 409) are declared on
+    those views."""
+
+    def __init__(self) -> None:
+        self._path_parameters: list[dict] = []
+
+    def path_helper(self, path: str | None = None, operations: dict | None = None,
+                    parameters: list[dict] | None = None, **kwargs: Any) -> None:
+        # Called just before operation_helper for the same path: its parameters are the path's.
+        self._path_parameters = [p for p in parameters or [] if isinstance(p, dict) and p.get("in") == "path"]
 
     def operation_helper(self, path: str | None = None, operations: dict | None = None, **kwargs: Any) -> None:
         for operation in (operations or {}).values():
@@ -79,8 +88,10 @@ class ErrorResponses(BasePlugin):
                 statuses |= {400, 413, 422}
             if operation.get("parameters"):
                 statuses.add(422)
-            if path and "{" in path:
-                statuses |= {404, 422}
+            if self._path_parameters:
+                statuses.add(404)
+            if any(p.get("schema", {}).get("type") == "integer" for p in self._path_parameters):
+                statuses.add(422)
             have = {str(code) for code in responses}
             for status in sorted(statuses):
                 if str(status) in have:
