@@ -4,7 +4,10 @@ content type or body the document does not describe.
 
 The app runs as a real HTTP server on localhost (a thread), over a fresh database holding cases
 and open tasks. Operations that take away credentials (revoking tokens, changing users) run
-last, as throwaway users, so that they cannot lock the personas out of the rest of the run."""
+last, as throwaway users, so that they cannot lock the personas out of the rest of the run.
+
+The coverage phase is driven through schemathesis.generation.drivers (not re-exported at the
+top level), hence the narrow version pin in pyproject.toml."""
 
 from __future__ import annotations
 
