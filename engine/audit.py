@@ -35,6 +35,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.limits import check_instant, check_int
 from engine.models import AuditHead, AuditRecord, Case, User
 
 GENESIS = "0" * 64
@@ -347,6 +348,10 @@ def _check_anchors(session: Session, anchors: list[Anchor], walked: Verification
 def search(session: Session, *, user: str | None = None, case_number: str | None = None,
            since: datetime | None = None, until: datetime | None = None, action: str | None = None,
            limit: int = 1000, offset: int = 0) -> list[AuditRecord]:
+    check_int(limit, "limit", 1)
+    check_int(offset, "offset")
+    check_instant(since, "since")
+    check_instant(until, "until")
     stmt = select(AuditRecord)
     if user:
         stmt = stmt.where(AuditRecord.actor_name == user)

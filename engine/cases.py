@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, forms, messages, runtime
+from engine import audit, forms, limits, messages, runtime
 from engine.access import (
     can_see_case,
     can_work_on,
@@ -278,6 +278,7 @@ def start_case(session: Session, env: Env, actor: User, process_key: Any, data: 
         data = {}
     if not isinstance(data, dict):
         raise Invalid("data must be a JSON object", {"data": "must be an object"})
+    limits.check_depth(data)
     if any(not isinstance(k, str) or not k.isidentifier() or k.startswith("_") for k in data):
         raise Invalid("data keys must be plain identifiers", {"data": "keys must be identifiers"})
     if len(repr(data)) > MAX_DATA_BYTES:
@@ -312,6 +313,7 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     case = row.case
     defn, wf = _load(env, case)
     schema = defn.forms[row.form_key] if row.form_key else {"type": "object"}
+    limits.check_depth(data)
     data = forms.validate(schema, data, env.org.group_ids())
     task = wf.get_task_from_id(uuid.UUID(row.id))
     if task is None or task.state != SpiffState.READY:
@@ -462,8 +464,11 @@ def save_draft(session: Session, env: Env, actor: User, task_id: str, data: Any,
         raise Conflict(f"task is already {row.state}")
     if not can_work_on(actor, row):
         raise Forbidden(f"this task belongs to group {row.group_id}")
-    if not isinstance(data, dict) or len(repr(data)) > MAX_DATA_BYTES:
+    if not isinstance(data, dict):
         raise Invalid("draft must be a JSON object", {"data": "must be an object"})
+    limits.check_depth(data)
+    if len(repr(data)) > MAX_DATA_BYTES:
+        raise Invalid("draft is too large", {"data": "too large"})
     row.draft = data
     audit.record(session, actor, audit.Action.TASK_DRAFT, now, row.case, {"task_id": row.id, "step": row.step})
     session.commit()
@@ -562,6 +567,8 @@ def linked_cases(session: Session, env: Env, actor: User, case: Case) -> list[tu
 
 def list_tasks(session: Session, actor: User, *, process: str | None = None, step: str | None = None,
                group: str | None = None, limit: int = 500, offset: int = 0) -> list[HumanTask]:
+    limits.check_int(limit, "limit", 1)
+    limits.check_int(offset, "offset")
     stmt = select(HumanTask).where(task_queue_clause(actor))
     if process:
         stmt = stmt.where(HumanTask.process_key == process)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from engine import audit, sessions
 from engine.db import command
 from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
+from engine.limits import check_int
 from engine.models import ApiToken, Group, LoginAttempt, User, WebSession
 from engine.org import Organisation
 from engine.status import Role, SessionEnd
@@ -268,7 +269,7 @@ def sign_in(session: Session, name: Any, password: Any, origin: str | None, now:
     return user, row, key
 
 
-def _require_admin(actor: User) -> None:
+def require_admin(actor: User) -> None:
     if Role.ADMIN not in actor.roles:
         raise Forbidden("only an administrator may manage users")
 
@@ -280,7 +281,7 @@ def change_user(session: Session, actor: User | None, name: str, now: datetime, 
     """Change a user's groups, roles, status or password. `actor` None means the CLI
     (an operator on the server); otherwise an administrator."""
     if actor is not None:
-        _require_admin(actor)
+        require_admin(actor)
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
         raise NotFound(f"no user {name!r}")
@@ -348,7 +349,7 @@ def list_users(session: Session) -> list[User]:
 def list_tokens(session: Session, actor: User, *, all_users: bool = False) -> list[ApiToken]:
     stmt = select(ApiToken).order_by(ApiToken.id)
     if all_users:
-        _require_admin(actor)
+        require_admin(actor)
     else:
         stmt = stmt.where(ApiToken.user_id == actor.id)
     return list(session.scalars(stmt))
@@ -358,7 +359,7 @@ def list_tokens(session: Session, actor: User, *, all_users: bool = False) -> li
 def revoke(session: Session, actor: User | None, token_id: Any, now: datetime) -> ApiToken:
     """Revoke a token: the owner, an administrator, or the CLI (actor None). Takes effect
     on the very next request, which looks the token up afresh."""
-    row = session.get(ApiToken, token_id) if isinstance(token_id, int) else None
+    row = session.get(ApiToken, check_int(token_id, "token_id", 1))
     if row is None or (actor is not None and row.user_id != actor.id and Role.ADMIN not in actor.roles):
         raise NotFound("no such token")
     row.revoked_at = row.revoked_at or now

@@ -9,17 +9,32 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from engine.clock import Clock
 from engine.env import Env
+from engine.limits import json_text_depth_exceeds
 from engine.settings import Settings
 from web.extensions import db
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, refusing text nested too deeply before parsing it: `request.get_json()`
+    then answers 400 (ValueError) instead of failing with a RecursionError."""
+
+    ensure_ascii = False
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        if json_text_depth_exceeds(s):
+            raise ValueError("JSON nested too deeply")
+        return super().loads(s, **kwargs)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None, env: Env | None = None,
                config: dict[str, Any] | None = None) -> Flask:
     settings = settings or Settings()
     app = Flask(__name__)
+    app.json = JSONProvider(app)
     app.config.update(
         JSON_AS_ASCII=False,
         API_TITLE="Tsunagu (つなぐ) API",
@@ -29,13 +44,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
         OPENAPI_JSON_PATH="openapi.json",
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
-    app.json.ensure_ascii = False
     if config:
         app.config.update(config)
     app.extensions["tsunagu.settings"] = settings
     app.extensions["tsunagu.env"] = env or Env.from_settings(settings)
     app.extensions["tsunagu.clock"] = clock or Clock()
     db.init_app(app, settings.database_url)
+    from web.converters import IdConverter
+
+    app.url_map.converters["id"] = IdConverter
 
     from web import api
 
@@ -46,6 +63,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     ui.init_app(app)
     _bind_origin(app)
+    _refuse_nul(app)
     _security_headers(app)
     _trust_proxies(app, settings.trusted_proxies)
     return app
@@ -59,6 +77,29 @@ def _trust_proxies(app: Flask, count: int) -> None:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
+
+
+def _refuse_nul(app: Flask) -> None:
+    """NUL characters in the path, the query or a form: PostgreSQL cannot store or compare them,
+    so they are refused before any view runs, on every database alike (a path: 404, since
+    nothing can be named so; a parameter: 422 naming it, or 400 on the pages)."""
+    from flask import abort, request
+
+    from web.api import error_response
+
+    @app.before_request
+    def _no_nul() -> Any:
+        if "\x00" in request.path:
+            abort(404)
+        for values in (request.args, request.form):
+            for key, value in values.items(multi=True):
+                if "\x00" in key or "\x00" in value:
+                    if not request.path.startswith("/api"):
+                        abort(400)
+                    name = key.replace("\x00", "\\0")
+                    return error_response(422, f"{name} に NUL 文字が含まれています / {name} contains a NUL character",
+                                          {name: "contains a NUL character"})
+        return None
 
 
 def _bind_origin(app: Flask) -> None:

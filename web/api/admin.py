@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Response, g
-from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from engine import audit, cases, sessions, users
 from engine.errors import Invalid
+from engine.limits import MAX_INT
 from engine.models import User
 from web.api import render
 from web.api.auth import authenticate
+from web.api.blueprint import Blueprint
 from web.api.schemas import ApiError, CaseOut
 from web.extensions import db, engine_env, now, session_idle_timeout
 
@@ -89,8 +90,8 @@ class AuditQuery(Schema):
     since = fields.AwareDateTime()
     until = fields.AwareDateTime()
     action = fields.String()
-    limit = fields.Integer(load_default=1000, validate=lambda n: 1 <= n <= 100000)
-    offset = fields.Integer(load_default=0, validate=lambda n: n >= 0)
+    limit = fields.Integer(load_default=1000, validate=validate.Range(1, 100000))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, MAX_INT))
 
 
 class AuditOut(Schema):
@@ -119,6 +120,7 @@ def record_consent(body, case_id: str):  # noqa: ANN001, ANN201
 @blp.arguments(ShareIn)
 @blp.response(201, ShareOut)
 @blp.alt_response(409, schema=ApiError)
+@blp.alt_response(403, schema=ApiError)
 def share(body, case_id: str):  # noqa: ANN001, ANN201
     """Share a case beyond its support meeting; only where consent is given (409 otherwise)."""
     m = cases.share_case(db.session, engine_env(), g.actor, case_id, body["group"], body["purpose"], now())
@@ -128,12 +130,13 @@ def share(body, case_id: str):  # noqa: ANN001, ANN201
 @blp.route("/tokens")
 @blp.arguments(TokenQuery, location="query")
 @blp.response(200, TokenOut(many=True))
+@blp.alt_response(403, schema=ApiError)
 def list_tokens(query):  # noqa: ANN001, ANN201
     """The caller's API tokens (all users' with ?all=true, administrators only)."""
     return [_token_out(t) for t in users.list_tokens(db.session, g.actor, all_users=query["all"])]
 
 
-@blp.route("/tokens/<int:token_id>", methods=["DELETE"])
+@blp.route("/tokens/<id:token_id>", methods=["DELETE"])
 @blp.response(200, TokenOut)
 @blp.alt_response(404, schema=ApiError)
 def revoke_token(token_id: int):  # noqa: ANN201
@@ -180,15 +183,17 @@ def _user_out(u) -> dict:  # noqa: ANN001
 
 @blp.route("/users")
 @blp.response(200, UserOut(many=True))
+@blp.alt_response(403, schema=ApiError)
 def list_users():  # noqa: ANN201
     """Every user (administrators)."""
-    users._require_admin(g.actor)
+    users.require_admin(g.actor)
     return [_user_out(u) for u in users.list_users(db.session)]
 
 
 @blp.route("/users/<name>", methods=["PATCH"])
 @blp.arguments(UserChangeIn)
 @blp.response(200, UserOut)
+@blp.alt_response(403, schema=ApiError)
 @blp.alt_response(422, schema=ApiError)
 def change_user(body, name: str):  # noqa: ANN001, ANN201
     """Change a user's groups, roles, status or password (administrators). A new password or
@@ -207,6 +212,7 @@ def _audit_filters(query: dict) -> dict:
 @blp.route("/audit")
 @blp.arguments(AuditQuery, location="query")
 @blp.response(200, AuditOut(many=True))
+@blp.alt_response(403, schema=ApiError)
 def search_audit(query):  # noqa: ANN001, ANN201
     """Search the audit trail by user, case number and period (administrators, coordination lead)."""
     return audit.search_as(db.session, g.actor, now(), **_audit_filters(query))
@@ -214,7 +220,8 @@ def search_audit(query):  # noqa: ANN001, ANN201
 
 @blp.route("/audit.csv")
 @blp.arguments(AuditQuery, location="query")
-@blp.response(200, content_type="text/csv")
+@blp.response(200, {"type": "string", "description": "CSV, UTF-8 with BOM"}, content_type="text/csv")
+@blp.alt_response(403, schema=ApiError)
 def export_audit(query):  # noqa: ANN001, ANN201
     """The same search as CSV (UTF-8 with BOM, so spreadsheet software reads Japanese)."""
     rows = audit.search_as(db.session, g.actor, now(), export=True, **_audit_filters(query))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import g
-from flask_smorest import Blueprint
 
 from engine import cases
 from web.api import render
 from web.api.auth import authenticate
+from web.api.blueprint import Blueprint
 from web.api.schemas import ApiError, CaseIn, CaseListItem, CaseOut
 from web.extensions import db, engine_env, now
 
@@ -19,6 +19,7 @@ blp.before_request(authenticate)
 @blp.arguments(CaseIn)
 @blp.response(201, CaseOut)
 @blp.alt_response(422, schema=ApiError)
+@blp.alt_response(403, schema=ApiError)
 def open_case(body):  # noqa: ANN001, ANN201
     """Open a case of a process; the referring lane belongs to `group`."""
     env = engine_env()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import g
-from flask_smorest import Blueprint
 
 from engine import users
 from web.api.auth import authenticate
+from web.api.blueprint import Blueprint
 from web.api.schemas import GroupOut, MeOut
 from web.extensions import db
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
+
+from engine.limits import MAX_DEPTH, MAX_INT
 
 
 class ErrorBody(Schema):
-    code = fields.String(required=True, metadata={"description": "malformed, unauthorized, forbidden, not_found, conflict, invalid"})
+    code = fields.String(required=True, metadata={
+        "description": "malformed (400), unauthorized (401), forbidden (403), not_found (404), method_not_allowed "
+                       "(405), conflict (409), too_large (413), invalid or workflow_error (422), unavailable (503)"})
     message = fields.String(required=True)
     fields = fields.Dict(keys=fields.String(), values=fields.String(),
                          metadata={"description": "field path → what is wrong with it"})
@@ -118,19 +122,25 @@ class CaseListItem(Schema):
     updated_at = fields.DateTime()
 
 
+DATA_DEPTH = f"nested at most {MAX_DEPTH} levels deep (the object itself counting as the first)"
+
+
 class CaseIn(Schema):
-    process = fields.String(required=True, metadata={"description": "multi_agency or emergency"})
+    process = fields.String(required=True, metadata={"description": "multi_agency or emergency",
+                                                     "example": "multi_agency"})
     group = fields.String(allow_none=True, load_default=None,
-                          metadata={"description": "referring group id; default: the caller's only group"})
-    data = fields.Dict(load_default=dict, metadata={"description": "initial case data, e.g. summary"})
+                          metadata={"description": "referring group id; default: the caller's only group",
+                                    "example": "hokatsu-center"})
+    data = fields.Dict(load_default=dict, metadata={
+        "description": f"initial case data, e.g. summary; {DATA_DEPTH}", "example": {"summary": "高齢の母と無職の息子の世帯"}})
 
 
 class CompleteIn(Schema):
-    data = fields.Dict(required=True)
+    data = fields.Dict(required=True, metadata={"description": f"the form's values; {DATA_DEPTH}"})
 
 
 class DraftIn(Schema):
-    data = fields.Dict(required=True)
+    data = fields.Dict(required=True, metadata={"description": f"what was typed so far; {DATA_DEPTH}"})
 
 
 class AssignIn(Schema):
@@ -148,5 +158,5 @@ class TaskQuery(Schema):
     process = fields.String()
     step = fields.String()
     group = fields.String()
-    limit = fields.Integer(load_default=500, validate=lambda n: 1 <= n <= 1000)
-    offset = fields.Integer(load_default=0, validate=lambda n: n >= 0)
+    limit = fields.Integer(load_default=500, validate=validate.Range(1, 1000))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, MAX_INT))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import g
-from flask_smorest import Blueprint
 
 from engine import cases
 from web.api import render
 from web.api.auth import authenticate
+from web.api.blueprint import Blueprint
 from web.api.schemas import (
     ApiError,
     AssignIn,
@@ -46,6 +46,7 @@ def get_task(task_id: str):  # noqa: ANN201
 @blp.route("/<task_id>/claim", methods=["POST"])
 @blp.response(200, TaskOut)
 @blp.alt_response(409, schema=ApiError)
+@blp.alt_response(403, schema=ApiError)
 def claim(task_id: str):  # noqa: ANN201
     """Take the task: it leaves the group's shared queue for the caller."""
     return render.task(db.session, cases.claim_task(db.session, engine_env(), g.actor, task_id, now()))
@@ -53,6 +54,8 @@ def claim(task_id: str):  # noqa: ANN201
 
 @blp.route("/<task_id>/release", methods=["POST"])
 @blp.response(200, TaskOut)
+@blp.alt_response(403, schema=ApiError)
+@blp.alt_response(409, schema=ApiError)
 def release(task_id: str):  # noqa: ANN201
     """Give the task back to the group's queue."""
     return render.task(db.session, cases.release_task(db.session, engine_env(), g.actor, task_id, now()))
@@ -61,6 +64,8 @@ def release(task_id: str):  # noqa: ANN201
 @blp.route("/<task_id>/assign", methods=["POST"])
 @blp.arguments(AssignIn)
 @blp.response(200, TaskOut)
+@blp.alt_response(403, schema=ApiError)
+@blp.alt_response(409, schema=ApiError)
 def assign(body, task_id: str):  # noqa: ANN001, ANN201
     """(Supervisor) assign the task to a named member of its group."""
     row = cases.assign_task(db.session, engine_env(), g.actor, task_id, body["assignee"], now())
@@ -70,6 +75,8 @@ def assign(body, task_id: str):  # noqa: ANN001, ANN201
 @blp.route("/<task_id>/draft", methods=["PUT"])
 @blp.arguments(DraftIn)
 @blp.response(200, TaskOut)
+@blp.alt_response(403, schema=ApiError)
+@blp.alt_response(409, schema=ApiError)
 def draft(body, task_id: str):  # noqa: ANN001, ANN201
     """Save what was typed so far; checked only on completion."""
     return render.task(db.session, cases.save_draft(db.session, engine_env(), g.actor, task_id, body["data"], now()))
@@ -80,6 +87,7 @@ def draft(body, task_id: str):  # noqa: ANN001, ANN201
 @blp.response(200, CompleteOut)
 @blp.alt_response(409, schema=ApiError)
 @blp.alt_response(422, schema=ApiError)
+@blp.alt_response(403, schema=ApiError)
 def complete(body, task_id: str):  # noqa: ANN001, ANN201
     """Submit the form; the case moves on. 422 names the failing fields; 409 if someone else was first."""
     env = engine_env()

@@ -228,10 +228,11 @@ def _audit_filters() -> dict[str, Any]:
 
     try:
         since, until = day("since"), day("until")
-    except ValueError:
+        until = until + timedelta(days=1) if until else None
+    except (ValueError, OverflowError):  # not a date, or 9999-12-31 (the day after does not exist)
         raise Invalid(t("invalid_dates"), {"since": "YYYY-MM-DD"}) from None
     return {"user": (args.get("user") or "").strip() or None, "case_number": (args.get("case") or "").strip() or None,
-            "since": since, "until": until + timedelta(days=1) if until else None}
+            "since": since, "until": until}
 
 
 CASES_SHOWN = 10  # of a list's or queue's read: the rest is counted, and in the CSV in full
@@ -390,7 +391,7 @@ def tokens_page() -> Any:
                            active="tokens")
 
 
-@bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+@bp.route("/account/tokens/<id:token_id>/revoke", methods=["POST"])
 @login_required
 def revoke_token(token_id: int) -> Response:
     users.revoke(db.session, g.actor, token_id, now())
