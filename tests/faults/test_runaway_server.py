@@ -55,10 +55,17 @@ def test_server_answers_other_requests_while_a_runaway_step_runs(
     caseworker = Http(server.port, personas.tokens["caseworker"], timeout=CLIENT_TIMEOUT)
     browser = http.client.HTTPConnection("127.0.0.1", server.port, timeout=CLIENT_TIMEOUT)
 
+    cookie: dict[str, str] = {}
+
     def login_page() -> int:
-        browser.request("GET", "/login")
+        # As a browser does: the visitor's page session, once made, is sent back (a new one per
+        # request would be a write, and on SQLite writes wait for the runaway's step).
+        browser.request("GET", "/login", headers=cookie)
         response = browser.getresponse()
         response.read()
+        made = response.getheader("Set-Cookie")
+        if made and not cookie:
+            cookie["Cookie"] = made.split(";", 1)[0]
         return response.status
 
     try:
@@ -88,6 +95,7 @@ def test_server_answers_other_requests_while_a_runaway_step_runs(
             others.append(("write", caseworker.request("POST", "/api/cases",
                                                        {"process": "multi_agency", "data": {}})[0]))
 
+        assert login_page() == 200  # the visitor's page session exists before the runaway starts
         threads = [threading.Thread(target=run, daemon=True), threading.Thread(target=read_and_write, daemon=True)]
         for t in threads:
             t.start()
