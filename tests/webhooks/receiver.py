@@ -1,10 +1,12 @@
 """A real HTTP receiver on 127.0.0.1 for webhook tests: records every request and answers from a
-script (status, headers, delay per request; the last entry repeats)."""
+script (status, headers, delay per request; the last entry repeats) or from a function of the request
+and those before it."""
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,6 +24,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    status: int = 0  # what the receiver answered
+
 
     @property
     def json(self) -> Any:
@@ -29,8 +33,9 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, *answers: Answer) -> None:
+    def __init__(self, *answers: Answer, answer_for: Callable[[Received, list[Received]], Answer] | None = None) -> None:
         self.answers = list(answers) or [Answer()]
+        self.answer_for = answer_for
         self.requests: list[Received] = []
         self.lock = threading.Lock()
         self.release = threading.Event()  # set to cut every delay short (test teardown)
@@ -41,9 +46,13 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver.lock:
                     n = len(receiver.requests)
-                    receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                                      body))
-                    answer = receiver.answers[min(n, len(receiver.answers) - 1)]
+                    received = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    if receiver.answer_for is not None:
+                        answer = receiver.answer_for(received, receiver.requests)
+                    else:
+                        answer = receiver.answers[min(n, len(receiver.answers) - 1)]
+                    received.status = answer.status
+                    receiver.requests.append(received)
                 if answer.delay:
                     receiver.release.wait(answer.delay)
                 try:
