@@ -72,6 +72,45 @@ def nul_at(value: Any, field: str = "") -> str | None:
     return None
 
 
+NUL = "contains a NUL character"
+SURROGATE = "contains a lone surrogate (not valid Unicode)"
+NOT_FINITE = "is not a finite number"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text_fault(text: str) -> str | None:
+    if "\x00" in text:
+        return NUL
+    return SURROGATE if _SURROGATE.search(text) else None
+
+
+def unstorable_at(value: Any, field: str = "") -> tuple[str, str] | None:
+    """(path, what is wrong) of the first value parsed JSON may hold that no database can store
+    as JSON: a string (keys included) with a NUL character or a lone surrogate (Python's parser
+    accepts "\\ud800"), or a float that is NaN or infinite (it accepts NaN and Infinity, and
+    1e999 overflows to inf); None if there is none. Iterative."""
+    stack = [(value, field)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            fault = _text_fault(item)
+            if fault:
+                return path or "body", fault
+        elif isinstance(item, float):
+            if item != item or item in (float("inf"), float("-inf")):
+                return path or "body", NOT_FINITE
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                child_path = f"{path}.{key}" if path else str(key)
+                fault = _text_fault(key) if isinstance(key, str) else None
+                if fault:
+                    return path or "body", fault
+                stack.append((child, child_path))
+        elif isinstance(item, list | tuple):
+            stack.extend((child, f"{path}.{i}" if path else str(i)) for i, child in enumerate(item))
+    return None
+
+
 def depth_exceeding(value: Any, limit: int = MAX_DEPTH) -> bool:
     """Whether `value` nests containers more than `limit` deep (`value` itself is level 1).
     Iterative, so that any depth is measured without recursion."""

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.db import command
 from engine.errors import Forbidden, NotFound
+from engine.limits import check_int
 from engine.models import User, WebSession
 from engine.status import Role, SessionEnd
 
@@ -202,7 +203,7 @@ def end_user_sessions(session: Session, actor: User | None, name: str, now: date
 def end(session: Session, actor: User, session_id: Any, now: datetime) -> WebSession:
     """End one session: the user's own (from any of their devices) or, for an administrator,
     anyone's. Any other session looks like one that does not exist."""
-    row = session.get(WebSession, session_id) if isinstance(session_id, int) else None
+    row = session.get(WebSession, check_int(session_id, "session_id", 1))
     admin = Role.ADMIN in actor.roles
     if row is None or row.user_id is None or (row.user_id != actor.id and not admin):
         raise NotFound("セッションが見つかりません / No such session")

@@ -16,7 +16,9 @@ from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from engine import cases, sources
+from engine.limits import MAX_BODY_DEPTH, json_text_depth_exceeds, unstorable_at
 from web.api import error_response
+from web.api.blueprint import TOO_DEEP
 from web.extensions import db, engine_env, now
 from webhooks.inbound import VerificationFailed, verify
 
@@ -41,10 +43,18 @@ def receive(source: str):  # noqa: ANN201
         verified = verify(src.secret, body, request.headers, now())
     except VerificationFailed:
         return _unauthorized()
+    # Python's parser recurses: nesting deeper than the limit is refused before parsing, as in the API.
+    if json_text_depth_exceeds(body):
+        return error_response(400, f"JSON の入れ子が深すぎます（{MAX_BODY_DEPTH} 段まで）/ The body is {TOO_DEEP}",
+                              {"body": TOO_DEEP})
     try:
         message = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return error_response(400, "本文が JSON ではありません / The body is not valid JSON", {"body": "not JSON"})
+    fault = unstorable_at(message)
+    if fault:  # PostgreSQL cannot store it; refused on every database alike
+        field, what = fault
+        return error_response(400, f"{field} は保存できない値です / {field} {what}", {field: what})
     if not isinstance(message, dict):
         return error_response(400, "本文は JSON オブジェクトです / The body must be a JSON object",
                               {"body": "must be an object"})

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.db import command
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.limits import check_int
 from engine.models import OutboxEvent, User, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from engine.status import SUBSCRIBABLE_EVENTS, DeliveryStatus, OutboxKind, Role, WebhookStatus
 from webhooks import signing
@@ -59,7 +60,7 @@ def _description(description: Any) -> str:
 
 
 def _get(session: Session, sub_id: Any) -> WebhookSubscription:
-    sub = session.get(WebhookSubscription, sub_id) if isinstance(sub_id, int) else None
+    sub = session.get(WebhookSubscription, check_int(sub_id, "sub_id", 1))
     if sub is None:
         raise NotFound("Webhook が見つかりません / webhook subscription not found")
     return sub
@@ -211,8 +212,7 @@ def resend(session: Session, actor: User, sub_id: Any, event_id: Any, now: datet
     require_admin(actor)
     sub = _get(session, sub_id)
     delivery = session.scalar(select(WebhookDelivery).where(WebhookDelivery.subscription_id == sub.id,
-                                                            WebhookDelivery.event_id == event_id)
-                              ) if isinstance(event_id, int) else None
+                                                            WebhookDelivery.event_id == check_int(event_id, "event_id", 1)))
     if delivery is None:
         raise NotFound("この Webhook にそのイベントはありません / no such event for this subscription")
     if delivery.status == DeliveryStatus.PENDING:

@@ -35,14 +35,23 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from sqlalchemy import select
 
-from engine import users
+from engine import sessions, users
+from engine.models import OutboxEvent, WebhookDelivery, WebhookSubscription, WebSession
+from engine.status import DeliveryStatus
+from webhooks import signing
 
 # Examples per operation and generation mode; derandomized, so every run sends the same requests.
 # TSUNAGU_FUZZ_EXAMPLES=500 fuzzes harder (minutes instead of a minute).
 EXAMPLES = int(os.environ.get("TSUNAGU_FUZZ_EXAMPLES", "30"))
 # Run last and in this order, as throwaway users.
-DESTRUCTIVE = [("PATCH", "/api/users/{name}"), ("DELETE", "/api/tokens/{token_id}")]
+# Those that disable or take credentials (users, tokens) go last of all.
+DESTRUCTIVE = [("DELETE", "/api/sessions/{session_id}"), ("DELETE", "/api/webhooks/{sub_id}"),
+               ("DELETE", "/api/sources/{name}"), ("PATCH", "/api/users/{name}"), ("DELETE", "/api/tokens/{token_id}")]
+# Names of messages the processes wait for or start with (POST /api/messages/{name}).
+MESSAGES = ["multi_agency_referral", "outreach_referral"]
+BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 PERSONAS = ("caseworker", "secretariat", "lead", "supervisor", "outsider", "elder_care", "admin")
 
 
@@ -73,8 +82,13 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 class Served:
     url: str
     tokens: dict[str, str]
-    # Path parameter → values that exist, so that the fuzzer also reaches past the lookup.
-    known: dict[str, list] = field(default_factory=dict)
+    # Path parameter → values that exist, so that the fuzzer also reaches past the lookup;
+    # (method, path, parameter) → values for that operation alone (a `name` is a user's, a
+    # message's or a source's).
+    known: dict = field(default_factory=dict)
+
+    def values(self, method: str, path: str, name: str) -> list:
+        return self.known.get((method.upper(), path, name)) or self.known[name]
 
 
 def _seed(api) -> dict[str, list]:  # noqa: ANN001
@@ -94,11 +108,42 @@ def _seed(api) -> dict[str, list]:  # noqa: ANN001
     return {"task_id": [t["id"] for t in tasks], "case_id": sorted({t["case_id"] for t in tasks})}
 
 
+def _subscription(session, now) -> WebhookSubscription:  # noqa: ANN001
+    """Written directly: creating one through the API resolves its host. Never contacted (the
+    delivery sweep does not run here)."""
+    sub = WebhookSubscription(url="https://hooks.example.org/tsunagu", events=["case.created", "task.created"],
+                              secret=signing.new_secret(), created_by="kanri.kato", created_at=now, updated_at=now)
+    session.add(sub)
+    session.flush()
+    return sub
+
+
+def _seed_more(session, api, personas, now) -> dict:  # noqa: ANN001
+    """A page session for each persona; a webhook subscription with events dead, delivered and
+    pending (the seeded cases' outbox); a message source."""
+    for persona in PERSONAS:
+        sessions.add(session, getattr(personas, persona), now, user_agent=BROWSER, address="127.0.0.1")
+    sub = _subscription(session, now)
+    events = list(session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)))
+    for event, status in zip(events, [DeliveryStatus.DEAD, DeliveryStatus.DELIVERED, DeliveryStatus.PENDING] * 3,
+                             strict=False):
+        session.add(WebhookDelivery(subscription_id=sub.id, event_id=event.id, case_id=event.case_id, kind=event.kind,
+                                    status=status, attempts=1, next_attempt_at=now, created_at=now,
+                                    delivered_at=now if status == DeliveryStatus.DELIVERED else None))
+    known = {"session_id": list(session.scalars(select(WebSession.id))), "sub_id": [sub.id],
+             "event_id": [e.id for e in events[:9]], ("POST", "/api/messages/{name}", "name"): MESSAGES}
+    # Ends the transaction, so that no snapshot of it is held while the server writes.
+    session.commit()
+    assert api("admin").post("/api/sources", json={"name": "fuzz-kept"}).status_code == 201
+    return known
+
+
 @pytest.fixture
-def served(app, api, personas) -> Iterator[Served]:  # noqa: ANN001
+def served(app, api, personas, session, clock) -> Iterator[Served]:  # noqa: ANN001
     from werkzeug.serving import make_server
 
     known = _seed(api)
+    known.update(_seed_more(session, api, personas, clock.now()))
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, name="fuzz-server", daemon=True)
     thread.start()
@@ -122,10 +167,10 @@ def _fuzz(operation, served: Served, tokens: list[str], http: requests.Session, 
     _coverage(operation, served, tokens, http, failures)
     names = re.findall(r"{(\w+)}", operation.path)
     if names:
-        (name,) = names
-        existing = st.sampled_from(served.known[name]).flatmap(
-            lambda value: operation.as_strategy(path_parameters={name: value}))
-        _fuzz_with(existing, f"{operation.label} (existing {name})", served.url, tokens, http, failures)
+        existing = st.fixed_dictionaries({
+            name: st.sampled_from(served.values(operation.method, operation.path, name)) for name in names
+        }).flatmap(lambda values: operation.as_strategy(path_parameters=values))
+        _fuzz_with(existing, f"{operation.label} (existing {', '.join(names)})", served.url, tokens, http, failures)
 
 
 def _coverage(operation, served: Served, tokens: list[str], http: requests.Session, failures: list[str]) -> None:  # noqa: ANN001
@@ -193,13 +238,26 @@ def test_every_operation_answers_as_its_document_says(served: Served, session, c
                 _fuzz(operation, served, tokens, http, failures)
         # An administrator (who may revoke anyone's tokens and change any user) and a caseworker,
         # each with tokens to lose; only they are named to the destructive operations.
+        # Their page sessions, a subscription and sources to end and delete, too.
         throwaway, made = [], []
         for name, roles in (("fuzz.admin", ["admin"]), ("fuzz.staff", ["staff"])):
             made.append(users.add_user(session, name, ["hokatsu-center"], roles, clock.now(), name))
             throwaway += [users.issue_token(session, made[-1], clock.now()) for _ in range(5)]
+            for _ in range(3):
+                sessions.add(session, made[-1], clock.now(), user_agent=BROWSER)
+        gone = _subscription(session, clock.now()).id
         session.commit()
-        served.known["name"] = [u.name for u in made]
-        served.known["token_id"] = [t.id for u in made for t in users.list_tokens(session, u)]
+        ended = list(session.scalars(select(WebSession.id).where(WebSession.user_id.in_([u.id for u in made]))))
+        token_ids = [t.id for u in made for t in users.list_tokens(session, u)]
+        session.commit()
+        doomed = [f"fuzz-gone-{i}" for i in range(3)]
+        for name in doomed:
+            assert http.post(f"{served.url}/api/sources", json={"name": name}, timeout=10,
+                             headers={"Authorization": f"Bearer {served.tokens['admin']}"}).status_code == 201
+        served.known.update({
+            "session_id": ended, "sub_id": [gone], "token_id": token_ids,
+            ("PATCH", "/api/users/{name}", "name"): [u.name for u in made],
+            ("DELETE", "/api/sources/{name}", "name"): doomed})
         for key in DESTRUCTIVE:
             _fuzz(by_key[key], served, throwaway, http, failures)
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures)

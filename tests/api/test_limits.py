@@ -225,6 +225,23 @@ def test_nul_characters_in_bodies_open_no_case(api, session, body: dict, field: 
     assert counts(session) == before
 
 
+@pytest.mark.parametrize("raw,field", [
+    ('{"process": "multi_agency", "data": {"score": NaN}}', "data.score"),
+    ('{"process": "multi_agency", "data": {"score": -Infinity}}', "data.score"),
+    ('{"process": "multi_agency", "data": {"score": 1e999}}', "data.score"),
+    ('{"process": "multi_agency", "data": {"summary": "\\ud800"}}', "data.summary"),
+    ('{"process": "multi_agency", "data": {"\\udfff": 1}}', "data"),
+])
+def test_values_no_database_can_store_open_no_case(api, session, raw: str, field: str) -> None:  # noqa: ANN001
+    """Python's parser takes NaN, Infinity, overflowing numbers and lone surrogates; PostgreSQL's
+    JSON refuses them (and SQLite's would keep what cannot be read back as JSON)."""
+    before = counts(session)
+    ref = api("caseworker")
+    r = ref.client.post("/api/cases", data=raw, content_type="application/json", headers=ref.headers)
+    assert r.status_code == 422 and set(r.json["error"]["fields"]) == {field}, r.get_data(as_text=True)[:300]
+    assert counts(session) == before
+
+
 def test_a_body_over_a_megabyte_is_a_413_in_the_envelope(api) -> None:  # noqa: ANN001
     ref = api("caseworker")
     body = '{"process": "multi_agency", "data": {"summary": "' + "x" * (1024 * 1024) + '"}}'

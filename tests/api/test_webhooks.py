@@ -217,3 +217,60 @@ def test_cli_source_add_prints_the_secret_on_its_last_line(app, session_factory,
     r = app.test_client().post("/webhooks/minsei", data=body, headers=sign(secret, "msg_cli2", clock.now(), body),
                                content_type="application/json")
     assert r.status_code == 401
+
+
+@pytest.mark.parametrize("raw", [
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, id="array-nested-past-the-recursion-limit"),
+    pytest.param(b'{"type": "test_referral", "data": ' + b"{\"a\": " * 5000 + b"1" + b"}" * 5001, id="deep-data"),
+    pytest.param(b'{"type": "test_referral", "data": {"n": ' + b"9" * 5000
+                 + b'}, "correlation": {"household_ref": "H-9"}}', id="integer-of-5000-digits"),
+    pytest.param(b'{"type": "test_referral", "data": {"n": 1e999999}, "correlation": {"household_ref": "H-9"}}',
+                 id="float-overflowing-to-infinity"),
+    pytest.param(b'{"type": "test_referral", "data": {"n": NaN}, "correlation": {"household_ref": "H-9"}}', id="nan"),
+    pytest.param(b'{"type": "test_\\u0000referral", "data": {}}', id="nul-in-type"),
+    pytest.param(b'{"type": "test_referral", "data": {"summary": "a\\u0000b"}}', id="nul-in-data"),
+    pytest.param(b'{"type": "test_referral", "data": {"a\\u0000": 1}}', id="nul-in-a-key"),
+    pytest.param(b'{"type": "test_referral", "data": {"s": "\\ud800"}, "correlation": {"household_ref": "H-9"}}',
+                 id="lone-surrogate"),
+    pytest.param(b'{"type": "' + b"x" * 100_000 + b'"}', id="very-long-type"),
+    pytest.param(b'{"type": "test_reply", "correlation": {"household_ref": {"x": [1]}}}', id="correlation-value-object"),
+    pytest.param(b'{"type": "test_reply", "correlation": {"\\u0000": "a\\u0000"}}', id="nul-in-correlation"),
+    pytest.param(b'{"type": ["test_referral"]}', id="type-a-list"),
+    pytest.param(b'{"type": null, "data": null, "correlation": null}', id="all-null"),
+    pytest.param(b"", id="empty-body"),
+    pytest.param(b"null", id="null-body"),
+])
+def test_odd_signed_body_never_gets_a_500(hook, session, raw: bytes) -> None:  # noqa: ANN001
+    """Correctly signed, so that the body is read: whatever it holds, a clear error (or, for a
+    message that fits, 202) and, on an error, nothing changed."""
+    before = counts(session)
+    r = hook(None, raw=raw)
+    assert r.status_code in (202, 400, 401, 404, 409, 413, 422), (r.status_code, r.get_data()[:300])
+    assert r.is_json
+    if r.status_code != 202:
+        assert r.json["error"]["code"] and r.json["error"]["message"]
+        assert counts(session) == before
+
+
+def _odd_headers(secret: str, at, body: str) -> list[dict[str, str]]:  # noqa: ANN001
+    good = sign(secret, "msg_odd", at, body)
+    odd = [{}, {**good, "webhook-timestamp": "soon"}, {**good, "webhook-timestamp": "9" * 400},
+           {**good, "webhook-timestamp": "-1"}, {**good, "webhook-timestamp": "1e10"},
+           {**good, "webhook-signature": ""}, {**good, "webhook-signature": "v1,"},
+           {**good, "webhook-signature": "v1,@@@not base64@@@"}, {**good, "webhook-signature": "v1a," + "A" * 10_000},
+           {**good, "webhook-id": ""}, {**good, "webhook-id": "x" * 10_000}, {**good, "webhook-id": "ｍｓｇ_全角"}]
+    return odd + [{k: v for k, v in good.items() if k != name} for name in good]
+
+
+def test_odd_headers_and_source_names_get_401_never_a_500(hook, session, clock) -> None:  # noqa: ANN001
+    before = counts(session)
+    body = json.dumps(REFERRAL_MSG)
+    for headers in _odd_headers(hook.source.secret, clock.now(), body):
+        r = hook.client.post("/webhooks/referrals", data=body.encode(), headers=headers, content_type="application/json")
+        assert r.status_code == 401 and r.json["error"]["code"] == "unauthorized", (headers, r.status_code)
+    for name in ("%00", "a%00b", "x" * 5000, "%E2%98%83", "REFERRALS", "%FF"):
+        r = hook.client.post(f"/webhooks/{name}", data=body.encode(), content_type="application/json",
+                             headers=sign(hook.source.secret, "msg_name", clock.now(), body))
+        assert r.status_code in (401, 404), (name, r.status_code)
+        assert r.is_json, name
+    assert counts(session) == before

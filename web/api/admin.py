@@ -156,7 +156,7 @@ def list_sessions(query):  # noqa: ANN001, ANN201
     return [_session_out(r, user or g.actor.name) for r in rows]
 
 
-@blp.route("/sessions/<int:session_id>", methods=["DELETE"])
+@blp.route("/sessions/<id:session_id>", methods=["DELETE"])
 @blp.response(200, SessionOut)
 @blp.alt_response(404, schema=ApiError)
 def end_session(session_id: int):  # noqa: ANN201

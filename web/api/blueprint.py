@@ -1,7 +1,8 @@
 """The API's Blueprint: flask-smorest's, with a request-body parser that refuses JSON nested
 too deeply before parsing it (Python's json parser recurses, and would fail on deep input
-with a RecursionError instead of an answer), and strings holding NUL characters (which
-PostgreSQL cannot store; refused on every database alike)."""
+with a RecursionError instead of an answer), and values no database can store as JSON: strings
+holding NUL characters or lone surrogates, NaN and infinite numbers (PostgreSQL refuses them;
+refused on every database alike)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ import flask_smorest
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from engine.errors import Invalid
-from engine.limits import MAX_BODY_DEPTH, json_text_depth_exceeds, nul_at
+from engine.limits import MAX_BODY_DEPTH, json_text_depth_exceeds, unstorable_at
 
 TOO_DEEP = f"nested deeper than {MAX_BODY_DEPTH} levels"
-NUL = "contains a NUL character"
 
 
 class Parser(FlaskParser):
@@ -24,9 +24,10 @@ class Parser(FlaskParser):
             raise Invalid(f"JSON の入れ子が深すぎます（{MAX_BODY_DEPTH} 段まで）/ The request body is {TOO_DEEP}",
                           {"body": TOO_DEEP})
         body = super()._raw_load_json(req)
-        field = nul_at(body)
-        if field:
-            raise Invalid(f"{field} に NUL 文字が含まれています / {field} {NUL}", {field: NUL})
+        fault = unstorable_at(body)
+        if fault:
+            field, what = fault
+            raise Invalid(f"{field} は保存できない値です / {field} {what}", {field: what})
         return body
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import g
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from engine import cases, sources
 from web.api.auth import authenticate
+from web.api.blueprint import Blueprint
 from web.api.schemas import ApiError
 from web.extensions import db, engine_env, now
 
@@ -55,6 +55,7 @@ def source_out(s) -> dict:  # noqa: ANN001
 @blp.route("/messages/<name>", methods=["POST"])
 @blp.arguments(MessageIn)
 @blp.response(202, MessageOut)
+@blp.alt_response(403, schema=ApiError)
 @blp.alt_response(400, schema=ApiError)
 @blp.alt_response(404, schema=ApiError, description="no_match: no case waits for it and no process starts with it")
 @blp.alt_response(409, schema=ApiError, description="several cases or processes would take it")
@@ -67,6 +68,7 @@ def send_message(body, name: str):  # noqa: ANN001, ANN201
 
 @blp.route("/sources", methods=["GET"])
 @blp.response(200, SourceOut(many=True))
+@blp.alt_response(403, schema=ApiError)
 def list_sources():  # noqa: ANN201
     """Registered message sources (administrators); their secrets are never shown again."""
     return [source_out(s) for s in sources.list_sources(db.session, g.actor)]
@@ -75,6 +77,7 @@ def list_sources():  # noqa: ANN201
 @blp.route("/sources", methods=["POST"])
 @blp.arguments(SourceIn)
 @blp.response(201, SourceCreated)
+@blp.alt_response(403, schema=ApiError)
 @blp.alt_response(409, schema=ApiError)
 def add_source(body):  # noqa: ANN001, ANN201
     """Register a message source (administrators); the answer carries its secret, once."""
@@ -84,6 +87,7 @@ def add_source(body):  # noqa: ANN001, ANN201
 
 @blp.route("/sources/<name>", methods=["DELETE"])
 @blp.response(200, SourceOut)
+@blp.alt_response(403, schema=ApiError)
 @blp.alt_response(404, schema=ApiError)
 def remove_source(name: str):  # noqa: ANN201
     """Remove a message source (administrators): its messages are refused from now on."""

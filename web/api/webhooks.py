@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import g
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from web.api.auth import authenticate
+from web.api.blueprint import Blueprint
 from web.api.schemas import ApiError
 from web.extensions import db, engine_env, now
 from webhooks import subscriptions
@@ -113,6 +113,7 @@ def _delivery_out(d) -> dict:  # noqa: ANN001
 @blp.route("/webhooks", methods=["POST"])
 @blp.arguments(WebhookIn)
 @blp.response(201, WebhookCreatedOut)
+@blp.alt_response(403, schema=ApiError)
 @blp.alt_response(422, schema=ApiError)
 def create(body):  # noqa: ANN001, ANN201
     """Subscribe a URL to event types; the answer carries the signing secret, shown only this once."""
@@ -123,6 +124,7 @@ def create(body):  # noqa: ANN001, ANN201
 
 @blp.route("/webhooks")
 @blp.response(200, WebhookOut(many=True))
+@blp.alt_response(403, schema=ApiError)
 def list_webhooks():  # noqa: ANN201
     """Every subscription with its state and counts of events by status (administrators)."""
     subs = subscriptions.list_subscriptions(db.session, g.actor)
@@ -130,25 +132,28 @@ def list_webhooks():  # noqa: ANN201
     return [_out(s, counts[s.id]) for s in subs]
 
 
-@blp.route("/webhooks/<int:sub_id>")
+@blp.route("/webhooks/<id:sub_id>")
 @blp.response(200, WebhookOut)
+@blp.alt_response(403, schema=ApiError)
 @blp.alt_response(404, schema=ApiError)
 def get_webhook(sub_id: int):  # noqa: ANN201
     """One subscription."""
     return _out(subscriptions.get_subscription(db.session, g.actor, sub_id))
 
 
-@blp.route("/webhooks/<int:sub_id>", methods=["PATCH"])
+@blp.route("/webhooks/<id:sub_id>", methods=["PATCH"])
 @blp.arguments(WebhookChangeIn)
 @blp.response(200, WebhookOut)
+@blp.alt_response(403, schema=ApiError)
 @blp.alt_response(404, schema=ApiError)
 def change(body, sub_id: int):  # noqa: ANN001, ANN201
     """Change URL, events or description; pause ("paused") or resume ("active")."""
     return _out(subscriptions.change_subscription(db.session, g.actor, sub_id, now(), _allowed(), **body))
 
 
-@blp.route("/webhooks/<int:sub_id>", methods=["DELETE"])
+@blp.route("/webhooks/<id:sub_id>", methods=["DELETE"])
 @blp.response(204)
+@blp.alt_response(403, schema=ApiError)
 @blp.alt_response(404, schema=ApiError)
 def remove(sub_id: int):  # noqa: ANN201
     """Delete the subscription, its pending events and its log."""
@@ -156,8 +161,9 @@ def remove(sub_id: int):  # noqa: ANN201
     return ""
 
 
-@blp.route("/webhooks/<int:sub_id>/rotate", methods=["POST"])
+@blp.route("/webhooks/<id:sub_id>/rotate", methods=["POST"])
 @blp.response(200, SecretOut)
+@blp.alt_response(403, schema=ApiError)
 @blp.alt_response(404, schema=ApiError)
 def rotate(sub_id: int):  # noqa: ANN201
     """A new secret; the old one keeps signing beside it for the grace period
@@ -167,17 +173,19 @@ def rotate(sub_id: int):  # noqa: ANN201
     return {"id": sub.id, "secret": secret, "previous_secret_valid_until": sub.previous_valid_until}
 
 
-@blp.route("/webhooks/<int:sub_id>/ping", methods=["POST"])
+@blp.route("/webhooks/<id:sub_id>/ping", methods=["POST"])
 @blp.response(202, DeliveryOut)
+@blp.alt_response(403, schema=ApiError)
 @blp.alt_response(409, schema=ApiError)
 def ping(sub_id: int):  # noqa: ANN201
     """Queue a webhook.ping for this subscription; the delivery sweep sends it like any event."""
     return _delivery_out(subscriptions.ping(db.session, g.actor, sub_id, now()))
 
 
-@blp.route("/webhooks/<int:sub_id>/deliveries")
+@blp.route("/webhooks/<id:sub_id>/deliveries")
 @blp.arguments(LogQuery, location="query")
 @blp.response(200, AttemptOut(many=True))
+@blp.alt_response(403, schema=ApiError)
 @blp.alt_response(404, schema=ApiError)
 def deliveries(query, sub_id: int):  # noqa: ANN001, ANN201
     """The delivery log, oldest attempt first: each attempt's time, HTTP status, latency and error."""
@@ -192,9 +200,10 @@ def deliveries(query, sub_id: int):  # noqa: ANN001, ANN201
     return out
 
 
-@blp.route("/webhooks/<int:sub_id>/events")
+@blp.route("/webhooks/<id:sub_id>/events")
 @blp.arguments(EventsQuery, location="query")
 @blp.response(200, DeliveryOut(many=True))
+@blp.alt_response(403, schema=ApiError)
 @blp.alt_response(404, schema=ApiError)
 def events(query, sub_id: int):  # noqa: ANN001, ANN201
     """The subscription's events, newest first, with where each stands (?status=dead: those to re-send)."""
@@ -202,8 +211,9 @@ def events(query, sub_id: int):  # noqa: ANN001, ANN201
     return [_delivery_out(d) for d in rows]
 
 
-@blp.route("/webhooks/<int:sub_id>/deliveries/<int:event_id>/resend", methods=["POST"])
+@blp.route("/webhooks/<id:sub_id>/deliveries/<id:event_id>/resend", methods=["POST"])
 @blp.response(202, DeliveryOut)
+@blp.alt_response(403, schema=ApiError)
 @blp.alt_response(404, schema=ApiError)
 @blp.alt_response(409, schema=ApiError)
 def resend(sub_id: int, event_id: int):  # noqa: ANN201
