@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import update
 
 from engine import sessions
+from engine.limits import MAX_INT
 from engine.models import WebhookDelivery
 from engine.status import DeliveryStatus
 from engine.timers import fire_due
@@ -162,7 +163,7 @@ def test_access_matrix(endpoint: str, relation: str, world, api, personas, app) 
         assert str(got) == expected, (endpoint, relation, got, response.get_data(as_text=True)[:300])
     if expected == NF:
         # a hidden case looks exactly like a case that does not exist
-        ghost = rule.url.format(**{**values, "case": "00000000-0000-0000-0000-000000000000", "session": 0,
+        ghost = rule.url.format(**{**values, "case": "00000000-0000-0000-0000-000000000000", "session": MAX_INT,
                                    "task": "00000000-0000-0000-0000-000000000000"})
         twin = client.client.open(ghost, method=rule.method, json=body, headers=client.headers)
         assert twin.status_code == 404 and twin.json["error"]["message"] == response.json["error"]["message"]
