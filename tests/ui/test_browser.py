@@ -443,7 +443,7 @@ GHOST_CASE = "/cases/00000000-0000-0000-0000-000000000000"
 def html_pages(app) -> set[str]:  # noqa: ANN001
     """Every GET route of the staff pages that renders HTML, from the app's URL map."""
     return {r.endpoint for r in app.url_map.iter_rules()
-            if "GET" in r.methods and r.endpoint.split(".")[0] in ("ui", "ui_auth", "ui_admin")
+            if "GET" in r.methods and r.endpoint.split(".")[0] in ("ui", "ui_auth", "ui_admin", "ui_webhooks")
             and r.endpoint not in NOT_PAGES}
 
 
@@ -519,6 +519,19 @@ def test_every_page_passes_axe_in_japanese_and_english(app, browser_page) -> Non
     expect(page.locator("tbody tr").first).to_contain_text("hokatsu.sato")
     check()  # a filtered audit page
     shot(page, "audit")
+    page.goto("/admin/users/hokatsu.sato/sessions")
+    check()  # a user's signed-in sessions
+    page.goto("/admin/sources")
+    check()  # senders of signed messages
+    page.goto("/admin/webhooks")
+    check()  # no subscription yet
+    page.fill("#webhook-url", "https://hooks.example.org/tsunagu")
+    page.locator("input[name=events]").first.check()
+    page.get_by_role("button", name=say("webhook_create")).click()
+    check()  # the new subscription, its secret shown once
+    page.goto("/admin/webhooks")
+    page.get_by_role("link", name="https://hooks.example.org/tsunagu").first.click()
+    check()  # one subscription: its events and delivery log
 
     missing = html_pages(app) - seen
     assert not missing, f"pages no browser test checks with axe-core: {sorted(missing)}"
