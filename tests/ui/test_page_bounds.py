@@ -15,6 +15,16 @@ def test_revoking_a_token_id_beyond_any_id_is_refused(staff, token_id: str) -> N
     assert r.status_code == 422, r.status_code
 
 
+@pytest.mark.parametrize("url", ["/sessions/{}/end", "/admin/webhooks/{}", "/admin/webhooks/{}/ping",
+                                 "/admin/webhooks/{}/delete"])
+@pytest.mark.parametrize("big", [str(MAX_INT + 1), "9" * 5000])
+def test_session_and_webhook_ids_beyond_any_id_are_refused(staff, url: str, big: str) -> None:  # noqa: ANN001
+    page = staff("admin")
+    path = url.format(big)
+    r = page.get(path) if url == "/admin/webhooks/{}" else page.post(path)
+    assert r.status_code == 422, (path, r.status_code)
+
+
 def test_a_page_number_beyond_any_page_shows_the_last_one(staff) -> None:  # noqa: ANN001
     page = staff("secretariat")
     assert page.get("/?page=99999999999999999999999999").status_code == 200

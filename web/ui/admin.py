@@ -402,7 +402,7 @@ def revoke_token(token_id: int) -> Response:
 # ---------------------------------------------------------------- sessions and password
 
 
-@bp.route("/sessions/<int:session_id>/end", methods=["POST"])
+@bp.route("/sessions/<id:session_id>/end", methods=["POST"])
 @login_required
 def end_session(session_id: int) -> Response:
     """End one of the caller's sessions (or, for an administrator, anyone's); ending the one in

@@ -118,13 +118,13 @@ def create() -> Any:
     return _list(secret=secret, secret_for=sub.id)
 
 
-@bp.route("/admin/webhooks/<int:sub_id>")
+@bp.route("/admin/webhooks/<id:sub_id>")
 @login_required
 def webhook_page(sub_id: int) -> Any:
     return _detail(sub_id)
 
 
-@bp.route("/admin/webhooks/<int:sub_id>/status", methods=["POST"])
+@bp.route("/admin/webhooks/<id:sub_id>/status", methods=["POST"])
 @login_required
 def set_status(sub_id: int) -> Response:
     try:
@@ -136,7 +136,7 @@ def set_status(sub_id: int) -> Response:
     return redirect(url_for("ui_webhooks.webhooks_page"))
 
 
-@bp.route("/admin/webhooks/<int:sub_id>/rotate", methods=["POST"])
+@bp.route("/admin/webhooks/<id:sub_id>/rotate", methods=["POST"])
 @login_required
 def rotate(sub_id: int) -> Any:
     grace = timedelta(hours=engine_env().settings.webhook_rotation_grace_hours)
@@ -144,7 +144,7 @@ def rotate(sub_id: int) -> Any:
     return _detail(sub_id, secret=secret, rotated_until=sub.previous_valid_until)
 
 
-@bp.route("/admin/webhooks/<int:sub_id>/ping", methods=["POST"])
+@bp.route("/admin/webhooks/<id:sub_id>/ping", methods=["POST"])
 @login_required
 def ping(sub_id: int) -> Response:
     try:
@@ -155,7 +155,7 @@ def ping(sub_id: int) -> Response:
     return redirect(url_for("ui_webhooks.webhook_page", sub_id=sub_id))
 
 
-@bp.route("/admin/webhooks/<int:sub_id>/delete", methods=["POST"])
+@bp.route("/admin/webhooks/<id:sub_id>/delete", methods=["POST"])
 @login_required
 def delete(sub_id: int) -> Response:
     subscriptions.delete_subscription(db.session, g.actor, sub_id, now())
@@ -163,7 +163,7 @@ def delete(sub_id: int) -> Response:
     return redirect(url_for("ui_webhooks.webhooks_page"))
 
 
-@bp.route("/admin/webhooks/<int:sub_id>/events/<int:event_id>/resend", methods=["POST"])
+@bp.route("/admin/webhooks/<id:sub_id>/events/<id:event_id>/resend", methods=["POST"])
 @login_required
 def resend(sub_id: int, event_id: int) -> Response:
     try:
