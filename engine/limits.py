@@ -52,26 +52,6 @@ def check_instant(value: datetime | None, field: str) -> datetime | None:
     return value
 
 
-def nul_at(value: Any, field: str = "") -> str | None:
-    """The path (`data.x.0`) of the first string in `value` (keys included) holding a NUL
-    character, which PostgreSQL cannot store in text; None if there is none. Iterative."""
-    stack = [(value, field)]
-    while stack:
-        item, path = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return path or "body"
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                child_path = f"{path}.{key}" if path else str(key)
-                if isinstance(key, str) and "\x00" in key:
-                    return path or "body"
-                stack.append((child, child_path))
-        elif isinstance(item, list | tuple):
-            stack.extend((child, f"{path}.{i}" if path else str(i)) for i, child in enumerate(item))
-    return None
-
-
 NUL = "contains a NUL character"
 SURROGATE = "contains a lone surrogate (not valid Unicode)"
 NOT_FINITE = "is not a finite number"

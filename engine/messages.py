@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from engine import runtime
+from engine import limits, runtime
 from engine.env import Env
 from engine.errors import Conflict, Malformed, NotFound
 from engine.models import Case, MessageWait, ProcessDefinition
@@ -44,20 +44,6 @@ class NoMatch(NotFound):
     code = "no_match"
 
 
-def _depth(value: Any, limit: int) -> int:
-    """Nesting depth of a JSON value, walked iteratively; stops counting past `limit`."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        if not isinstance(node, dict | list):
-            continue
-        deepest = max(deepest, level)
-        if deepest > limit:
-            return deepest
-        stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
-    return deepest
-
-
 def check_message(name: Any, data: Any, correlation: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """The message's name, data and correlation, or Malformed naming the field at fault."""
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
@@ -72,7 +58,7 @@ def check_message(name: Any, data: Any, correlation: Any) -> tuple[str, dict[str
     if bad is not None:
         raise Malformed(f"data のキー {bad!r} が不正です / data keys must be plain identifiers",
                         {f"data.{bad}": "keys must be identifiers"})
-    if _depth(data, MAX_DEPTH) > MAX_DEPTH:
+    if limits.depth_exceeding(data, MAX_DEPTH):
         raise Malformed(f"data の入れ子が深すぎます / data is nested deeper than {MAX_DEPTH} levels",
                         {"data": f"nested deeper than {MAX_DEPTH} levels"})
     if len(json.dumps(data, ensure_ascii=False, default=str)) > MAX_DATA_BYTES:
@@ -118,11 +104,6 @@ def sync_waits(session: Session, case: Case, wf: Any, now: datetime) -> None:
                                 name=name, step=task.task_spec.bpmn_id,
                                 step_name=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
                                 correlation=plain, correlation_key=key, since=now))
-
-
-def case_waits(session: Session, case: Case) -> list[MessageWait]:
-    return list(session.scalars(select(MessageWait).where(MessageWait.case_id == case.id)
-                                .order_by(MessageWait.since, MessageWait.id)))
 
 
 def find_wait(session: Session, name: str, correlation: dict[str, Any], process_key: str | None) -> MessageWait | None:
