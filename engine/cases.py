@@ -465,10 +465,10 @@ def save_draft(session: Session, env: Env, actor: User, task_id: str, data: Any,
     if not can_work_on(actor, row):
         raise Forbidden(f"this task belongs to group {row.group_id}")
     if not isinstance(data, dict):
-        raise Invalid("draft must be a JSON object", {"data": "must be an object"})
+        raise Invalid("下書きは JSON オブジェクトです / draft must be a JSON object", {"data": "must be an object"})
     limits.check_depth(data)
     if len(repr(data)) > MAX_DATA_BYTES:
-        raise Invalid("draft is too large", {"data": "too large"})
+        raise Invalid("下書きが大きすぎます / draft is too large", {"data": "too large"})
     row.draft = data
     audit.record(session, actor, audit.Action.TASK_DRAFT, now, row.case, {"task_id": row.id, "step": row.step})
     session.commit()

@@ -72,10 +72,6 @@ class Settings:
     # What one engine step's diagram code may use: CPU seconds, and MB the process may grow by.
     script_cpu_seconds: float = field(default_factory=lambda: Limits.from_environ().cpu_seconds)
     script_memory_mb: float = field(default_factory=lambda: Limits.from_environ().memory_mb)
-
-    @property
-    def script_limits(self) -> Limits:
-        return Limits(self.script_cpu_seconds, self.script_memory_mb)
     # Outgoing webhooks: destinations allowed although private or loopback (host, host:port or CIDR,
     # comma-separated), seconds between delivery sweeps, and how long a rotated-out secret still signs.
     webhook_allowed_hosts: str = field(default_factory=lambda: os.environ.get("TSUNAGU_WEBHOOK_ALLOWED_HOSTS", ""))
@@ -84,6 +80,10 @@ class Settings:
     webhook_timeout: float = field(default_factory=lambda: float(os.environ.get("TSUNAGU_WEBHOOK_TIMEOUT", "15")))
     webhook_rotation_grace_hours: float = field(
         default_factory=lambda: float(os.environ.get("TSUNAGU_WEBHOOK_ROTATION_GRACE_HOURS", "24")))
+
+    @property
+    def script_limits(self) -> Limits:
+        return Limits(self.script_cpu_seconds, self.script_memory_mb)
 
 
 def _path(value: str | None) -> Path | None:
