@@ -162,8 +162,8 @@ def timer_latency(count: int) -> dict:
             "max_s": max(lat) if lat else None}
 
 
-def _monitoring_system(clock: FrozenClock, database_url: str | None, prefix: str) -> tuple:
-    system = fresh_system(database_url, clock.now(), prefix=prefix)
+def _monitoring_system(clock: FrozenClock, prefix: str) -> tuple:
+    system = fresh_system(None, clock.now(), prefix=prefix)
     env, factory = system.env, system.factory
     with factory() as s:
         ref = users.add_user(s, "bench.ref", ["hokatsu-center"], ["staff"], clock.now())
@@ -223,11 +223,12 @@ def _evaluator_process(conn) -> None:  # noqa: ANN001
         conn.send(expressions.evaluate(*job))
 
 
-def containment(rounds: int, database_url: str | None) -> dict:
-    """What containment costs: the same work with `expressions.CONTAINMENT` on and off."""
+def containment(rounds: int) -> dict:
+    """What containment costs: the same work with `expressions.CONTAINMENT` on and off, on two
+    fresh SQLite databases (a --database-url names one empty database, and the two sides must
+    not differ in anything but containment)."""
     clock = FrozenClock()
-    sides = {on: _monitoring_system(clock, database_url if on else None, f"tsunagu-contain-{int(on)}-")
-             for on in (True, False)}
+    sides = {on: _monitoring_system(clock, f"tsunagu-contain-{int(on)}-") for on in (True, False)}
     round_ms: dict[bool, list[float]] = {True: [], False: []}
     try:
         for n in range(rounds):
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only-containment", action="store_true", help="run the containment comparison alone")
     args = ap.parse_args(argv)
     if args.only_containment:
-        result = {"containment": containment(args.containment_rounds or 100, args.database_url)}
+        result = {"containment": containment(args.containment_rounds or 100)}
         _print_containment(result["containment"])
         if args.json:
             args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False))
@@ -319,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         "tsunagu_over_baseline_early": round(ours["early_ms"] / base["early_ms"], 2),
         "tsunagu_over_baseline_late": round(ours["late_ms"] / base["late_ms"], 2),
         "timer_latency": timer_latency(args.latency_timers) if args.latency_timers else None,
-        "containment": containment(args.containment_rounds, args.database_url) if args.containment_rounds else None,
+        "containment": containment(args.containment_rounds) if args.containment_rounds else None,
     }
     for side in (base, ours):
         print(f"{side['side']}: rounds 1-10 {side['early_ms']} ms/round, last 10 {side['late_ms']} ms/round "
