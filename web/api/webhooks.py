@@ -8,6 +8,7 @@ from datetime import timedelta
 from flask import g
 from marshmallow import Schema, fields, validate
 
+from engine.status import SUBSCRIBABLE_EVENTS
 from web.api.auth import authenticate
 from web.api.blueprint import Blueprint
 from web.api.schemas import ApiError
@@ -18,8 +19,7 @@ from webhooks.destinations import parse_allowed
 blp = Blueprint("webhooks", __name__, url_prefix="/api", description="Outgoing webhooks (Standard Webhooks signed)")
 blp.before_request(authenticate)
 
-EVENTS_HELP = ("case.created, case.completed, case.error, case.linked, case.migrated, case.escalated, "
-               "task.created, task.claimed, task.completed, timer.fired")
+EVENTS_HELP = ", ".join(SUBSCRIBABLE_EVENTS)
 
 
 class WebhookIn(Schema):
@@ -146,6 +146,7 @@ def get_webhook(sub_id: int):  # noqa: ANN201
 @blp.response(200, WebhookOut)
 @blp.alt_response(403, schema=ApiError)
 @blp.alt_response(404, schema=ApiError)
+@blp.alt_response(422, schema=ApiError)
 def change(body, sub_id: int):  # noqa: ANN001, ANN201
     """Change URL, events or description; pause ("paused") or resume ("active")."""
     return _out(subscriptions.change_subscription(db.session, g.actor, sub_id, now(), _allowed(), **body))
@@ -176,7 +177,8 @@ def rotate(sub_id: int):  # noqa: ANN201
 @blp.route("/webhooks/<id:sub_id>/ping", methods=["POST"])
 @blp.response(202, DeliveryOut)
 @blp.alt_response(403, schema=ApiError)
-@blp.alt_response(409, schema=ApiError)
+@blp.alt_response(404, schema=ApiError)
+@blp.alt_response(409, schema=ApiError, description="the subscription is paused or disabled")
 def ping(sub_id: int):  # noqa: ANN201
     """Queue a webhook.ping for this subscription; the delivery sweep sends it like any event."""
     return _delivery_out(subscriptions.ping(db.session, g.actor, sub_id, now()))
@@ -205,6 +207,7 @@ def deliveries(query, sub_id: int):  # noqa: ANN001, ANN201
 @blp.response(200, DeliveryOut(many=True))
 @blp.alt_response(403, schema=ApiError)
 @blp.alt_response(404, schema=ApiError)
+@blp.alt_response(422, schema=ApiError)
 def events(query, sub_id: int):  # noqa: ANN001, ANN201
     """The subscription's events, newest first, with where each stands (?status=dead: those to re-send)."""
     rows = subscriptions.deliveries(db.session, g.actor, sub_id, query["status"], query["limit"])

@@ -9,6 +9,7 @@ from flask import Response, flash, g, redirect, render_template, request, url_fo
 
 from engine import sources
 from engine.errors import Conflict, Invalid
+from engine.messages import default_group
 from web.extensions import db, engine_env, now
 from web.ui.admin import bp
 from web.ui.auth import login_required
@@ -36,10 +37,10 @@ MESSAGES.update({
 
 def _page(created: Any = None, status: int = 200) -> tuple[str, int]:
     rows = sources.list_sources(db.session, g.actor)
-    groups = engine_env().org.groups
+    org = engine_env().org
     return render_template("ui/admin_sources.html", sources=rows, processes=sources.process_keys(db.session),
-                           groups=groups, group_info={gr.id: gr for gr in groups}, created=created,
-                           active="sources"), status
+                           groups=org.groups, group_info={gr.id: gr for gr in org.groups},
+                           default_group=default_group(org), created=created, active="sources"), status
 
 
 @bp.route("/admin/sources")
