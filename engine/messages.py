@@ -127,12 +127,14 @@ def starting_process(session: Session, env: Env, name: str, process_key: str | N
               .group_by(ProcessDefinition.process_key))
     if process_key is not None:
         latest = latest.where(ProcessDefinition.process_key == process_key)
-    found = []
-    for key, version in session.execute(latest.order_by(ProcessDefinition.process_key)).all():
-        definition_id = session.scalar(select(ProcessDefinition.id).where(
-            ProcessDefinition.process_key == key, ProcessDefinition.version == version))
-        if name in env.specs.for_case(_DefinitionRef(session, definition_id)).message_starts:
-            found.append(key)
+    latest = latest.subquery()
+    rows = session.execute(
+        select(ProcessDefinition.process_key, ProcessDefinition.id)
+        .join(latest, (ProcessDefinition.process_key == latest.c.process_key)
+              & (ProcessDefinition.version == latest.c.version))
+        .order_by(ProcessDefinition.process_key)).all()
+    found = [key for key, definition_id in rows
+             if name in env.specs.for_case(_DefinitionRef(session, definition_id)).message_starts]
     if len(found) > 1:
         raise Conflict(f"メッセージ {name!r} で開始するプロセスが複数あります / several processes start with "
                        f"message {name!r} ({', '.join(found)}); register a source per process", {"type": "ambiguous"})
