@@ -35,12 +35,13 @@ MESSAGES.update({
 })
 
 
-def _page(created: Any = None, status: int = 200) -> tuple[str, int]:
+def _page(created: Any = None, status: int = 200, form: Any = None) -> tuple[str, int]:
     rows = sources.list_sources(db.session, g.actor)
     org = engine_env().org
     return render_template("ui/admin_sources.html", sources=rows, processes=sources.process_keys(db.session),
                            groups=org.groups, group_info={gr.id: gr for gr in org.groups},
-                           default_group=default_group(org), created=created, active="sources"), status
+                           default_group=default_group(org), created=created, form=form or {},
+                           active="sources"), status
 
 
 @bp.route("/admin/sources")
@@ -58,7 +59,7 @@ def add_source() -> Any:
                                      form.get("process") or None, form.get("group") or None)
     except (Invalid, Conflict) as exc:
         flash(exc.message, "error")
-        return _page(status=exc.status)
+        return _page(status=exc.status, form=form)  # what was typed stays, to be corrected
     # Rendered, not redirected: the secret must not travel in a flash message (the session cookie).
     return _page(created)
 
