@@ -10,6 +10,7 @@ differently a moment later (DNS rebinding) changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 from collections.abc import Callable
@@ -22,6 +23,10 @@ Resolver = Callable[..., list]
 
 class UnsafeDestination(Exception):
     """The URL may not be used (bad form, or its host resolves to an address that is not allowed)."""
+
+
+class Unresolvable(UnsafeDestination):
+    """The host does not resolve (now): refused for an attempt, accepted for a new subscription."""
 
 
 @dataclass(frozen=True)
@@ -129,10 +134,10 @@ def resolve(target: Target, allowed: Allowed, resolver: Resolver = socket.getadd
         try:
             infos = resolver(target.host, target.port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as exc:
-            raise UnsafeDestination(f"host {target.host} does not resolve ({exc})") from None
+            raise Unresolvable(f"host {target.host} does not resolve ({exc})") from None
         found = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
         if not found:
-            raise UnsafeDestination(f"host {target.host} does not resolve")
+            raise Unresolvable(f"host {target.host} does not resolve")
     if allowed.host_allowed(target.host, target.port):
         return [str(a) for a in found]
     for address in found:
@@ -147,9 +152,6 @@ def check_for_subscription(url: object, allowed: Allowed, resolver: Resolver = s
     """At subscription time: the URL's form, and its addresses if the host resolves now (a name that
     does not resolve yet is accepted; every attempt checks again)."""
     target = parse_url(url)
-    try:
+    with contextlib.suppress(Unresolvable):
         resolve(target, allowed, resolver)
-    except UnsafeDestination as exc:
-        if "does not resolve" not in str(exc):
-            raise
     return target
