@@ -75,11 +75,11 @@ class Settings:
     # Outgoing webhooks: destinations allowed although private or loopback (host, host:port or CIDR,
     # comma-separated), seconds between delivery sweeps, and how long a rotated-out secret still signs.
     webhook_allowed_hosts: str = field(default_factory=lambda: os.environ.get("TSUNAGU_WEBHOOK_ALLOWED_HOSTS", ""))
-    webhook_interval: float = field(default_factory=lambda: float(os.environ.get("TSUNAGU_WEBHOOK_INTERVAL", "1")))
+    webhook_interval: float = field(default_factory=lambda: _number("TSUNAGU_WEBHOOK_INTERVAL", 1.0, zero_ok=False))
     # Seconds one delivery attempt may take in all (connect, send, answer); a claim lasts four times as long.
-    webhook_timeout: float = field(default_factory=lambda: float(os.environ.get("TSUNAGU_WEBHOOK_TIMEOUT", "15")))
+    webhook_timeout: float = field(default_factory=lambda: _number("TSUNAGU_WEBHOOK_TIMEOUT", 15.0, zero_ok=False))
     webhook_rotation_grace_hours: float = field(
-        default_factory=lambda: float(os.environ.get("TSUNAGU_WEBHOOK_ROTATION_GRACE_HOURS", "24")))
+        default_factory=lambda: _number("TSUNAGU_WEBHOOK_ROTATION_GRACE_HOURS", 24.0, zero_ok=True))
 
     @property
     def script_limits(self) -> Limits:
