@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask, abort, g, request, send_from_directory
 
+from engine import sessions
 from engine.settings import ROOT
 from web.ui import csrf, i18n
 
@@ -48,7 +49,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         t=i18n.t, lang=i18n.lang, csrf_token=csrf.token, jst=i18n.jst, age=i18n.age, group_name=i18n.group_name,
         pick=i18n.pick, duration_text=forms.duration_text, action_label=i18n.action_label,
-        ja_attr=i18n.ja_attr,
+        ja_attr=i18n.ja_attr, describe_device=sessions.describe_device,
     )
 
     app.jinja_env.filters["fromiso"] = _fromiso

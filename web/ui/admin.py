@@ -11,7 +11,7 @@ import json
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 
 from engine import audit, cases, sessions, users
 from engine.errors import Conflict, Forbidden, Invalid
@@ -270,6 +270,8 @@ def _filter_value(value: Any) -> str:
         return jst(datetime.fromisoformat(value)) if isinstance(value, str) and "T" in value else str(value)
     except ValueError:
         return str(value)
+
+
 USER_FIELDS = {"groups": "groups", "roles": "roles", "active": "active"}
 
 
@@ -371,8 +373,8 @@ def audit_csv() -> Response:
     _require(Role.ADMIN, Role.COORDINATION_LEAD)
     try:
         filters = _audit_filters()
-    except Invalid:
-        abort(400)
+    except Invalid as exc:  # a download has no page to flash on: an error page saying what a date must be
+        return Response(render_template("ui/error.html", status=422, title=t("error_title"), body=exc.message), 422)
     rows = audit.search_as(db.session, g.actor, now(), export=True, limit=10**6, **filters)
     stamp = now().astimezone(JST).strftime("%Y%m%d-%H%M")
     return Response(audit.to_csv(rows), mimetype="text/csv; charset=utf-8",
@@ -387,8 +389,7 @@ def audit_csv() -> Response:
 def tokens_page() -> Any:
     return render_template("ui/tokens.html", tokens=users.list_tokens(db.session, g.actor),
                            sessions=sessions.list_active(db.session, g.actor, now(), session_idle_timeout()),
-                           current_session=page_session().row_id, describe_device=sessions.describe_device,
-                           active="tokens")
+                           current_session=page_session().row_id, active="tokens")
 
 
 @bp.route("/account/tokens/<id:token_id>/revoke", methods=["POST"])
@@ -422,7 +423,7 @@ def user_sessions(name: str) -> Any:
     _require(Role.ADMIN)
     rows = sessions.list_active(db.session, g.actor, now(), session_idle_timeout(), name)
     return render_template("ui/admin_user_sessions.html", name=name, sessions=rows,
-                           current_session=page_session().row_id, describe_device=sessions.describe_device,
+                           current_session=page_session().row_id,
                            active="admin")
 
 

@@ -4,7 +4,7 @@ page session (web/ui/session.py, engine.sessions), sign-out.
 Sign-in goes through `engine.users.sign_in`, which limits failed attempts per (user name,
 address) with a growing delay and per address, records every attempt in the audit trail,
 and opens a new session with a new key. A session ends after IDLE_TIMEOUT without a request
-(TSUNAGU_IDLE_MINUTES, default 30) and after MAX_SESSION_AGE in any case, and at once when
+(TSUNAGU_IDLE_MINUTES, default 30) and after sessions.MAX_AGE in any case, and at once when
 it is signed out or ended (password change, user disabled, ended from the sessions list).
 """
 
@@ -45,7 +45,6 @@ bp = Blueprint("ui_auth", __name__)
 
 # Unattended screens in a shared office: a session left alone this long is over.
 IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("TSUNAGU_IDLE_MINUTES", "30")))
-MAX_SESSION_AGE = sessions.MAX_AGE
 SECRET_FILE = ROOT / "var" / "secret_key"
 
 
@@ -144,7 +143,7 @@ def login() -> Any:
         current = page_session()
         lang = current.get("lang")
         try:
-            _user, row, key = users.sign_in(db.session, name, request.form.get("password", "")[:1000],
+            _user, row, key = users.sign_in(db.session, name, request.form.get("password", ""),
                                             request.remote_addr, now(), user_agent=request.user_agent.string,
                                             previous_key=current.key, carry={"lang": lang} if lang else None)
         except TooManyAttempts as exc:
