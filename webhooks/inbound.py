@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from webhooks.signing import SignatureError, signed_headers
 from webhooks.signing import verify as verify_signature
 
-TOLERANCE = timedelta(minutes=5)
 MAX_ID = 200
 
 
@@ -33,7 +32,7 @@ def verify(secret: str, body: bytes, headers: Mapping[str, str], now: datetime) 
         raise VerificationFailed("webhook-id is too long")
     try:
         text = body.decode("utf-8")
-        msg_id = verify_signature([secret], lower, text, TOLERANCE, now)
+        msg_id = verify_signature([secret], lower, text, now=now)  # within signing.DEFAULT_TOLERANCE (5 min)
     except UnicodeDecodeError:
         raise VerificationFailed("body is not UTF-8") from None
     except (SignatureError, ValueError, OverflowError) as exc:  # a secret that does not decode: ValueError
