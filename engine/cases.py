@@ -85,7 +85,7 @@ def _next_number(session: Session, process_key: str, now: datetime) -> str:
             return f"{name}-00001"
         except IntegrityError:
             continue  # another transaction created the counter first
-    raise Conflict("could not allocate a case number; try again")
+    raise Conflict("案件番号を採番できませんでした。もう一度お試しください / could not allocate a case number; try again")
 
 
 def _history(session: Session, case: Case, kind: EventKind, now: datetime, actor: User | None,
@@ -227,7 +227,7 @@ def _open_case(session: Session, env: Env, actor: User | None, process_key: str,
                correlation: dict[str, Any] | None = None) -> Case:
     row = latest_definition(session, process_key)
     if row is None:
-        raise Invalid(f"unknown process {process_key!r}", {"process": "unknown process"})
+        raise Invalid(f"プロセス {process_key!r} はありません / unknown process {process_key!r}", {"process": "unknown process"})
     defn = env.specs.get(row)
     if defn.start_form is not None:
         try:
@@ -273,27 +273,28 @@ def start_case(session: Session, env: Env, actor: User, process_key: Any, data: 
                now: datetime) -> Case:
     """Open a case of `process_key`; its referring lane belongs to `group`."""
     if not isinstance(process_key, str) or not process_key:
-        raise Invalid("process is required", {"process": "required"})
+        raise Invalid("プロセスを指定してください / process is required", {"process": "required"})
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise Invalid("data must be a JSON object", {"data": "must be an object"})
+        raise Invalid("data は JSON オブジェクトです / data must be a JSON object", {"data": "must be an object"})
     limits.check_depth(data)
     if any(not isinstance(k, str) or not k.isidentifier() or k.startswith("_") for k in data):
-        raise Invalid("data keys must be plain identifiers", {"data": "keys must be identifiers"})
+        raise Invalid("data のキーは英数字の名前です / data keys must be plain identifiers", {"data": "keys must be identifiers"})
     if len(repr(data)) > MAX_DATA_BYTES:
-        raise Invalid("data is too large", {"data": "too large"})
+        raise Invalid("data が大きすぎます / data is too large", {"data": "too large"})
     mine = actor.group_ids
     if group is None:
         if len(mine) != 1:
-            raise Invalid("you belong to several groups: say which one refers the case",
+            raise Invalid("複数のグループに所属しています。紹介元のグループを選んでください / you belong to several groups: say which one "
+                          "refers the case",
                           {"group": "required when the caller has several groups"})
         group = mine[0]
     if not isinstance(group, str) or session.get(Group, group) is None:
-        raise Invalid(f"unknown group {group!r}", {"group": "unknown group"})
+        raise Invalid(f"グループ {group!r} はありません / unknown group {group!r}", {"group": "unknown group"})
     privileged = set(mine) & env.org.case_wide_groups or Role.ADMIN in actor.roles
     if group not in mine and not privileged:
-        raise Forbidden(f"you are not a member of group {group!r}", {"group": "not one of your groups"})
+        raise Forbidden(f"グループ {group!r} に所属していません / you are not a member of group {group!r}", {"group": "not one of your groups"})
     case = _open_case(session, env, actor, process_key, data, group, now)
     audit.record(session, actor, audit.Action.CASE_START, now, case, {"process": process_key, "group": group})
     _commit(session)
@@ -307,7 +308,7 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
         raise Conflict(f"この作業は既に{'完了' if row.state == TaskState.COMPLETED else '取り消'}されています / "
                        f"task is already {row.state}")
     if not can_work_on(actor, row):
-        raise Forbidden(f"this task belongs to group {row.group_id}")
+        raise Forbidden(f"この作業はグループ {row.group_id} のものです / this task belongs to group {row.group_id}")
     if row.assignee_id is not None and row.assignee_id != actor.id:
         raise Conflict("この作業は他の職員が担当しています / the task is claimed by someone else")
     case = row.case
@@ -379,15 +380,15 @@ def _task_for(session: Session, env: Env, actor: User, task_id: Any, via: str, n
     """The task, if `actor` may see its case or work on it; else NotFound, the refusal of
     an existing task recorded as an attempt at `via` (an audit action)."""
     if not isinstance(task_id, str):
-        raise NotFound("task not found")
+        raise NotFound("作業が見つかりません / task not found")
     # `lock`: hold the task row (SELECT ... FOR UPDATE) until commit, so a claim committed
     # meanwhile is seen rather than overwritten (PostgreSQL; SQLite writers are serial).
     row = session.get(HumanTask, task_id, with_for_update={"of": HumanTask.__table__} if lock else None)
     if row is None:
-        raise NotFound("task not found")
+        raise NotFound("作業が見つかりません / task not found")
     if not (can_see_case(session, actor, row.case, env.org) or can_work_on(actor, row)):
         record_denial(session, actor, row.case, now, {"via": via, "task_id": row.id, "step": row.step})
-        raise NotFound("task not found")
+        raise NotFound("作業が見つかりません / task not found")
     return row
 
 
@@ -395,9 +396,9 @@ def _task_for(session: Session, env: Env, actor: User, task_id: Any, via: str, n
 def claim_task(session: Session, env: Env, actor: User, task_id: str, now: datetime) -> HumanTask:
     row = _task_for(session, env, actor, task_id, audit.Action.TASK_CLAIM, now)
     if row.state != TaskState.OPEN:
-        raise Conflict(f"task is already {row.state}")
+        raise Conflict(f"この作業は既に {row.state} です / task is already {row.state}")
     if not can_work_on(actor, row):
-        raise Forbidden(f"this task belongs to group {row.group_id}")
+        raise Forbidden(f"この作業はグループ {row.group_id} のものです / this task belongs to group {row.group_id}")
     if row.assignee_id == actor.id:
         # Already theirs (a double click, a retried request): nothing happens, so the
         # history, the trail and the webhooks say "claimed" once.
@@ -423,9 +424,9 @@ def claim_task(session: Session, env: Env, actor: User, task_id: str, now: datet
 def release_task(session: Session, env: Env, actor: User, task_id: str, now: datetime) -> HumanTask:
     row = _task_for(session, env, actor, task_id, audit.Action.TASK_RELEASE, now, lock=True)
     if row.state != TaskState.OPEN:
-        raise Conflict(f"task is already {row.state}")
+        raise Conflict(f"この作業は既に {row.state} です / task is already {row.state}")
     if row.assignee_id != actor.id and Role.SUPERVISOR not in actor.roles:
-        raise Forbidden("only the assignee or a supervisor may release a task")
+        raise Forbidden("作業を戻せるのは担当者か管理職です / only the assignee or a supervisor may release a task")
     row.assignee_id = None
     _history(session, row.case, EventKind.TASK_RELEASED, now, actor, row.step, row.name, row.id)
     audit.record(session, actor, audit.Action.TASK_RELEASE, now, row.case, {"task_id": row.id, "step": row.step})
@@ -437,15 +438,15 @@ def release_task(session: Session, env: Env, actor: User, task_id: str, now: dat
 def assign_task(session: Session, env: Env, actor: User, task_id: str, assignee_name: Any,
                 now: datetime) -> HumanTask:
     if Role.SUPERVISOR not in actor.roles:
-        raise Forbidden("only a supervisor may assign tasks to others")
+        raise Forbidden("他の職員に割り当てられるのは管理職です / only a supervisor may assign tasks to others")
     row = _task_for(session, env, actor, task_id, audit.Action.TASK_ASSIGN, now, lock=True)
     if row.state != TaskState.OPEN:
-        raise Conflict(f"task is already {row.state}")
+        raise Conflict(f"この作業は既に {row.state} です / task is already {row.state}")
     assignee = session.scalar(select(User).where(User.name == assignee_name)) if isinstance(assignee_name, str) else None
     if assignee is None:
-        raise Invalid(f"no user {assignee_name!r}", {"assignee": "unknown user"})
+        raise Invalid(f"職員 {assignee_name!r} はいません / no user {assignee_name!r}", {"assignee": "unknown user"})
     if row.group_id not in assignee.group_ids:
-        raise Invalid(f"{assignee.name} is not a member of group {row.group_id}", {"assignee": "not in the task's group"})
+        raise Invalid(f"{assignee.name} はグループ {row.group_id} に所属していません / {assignee.name} is not a member of group {row.group_id}", {"assignee": "not in the task's group"})
     row.assignee_id = assignee.id
     _history(session, row.case, EventKind.TASK_ASSIGNED, now, actor, row.step, row.name, row.id,
              {"assignee": assignee.name})
@@ -461,9 +462,9 @@ def save_draft(session: Session, env: Env, actor: User, task_id: str, data: Any,
     """Keep what the user typed so far; validated only on completion."""
     row = _task_for(session, env, actor, task_id, audit.Action.TASK_DRAFT, now)
     if row.state != TaskState.OPEN:
-        raise Conflict(f"task is already {row.state}")
+        raise Conflict(f"この作業は既に {row.state} です / task is already {row.state}")
     if not can_work_on(actor, row):
-        raise Forbidden(f"this task belongs to group {row.group_id}")
+        raise Forbidden(f"この作業はグループ {row.group_id} のものです / this task belongs to group {row.group_id}")
     if not isinstance(data, dict):
         raise Invalid("下書きは JSON オブジェクトです / draft must be a JSON object", {"data": "must be an object"})
     limits.check_depth(data)
@@ -488,7 +489,7 @@ def record_consent(session: Session, env: Env, actor: User, case_id: str, consen
     """Record the resident's consent (本人同意) with when and by whom."""
     case = require_case(session, actor, case_id, env.org, via=audit.Action.CONSENT_RECORD, now=now)
     if consent not in CONSENT_VALUES:
-        raise Invalid(f"consent must be one of {', '.join(CONSENT_VALUES)}", {"consent": "given, not_given or unknown"})
+        raise Invalid(f"同意は {', '.join(CONSENT_VALUES)} のいずれかです / consent must be one of {', '.join(CONSENT_VALUES)}", {"consent": "given, not_given or unknown"})
     old = case.consent
     _set_consent(case, consent, actor, now)
     _history(session, case, EventKind.CONSENT_RECORDED, now, actor, data={"consent": consent, "previous": old})
@@ -506,11 +507,11 @@ def share_case(session: Session, env: Env, actor: User, case_id: str, group: Any
     case = require_case(session, actor, case_id, env.org, via=audit.Action.CASE_SHARE, now=now)
     if not (set(actor.group_ids) & env.org.case_wide_groups or Role.SECRETARIAT in actor.roles
             or Role.COORDINATION_LEAD in actor.roles):
-        raise Forbidden("only the secretariat may share a case")
+        raise Forbidden("案件を共有できるのは事務局です / only the secretariat may share a case")
     if not isinstance(group, str) or session.get(Group, group) is None:
-        raise Invalid(f"unknown group {group!r}", {"group": "unknown group"})
+        raise Invalid(f"グループ {group!r} はありません / unknown group {group!r}", {"group": "unknown group"})
     if not isinstance(purpose, str) or not purpose.strip():
-        raise Invalid("purpose is required", {"purpose": "required"})
+        raise Invalid("目的を入力してください / purpose is required", {"purpose": "required"})
     if case.consent != "given":
         raise Conflict("本人同意が得られていないため、支援会議の構成員以外とは共有できません / "
                        "Sharing beyond the support meeting needs the resident's consent (consent is "
