@@ -421,7 +421,8 @@ def _require_auditor(actor: User) -> None:
     from engine.status import Role
 
     if not {Role.ADMIN, Role.COORDINATION_LEAD} & set(actor.roles):
-        raise Forbidden("only administrators and the coordination lead may search the audit trail")
+        raise Forbidden("この操作を行う権限がありません / Only administrators and the coordination lead may "
+                        "search the audit trail")
 
 
 def search_as(session: Session, actor: User, now: datetime, *, export: bool = False, **filters: Any) -> list[AuditRecord]:

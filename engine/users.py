@@ -160,7 +160,7 @@ def user_for_token(session: Session, token: str, now: datetime) -> User | None:
 def get_user(session: Session, name: str) -> User:
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
-        raise NotFound(f"no user {name!r}")
+        raise NotFound(f"ユーザー {name!r} はいません / No user {name!r}")
     return user
 
 
@@ -271,7 +271,7 @@ def sign_in(session: Session, name: Any, password: Any, origin: str | None, now:
 
 def require_admin(actor: User) -> None:
     if Role.ADMIN not in actor.roles:
-        raise Forbidden("only an administrator may manage users")
+        raise Forbidden("この操作を行う権限がありません / Only an administrator may manage users")
 
 
 @command
@@ -284,18 +284,19 @@ def change_user(session: Session, actor: User | None, name: str, now: datetime, 
         require_admin(actor)
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
-        raise NotFound(f"no user {name!r}")
+        raise NotFound(f"ユーザー {name!r} はいません / No user {name!r}")
     valid_roles = {r.value for r in Role}
     bad = [r for r in list(add_roles) + list(remove_roles) if r not in valid_roles]
     if bad:
-        raise Invalid(f"unknown role {bad[0]!r}", {"role": f"unknown: {bad[0]}"})
+        raise Invalid(f"ロール {bad[0]!r} はありません / Unknown role {bad[0]!r}", {"role": f"unknown: {bad[0]}"})
     groups = {g.id: g for g in session.scalars(select(Group))}
     unknown = [g for g in list(add_groups) + list(remove_groups) if g not in groups]
     if unknown:
-        raise Invalid(f"unknown group {unknown[0]!r}", {"group": f"unknown: {unknown[0]}"})
+        raise Invalid(f"機関 {unknown[0]!r} はありません / Unknown group {unknown[0]!r}", {"group": f"unknown: {unknown[0]}"})
     new_groups = [g for g in dict.fromkeys(user.group_ids + list(add_groups)) if g not in remove_groups]
     if not new_groups:
-        raise Invalid("a user belongs to at least one group", {"group": "cannot remove the last group"})
+        raise Invalid("ユーザーは少なくとも一つの機関に所属します / A user belongs to at least one group",
+                      {"group": "cannot remove the last group"})
     if password is not None:
         check_password_policy(password, user.name)
     before = {"groups": user.group_ids, "roles": list(user.roles), "active": user.active}
@@ -361,7 +362,7 @@ def revoke(session: Session, actor: User | None, token_id: Any, now: datetime) -
     on the very next request, which looks the token up afresh."""
     row = session.get(ApiToken, check_int(token_id, "token_id", 1))
     if row is None or (actor is not None and row.user_id != actor.id and Role.ADMIN not in actor.roles):
-        raise NotFound("no such token")
+        raise NotFound("トークンが見つかりません / No such token")
     row.revoked_at = row.revoked_at or now
     audit.record(session, actor, audit.Action.TOKEN_REVOKE, now, detail={"token_id": row.id, "user": row.user.name},
                  actor_name=None if actor else "cli")
