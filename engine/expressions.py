@@ -585,6 +585,11 @@ def _restricted(source: str, mode: str) -> Any:
 
 def check_code(source: str, mode: str = "eval") -> None:
     """Refuse code that reaches outside task data. Raises UnsafeCode naming the problem."""
+    _checked(source, mode)
+
+
+def _checked(source: str, mode: str) -> Any:
+    """`source` compiled by RestrictedPython once it passed both checks; else UnsafeCode."""
     try:
         tree = ast.parse(source, mode=mode)
     except SyntaxError as exc:
@@ -603,12 +608,12 @@ def check_code(source: str, mode: str = "eval") -> None:
     compiled = _restricted(source, mode)
     if compiled.errors:
         raise UnsafeCode("; ".join(compiled.errors))
+    return compiled
 
 
 @lru_cache(maxsize=2048)
 def _compile(source: str, mode: str, containment: bool):  # noqa: ANN202 - `containment` is part of the key
-    check_code(source, mode)
-    return _restricted(source, mode).code
+    return _checked(source, mode).code
 
 
 _PLAIN_GLOBALS: dict[str, Any] = {
