@@ -133,8 +133,8 @@ MESSAGES.update({
     "sessions_none": ("ログイン中のセッションはありません。", "No signed-in sessions."),
     "user_sessions_link": ("セッション", "Sessions"),
     "password_title": ("パスワードの変更", "Change password"),
-    "password_lead": ("10 文字以上。変更すると、この端末以外のセッションはすべて終了します。",
-                      "At least 10 characters. Changing it ends every other session of yours."),
+    "password_lead": ("{n} 文字以上。変更すると、この端末以外のセッションはすべて終了します。",
+                      "At least {n} characters. Changing it ends every other session of yours."),
     "current_password": ("現在のパスワード", "Current password"),
     "new_password": ("新しいパスワード", "New password"),
     "password_change": ("変更する", "Change"),
@@ -389,7 +389,8 @@ def audit_csv() -> Response:
 def tokens_page() -> Any:
     return render_template("ui/tokens.html", tokens=users.list_tokens(db.session, g.actor),
                            sessions=sessions.list_active(db.session, g.actor, now(), session_idle_timeout()),
-                           current_session=page_session().row_id, active="tokens")
+                           current_session=page_session().row_id, active="tokens",
+                           password_min=users.PASSWORD_MIN_LENGTH, password_max=users.PASSWORD_MAX_LENGTH)
 
 
 @bp.route("/account/tokens/<id:token_id>/revoke", methods=["POST"])
