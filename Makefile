@@ -6,8 +6,9 @@
 #               from scripts/pg-test.sh if PostgreSQL is installed, else that pass is skipped.
 #               PYTEST_ARGS='-x -k foo' passes options to both pytest runs; TSUNAGU_TEST_PG=0 skips PostgreSQL.
 #   make lint   ruff
-#   make node   node_modules from package-lock.json (`npm ci`): bpmn-js for the case page's diagram,
-#               served locally (no CDN); part of `make venv`
+#   make node   node_modules from package-lock.json (`npm ci`), then the pages' browser bundles
+#               (web/assets/*.js → web/static/build/, esbuild): bpmn-js, dmn-js, chart.js served
+#               locally (no CDN); part of `make venv`
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,25 +16,32 @@ STAMP := $(VENV)/.installed
 
 NODE_STAMP := node_modules/.installed
 
+ASSETS_STAMP := web/static/build/.built
+ASSETS := $(wildcard web/assets/*.js web/assets/*.css web/assets/*/*.js) scripts/build-assets.mjs
+
 .PHONY: venv demo test lint node
 
-venv: $(STAMP) $(NODE_STAMP)
+venv: $(STAMP) $(NODE_STAMP) $(ASSETS_STAMP)
 
-node: $(NODE_STAMP)
+node: $(NODE_STAMP) $(ASSETS_STAMP)
 
 $(NODE_STAMP): package.json package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "npm not found: the case page's diagram needs bpmn-js (install npm, then: make node)" >&2; fi
+
+$(ASSETS_STAMP): $(NODE_STAMP) $(ASSETS)
+	@if [ -x node_modules/.bin/esbuild ]; then node scripts/build-assets.mjs && mkdir -p $(@D) && touch $@; \
+	else echo "esbuild not installed: run make node" >&2; fi
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q -e '.[test]'
 	touch $@
 
-demo: $(STAMP) $(NODE_STAMP)
+demo: $(STAMP) $(NODE_STAMP) $(ASSETS_STAMP)
 	$(VENV)/bin/tsunagu init --demo && $(VENV)/bin/tsunagu serve --port 5000
 
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(ASSETS_STAMP)
 	VENV=$(VENV) scripts/test.sh
 
 lint: $(STAMP)
