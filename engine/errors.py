@@ -47,3 +47,9 @@ class DeployError(DomainError):
         super().__init__(f"{where}: {message}" if where else message)
         self.element = element
         self.file = file
+
+
+class WorkflowFailed(DomainError):
+    """The diagram itself failed on this input (a script or gateway raised)."""
+
+    code, status = "workflow_error", 422
