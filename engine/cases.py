@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, forms, limits, messages, runtime
+from engine import audit, forms, limits, messages, outcomes, runtime
 from engine.access import (
     can_see_case,
     can_work_on,
@@ -50,7 +50,7 @@ from engine.models import (
 from engine.specs import LoadedDefinition, latest_definition, parse_iso_duration
 from engine.status import CaseStatus, EventKind, OutboxKind, Role, TaskState, TimerStatus
 
-NUMBER_PREFIX = {"multi_agency": "MA", "emergency": "EM", "outreach": "OR"}
+NUMBER_PREFIX = {"multi_agency": "MA", "emergency": "EM", "outreach": "OR", "participation": "PS"}
 # What a handed-over case is told about its origin, by the origin's process: the name the
 # summary gives it, and the origin's facts the receiving team needs (kept under the
 # origin's process key). Anything else stays in the origin case.
@@ -58,6 +58,8 @@ HANDOVER_FACTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "emergency": ("緊急対応", ("urgency", "danger_to", "situation", "response", "outcome")),
     "outreach": ("アウトリーチ", ("source", "household_ref", "amount_yen", "months_in_arrears", "attempts",
                                "visited_on", "situation", "needs")),
+    # 参加支援: the support plan's participation need and the policy it serves.
+    "multi_agency": ("多機関協働事業", ("participation_need", "policy")),
 }
 MAX_DATA_BYTES = 256 * 1024
 
@@ -270,8 +272,10 @@ def _commit(session: Session) -> None:
 
 @command
 def start_case(session: Session, env: Env, actor: User, process_key: Any, data: Any, group: Any,
-               now: datetime) -> Case:
-    """Open a case of `process_key`; its referring lane belongs to `group`."""
+               now: datetime, commit: bool = True) -> Case:
+    """Open a case of `process_key`; its referring lane belongs to `group`. With
+    `commit=False` the caller's command commits it with what else it writes (a consultation
+    that opens a case, say)."""
     if not isinstance(process_key, str) or not process_key:
         raise Invalid("プロセスを指定してください / process is required", {"process": "required"})
     if data is None:
@@ -297,7 +301,8 @@ def start_case(session: Session, env: Env, actor: User, process_key: Any, data: 
         raise Forbidden(f"グループ {group!r} に所属していません / you are not a member of group {group!r}", {"group": "not one of your groups"})
     case = _open_case(session, env, actor, process_key, data, group, now)
     audit.record(session, actor, audit.Action.CASE_START, now, case, {"process": process_key, "group": group})
-    _commit(session)
+    if commit:
+        _commit(session)
     return case
 
 
@@ -316,6 +321,7 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     schema = defn.forms[row.form_key] if row.form_key else {"type": "object"}
     limits.check_depth(data)
     data = forms.validate(schema, data, env.org.group_ids())
+    outcomes.check(session, env, case, row.step, data)
     task = wf.get_task_from_id(uuid.UUID(row.id))
     if task is None or task.state != SpiffState.READY:
         raise Conflict("この作業はもう実行できません / the task is no longer ready")
@@ -323,7 +329,7 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
         # The step runs inside this write transaction (on SQLite the database's write lock):
         # the script budget (at most `script_cpu_seconds`, a few times that on the wall clock)
         # ends a runaway long before other writers' busy timeout (30 s) would give up.
-        runtime.complete(wf, task, data, now, env.settings.script_limits)
+        runtime.complete(wf, task, forms.with_defaults(schema, data), now, env.settings.script_limits)
     except SpiffWorkflowException as exc:
         session.rollback()
         failed = workflow_failure(exc)
@@ -340,7 +346,9 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     _add_participants(session, case, data.get("participants"), now)
     _history(session, case, EventKind.TASK_COMPLETED, now, actor, row.step, row.name, row.id, data)
     _outbox(session, OutboxKind.TASK_COMPLETED, case, now, task_id=row.id, step=row.step, step_name=row.name)
+    outcomes.record(session, env, case, row.step, data, wf, now)
     _sync(session, env, case, defn, wf, actor, now, context=dict(task.data), handing_group=row.group_id)
+    outcomes.finished(session, case)
     audit.record(session, actor, audit.Action.TASK_COMPLETE, now, case, {"task_id": row.id, "step": row.step})
     _commit(session)
     return case
