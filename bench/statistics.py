@@ -164,7 +164,8 @@ def generate(conn: Connection, cases: int, consultations: int, seed: int = 13, k
     for _ in range(consultations):
         group = rng.choice(groups)
         content, response = OWN.get(group, (DEFAULT_CONTENT, DEFAULT_RESPONSE))
-        batch.append({"received_on": FIRST_DAY + timedelta(days=rng.randrange(DAYS)), "group_id": group,
+        received = FIRST_DAY + timedelta(days=rng.randrange(DAYS))
+        batch.append({"received_on": received, "received_month": received.isoformat()[:7], "group_id": group,
                       "channel": rng.choice(CHANNELS), "content": rng.choice(content),
                       "response": rng.choice(response), "note": "", "complex_issues": False, "created_at": created})
         if len(batch) == BATCH:

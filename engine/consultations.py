@@ -138,7 +138,7 @@ def record_consultation(session: Session, env: Env, actor: User, body: Any, now:
 def _add(session: Session, actor: User, group: str, received_on: date, channel: str, content: str, response: str,
          name: str | None, contact: str | None, consent: str | None, note: str, now: datetime,
          event_id: int | None = None, kinds: list[str] | None = None, complex_issues: bool = False) -> Consultation:
-    row = Consultation(received_on=received_on, group_id=group, channel=channel, content=content, response=response,
+    row = Consultation(received_on=received_on, received_month=received_on.isoformat()[:7], group_id=group, channel=channel, content=content, response=response,
                        person_name=name, person_contact=contact, consent=consent,
                        consent_recorded_at=now if consent is not None else None, note=note, event_id=event_id,
                        kinds=kinds, complex_issues=complex_issues, created_by_id=actor.id, created_at=now)

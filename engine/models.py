@@ -198,7 +198,8 @@ class HumanTask(Base):
               "process_key", "case_id"),
         Index("ix_human_tasks_assignee", "assignee_id", "state"),
         # The statistics: steps entered per period and how long each took.
-        Index("ix_human_tasks_statistics", "process_key", "created_at", "step", "completed_at", "case_id"),
+        Index("ix_human_tasks_statistics", "process_key", "created_at", "step", "completed_at", "case_id", "state"),
+        Index("ix_human_tasks_completed", "process_key", "step", "completed_at"),
     )
 
     # The SpiffWorkflow task id, stable for the life of the task.
@@ -526,13 +527,17 @@ class Consultation(Base):
 
     __tablename__ = "consultations"
     __table_args__ = (
-        # Covers every statistics count (by window, channel, content, response, month) from the index alone.
-        Index("ix_consultations_statistics", "received_on", "group_id", "channel", "content", "response"),
+        # The statistics' one GROUP BY (month, window, channel, content, response) reads this index in
+        # its own order: no sort, no table row; received_on last for periods that cut a month.
+        Index("ix_consultations_statistics", "received_month", "group_id", "channel", "content", "response",
+              "received_on"),
         Index("ix_consultations_group_received", "group_id", "received_on", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     received_on: Mapped[date] = mapped_column(Date)
+    # YYYY-MM of received_on, kept beside it for the statistics' index.
+    received_month: Mapped[str] = mapped_column(String(7))
     group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"))
     channel: Mapped[str] = mapped_column(String(16))
     content: Mapped[str] = mapped_column(String(64))
@@ -571,7 +576,8 @@ class Placement(Base):
     """A person of a participation case tried at a place: trial, then settled, rematched or ended."""
 
     __tablename__ = "placements"
-    __table_args__ = (Index("ix_placements_started", "started_at", "status"),)
+    __table_args__ = (Index("ix_placements_started", "started_at", "status"),
+                      Index("ix_placements_ended", "ended_at", "status"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)

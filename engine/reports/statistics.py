@@ -91,12 +91,6 @@ def months(first: date, last: date) -> list[str]:
     return out
 
 
-def _month_of_date(session: Session, column: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(column, "YYYY-MM")
-    return func.substr(column, 1, 7)  # SQLite keeps dates as YYYY-MM-DD text
-
-
 def _month_of_instant(session: Session, column: Any) -> Any:
     """The city's month of a UTC instant."""
     if session.get_bind().dialect.name == "postgresql":
@@ -142,13 +136,15 @@ def _median(histogram: dict[int, int]) -> float | None:
 
 
 def _consultations(session: Session, first: date, last: date) -> dict[str, Any]:
-    month = _month_of_date(session, Consultation.received_on).label("month")
-    rows = session.execute(
-        select(month, Consultation.group_id, Consultation.channel, Consultation.content, Consultation.response,
-               func.count())
-        .where(Consultation.received_on >= first, Consultation.received_on <= last)
-        .group_by(month, Consultation.group_id, Consultation.channel, Consultation.content, Consultation.response)
-    ).all()
+    columns = (Consultation.received_month, Consultation.group_id, Consultation.channel, Consultation.content,
+               Consultation.response)
+    where = [Consultation.received_month >= first.isoformat()[:7], Consultation.received_month <= last.isoformat()[:7]]
+    # Only a period that cuts a month needs the day (read from the same index).
+    if first.day != 1:
+        where.append(Consultation.received_on >= first)
+    if (last + timedelta(days=1)).day != 1:
+        where.append(Consultation.received_on <= last)
+    rows = session.execute(select(*columns, func.count()).where(*where).group_by(*columns)).all()
     by: dict[str, dict[str, int]] = {k: defaultdict(int) for k in ("content", "response", "window", "channel", "month")}
     by_month_content: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     total = 0
@@ -218,9 +214,10 @@ def _steps(session: Session, process: str, steps: dict[str, str], lo: datetime, 
 
 
 def _meetings(session: Session, lo: datetime, hi: datetime) -> dict[str, Any]:
+    # Only a completed task has completed_at: the count reads ix_human_tasks_completed alone.
     held = session.scalar(select(func.count()).select_from(HumanTask).where(
         HumanTask.process_key == "multi_agency", HumanTask.step == "meeting",
-        HumanTask.state == TaskState.COMPLETED, _between(HumanTask.completed_at, lo, hi))) or 0
+        _between(HumanTask.completed_at, lo, hi))) or 0
     reviews: dict[str, dict[str, int]] = defaultdict(dict)
     for stage, result, n in session.execute(select(MeetingReview.stage, MeetingReview.result, func.count())
                                             .where(_between(MeetingReview.recorded_at, lo, hi))
