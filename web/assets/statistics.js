@@ -1,8 +1,8 @@
 // The statistics page's charts (chart.js, bundled locally): consultations by month and by
 // content, and social-resource gaps by kind. The same figures are in the page's table.
-import { BarElement, CategoryScale, Chart, Legend, LinearScale, Title, Tooltip } from "chart.js";
+import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, Title, Tooltip } from "chart.js";
 
-Chart.register(BarElement, CategoryScale, LinearScale, Title, Tooltip, Legend);
+Chart.register(BarController, BarElement, CategoryScale, LinearScale, Title, Tooltip, Legend);
 
 function bar(id, labels, values, title, colour) {
   const canvas = document.getElementById(id);
