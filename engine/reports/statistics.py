@@ -21,7 +21,7 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from engine import audit
@@ -188,28 +188,32 @@ def _cases(session: Session, lo: datetime, hi: datetime) -> dict[str, Any]:
 
 def _steps(session: Session, process: str, steps: dict[str, str], lo: datetime, hi: datetime) -> list[dict[str, Any]]:
     """Per step: tasks entered in the period, distinct cases, and of those the completed
-    ones' mean and median days (tasks cancelled by the flow moving on are not counted)."""
+    ones' mean and median days (tasks cancelled by the flow moving on are not counted).
+    One pass over the index gives entries, the histogram and the sums (an open task's
+    bucket is NULL); a second counts the distinct cases."""
     where = (HumanTask.process_key == process, _between(HumanTask.created_at, lo, hi), HumanTask.step.in_(steps))
-    entered = {s: (t, c) for s, t, c in session.execute(
-        select(HumanTask.step, func.count(), func.count(HumanTask.case_id.distinct()))
-        .where(*where).group_by(HumanTask.step)).all()}
-    days = _days(session, HumanTask.created_at, HumanTask.completed_at)
-    tenths = func.round(days * 10).label("tenths")
+    done_days = case((HumanTask.state == TaskState.COMPLETED, _days(session, HumanTask.created_at, HumanTask.completed_at)))
+    tenths = func.round(done_days * 10).label("tenths")
     histogram: dict[str, dict[int, int]] = defaultdict(dict)
+    entered: dict[str, int] = defaultdict(int)
     sums: dict[str, tuple[int, float]] = {}
     for step, bucket, n, total in session.execute(
-            select(HumanTask.step, tenths, func.count(), func.sum(days))
-            .where(*where, HumanTask.state == TaskState.COMPLETED, HumanTask.completed_at.is_not(None))
+            select(HumanTask.step, tenths, func.count(), func.sum(done_days)).where(*where)
             .group_by(HumanTask.step, tenths)).all():
+        entered[step] += n
+        if bucket is None:
+            continue
         histogram[step][int(bucket)] = n
         done, acc = sums.get(step, (0, 0.0))
         sums[step] = (done + n, acc + float(total or 0))
+    cases = dict(session.execute(select(HumanTask.step, func.count(HumanTask.case_id.distinct()))
+                                 .where(*where).group_by(HumanTask.step)).all())
     out = []
     for step, name in steps.items():
-        tasks, cases = entered.get(step, (0, 0))
         done, acc = sums.get(step, (0, 0.0))
-        out.append({"step": step, "name": name, "entered": tasks, "cases": cases, "completed": done,
-                    "mean_days": round(acc / done, 1) if done else None, "median_days": _median(histogram[step])})
+        out.append({"step": step, "name": name, "entered": entered.get(step, 0), "cases": cases.get(step, 0),
+                    "completed": done, "mean_days": round(acc / done, 1) if done else None,
+                    "median_days": _median(histogram[step])})
     return out
 
 
