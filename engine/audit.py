@@ -82,12 +82,22 @@ class Action:
     WEBHOOK_PING = "webhook.ping"
     WEBHOOK_RESEND = "webhook.resend"
     WEBHOOK_DISABLE = "webhook.disable"
+    CONSULTATION_RECORD = "consultation.record"
+    CONSULTATION_LIST = "consultation.list"
+    EVENT_CREATE = "event.create"
+    PLACE_CHANGE = "place.change"
+    STATISTICS_READ = "statistics.read"
 
 
 # What each action is called on the audit page (Japanese, English) and in the CSV export's
 # label column; the codes themselves stay the machine-readable vocabulary.
 LABELS: dict[str, tuple[str, str]] = {
     Action.CASE_READ: ("案件の閲覧", "Case viewed"),
+    Action.CONSULTATION_RECORD: ("相談の記録", "Consultation recorded"),
+    Action.CONSULTATION_LIST: ("相談一覧の閲覧", "Consultation list viewed"),
+    Action.EVENT_CREATE: ("相談会の登録", "Consultation day set up"),
+    Action.PLACE_CHANGE: ("参加先の登録・変更", "Participation place changed"),
+    Action.STATISTICS_READ: ("統計の閲覧", "Statistics viewed"),
     Action.CASE_LIST: ("案件一覧の閲覧", "Case list viewed"),
     Action.TASK_READ: ("作業の閲覧", "Task viewed"),
     Action.QUEUE_READ: ("作業一覧の閲覧", "Work queue viewed"),

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from engine import audit, forms, limits, messages, runtime, writes
+from engine import audit, forms, limits, messages, outcomes, runtime, writes
 from engine.access import (
     can_see_case,
     can_work_on,
@@ -52,8 +52,10 @@ from engine.status import EventKind, OutboxKind, Role, TaskState, TimerStatus
 
 @command
 def start_case(session: Session, env: Env, actor: User, process_key: Any, data: Any, group: Any,
-               now: datetime) -> Case:
-    """Open a case of `process_key`; its referring lane belongs to `group`."""
+               now: datetime, commit: bool = True) -> Case:
+    """Open a case of `process_key`; its referring lane belongs to `group`. With
+    `commit=False` the caller's command commits it with what else it writes (a consultation
+    that opens a case, say)."""
     if not isinstance(process_key, str) or not process_key:
         raise Invalid("プロセスを指定してください / process is required", {"process": "required"})
     if data is None:
@@ -79,7 +81,8 @@ def start_case(session: Session, env: Env, actor: User, process_key: Any, data: 
         raise Forbidden(f"グループ {group!r} に所属していません / you are not a member of group {group!r}", {"group": "not one of your groups"})
     case = writes.open_case(session, env, actor, process_key, data, group, now)
     audit.record(session, actor, audit.Action.CASE_START, now, case, {"process": process_key, "group": group})
-    writes.commit(session)
+    if commit:
+        writes.commit(session)
     return case
 
 
@@ -98,6 +101,7 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     schema = defn.forms[row.form_key] if row.form_key else {"type": "object"}
     limits.check_depth(data)
     data = forms.validate(schema, data, env.org.group_ids())
+    outcomes.check(session, env, case, row.step, data)
     task = wf.get_task_from_id(uuid.UUID(row.id))
     if task is None or task.state != SpiffState.READY:
         raise Conflict("この作業はもう実行できません / the task is no longer ready")
@@ -105,7 +109,7 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
         # The step runs inside this write transaction (on SQLite the database's write lock):
         # the script budget (at most `script_cpu_seconds`, a few times that on the wall clock)
         # ends a runaway long before other writers' busy timeout (30 s) would give up.
-        runtime.complete(wf, task, data, now, env.settings.script_limits)
+        runtime.complete(wf, task, forms.with_defaults(schema, data), now, env.settings.script_limits)
     except SpiffWorkflowException as exc:
         session.rollback()
         failed = writes.workflow_failure(exc)
@@ -122,7 +126,9 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     writes.add_participants(session, case, data.get("participants"), now)
     writes.history(session, case, EventKind.TASK_COMPLETED, now, actor, row.step, row.name, row.id, data)
     writes.emit(session, OutboxKind.TASK_COMPLETED, case, now, task_id=row.id, step=row.step, step_name=row.name)
+    outcomes.record(session, env, case, row.step, data, wf, now)
     writes.sync(session, env, case, defn, wf, actor, now, context=dict(task.data), handing_group=row.group_id)
+    outcomes.finished(session, case)
     audit.record(session, actor, audit.Action.TASK_COMPLETE, now, case, {"task_id": row.id, "step": row.step})
     writes.commit(session)
     return case

@@ -12,11 +12,25 @@ import contextlib
 import contextvars
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 
 _pinned: contextvars.ContextVar[datetime | None] = contextvars.ContextVar("tsunagu_now", default=None)
+
+
+# The city's own time (Japan has no daylight saving): days, months and fiscal years of
+# what the city counts begin at its midnight.
+CITY_TZ = timezone(timedelta(hours=9), "JST")
+
+
+def city_today(now: datetime) -> date:
+    return now.astimezone(CITY_TZ).date()
+
+
+def city_midnight(day: date) -> datetime:
+    """The UTC instant the city's day `day` begins."""
+    return datetime(day.year, day.month, day.day, tzinfo=CITY_TZ).astimezone(UTC)
 
 
 def utcnow() -> datetime:

@@ -94,3 +94,11 @@ def validate(schema: dict[str, Any], data: Any, group_ids: set[str]) -> dict[str
         names = ", ".join(sorted(fields))
         raise Invalid(f"入力内容に誤りがあります / Invalid fields: {names}", fields)
     return data
+
+
+def with_defaults(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with the schema's `default` for each top-level field it left out: what the
+    workflow gets, so a gateway may read an optional field (history keeps what was sent)."""
+    defaults = {k: v["default"] for k, v in schema.get("properties", {}).items()
+                if isinstance(v, dict) and "default" in v and k not in data}
+    return {**defaults, **data} if defaults else data

@@ -8,12 +8,14 @@ written in the same transaction as the state it mirrors.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -143,6 +145,12 @@ class Counter(Base):
 
 class Case(Base):
     __tablename__ = "cases"
+    __table_args__ = (
+        # The statistics count cases by process and period (opened, decided, closed).
+        Index("ix_cases_process_created", "process_key", "created_at"),
+        Index("ix_cases_process_decided", "process_key", "decided_at", "decision_result", "decision_rule"),
+        Index("ix_cases_process_completed", "process_key", "completed_at", "closure_reason"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -164,6 +172,13 @@ class Case(Base):
     serializer_version: Mapped[str] = mapped_column(String(16))
     # Optimistic concurrency: every save is UPDATE ... WHERE version = <loaded version>.
     version: Mapped[int] = mapped_column(default=1)
+    # The criteria table's (図4) outcome, stored when the decision runs: eligible, not_eligible or
+    # consult_only, and the rule (the 図4 column) that gave it. What the statistics count.
+    decision_result: Mapped[str | None] = mapped_column(String(16))
+    decision_rule: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None]
+    # Why the case ended (closure form's outcome, returned, handed_over, ...); set when it does.
+    closure_reason: Mapped[str | None] = mapped_column(String(32))
 
     # Loaded only when asked for: the bundle is large and the spec cache usually has it.
     definition: Mapped[ProcessDefinition] = relationship(lazy="select")
@@ -182,6 +197,9 @@ class HumanTask(Base):
         Index("ix_human_tasks_queue", "state", "group_id", "due_at", "created_at", "id", "assignee_id", "step",
               "process_key", "case_id"),
         Index("ix_human_tasks_assignee", "assignee_id", "state"),
+        # The statistics: steps entered per period and how long each took.
+        Index("ix_human_tasks_statistics", "process_key", "created_at", "step", "completed_at", "case_id", "state"),
+        Index("ix_human_tasks_completed", "process_key", "step", "completed_at"),
     )
 
     # The SpiffWorkflow task id, stable for the life of the task.
@@ -482,3 +500,116 @@ class InboundMessage(Base):
     message: Mapped[str] = mapped_column(String(200))
     case_id: Mapped[str | None] = mapped_column(String(36))
     received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ConsultationEvent(Base):
+    """A consultation day (総合相談会): date, place, the agencies and professionals there."""
+
+    __tablename__ = "consultation_events"
+    __table_args__ = (Index("ix_consultation_events_held_on", "held_on"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    held_on: Mapped[date] = mapped_column(Date)
+    place: Mapped[str] = mapped_column(String(200))
+    # Group ids of the participating agencies; any of them records walk-ins.
+    groups: Mapped[list[Any]]
+    # Professionals present (弁護士, ファイナンシャルプランナー, ...): codes of config/consultations.yaml.
+    professionals: Mapped[list[Any]]
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+
+
+class Consultation(Base):
+    """One consultation at any window (包括的相談支援), recorded whether or not a case opens.
+    At a consultation day it is a walk-in (`event_id`), with its content kinds and 複合課題."""
+
+    __tablename__ = "consultations"
+    __table_args__ = (
+        # The statistics' one GROUP BY (month, window, channel, content, response) reads this index in
+        # its own order: no sort, no table row; received_on last for periods that cut a month.
+        Index("ix_consultations_statistics", "received_month", "group_id", "channel", "content", "response",
+              "received_on"),
+        Index("ix_consultations_group_received", "group_id", "received_on", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    received_on: Mapped[date] = mapped_column(Date)
+    # YYYY-MM of received_on, kept beside it for the statistics' index.
+    received_month: Mapped[str] = mapped_column(String(7))
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(String(64))
+    response: Mapped[str] = mapped_column(String(64))
+    # The person, only with their consent (recorded with when and by whom).
+    person_name: Mapped[str | None] = mapped_column(String(200))
+    person_contact: Mapped[str | None] = mapped_column(String(200))
+    consent: Mapped[str | None] = mapped_column(String(16))
+    consent_recorded_at: Mapped[datetime | None]
+    note: Mapped[str] = mapped_column(Text, default="")
+    case_id: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("consultation_events.id"), index=True)
+    # At a consultation day: several content kinds per walk-in, and whether the issues are 複合課題.
+    kinds: Mapped[list[Any] | None]
+    complex_issues: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+
+
+class Place(Base):
+    """The register of participation places (参加支援): activities, workplaces, community places."""
+
+    __tablename__ = "places"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text, default="")
+    group_id: Mapped[str | None] = mapped_column(ForeignKey("groups.id"))
+    capacity: Mapped[int | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class Placement(Base):
+    """A person of a participation case tried at a place: trial, then settled, rematched or ended."""
+
+    __tablename__ = "placements"
+    __table_args__ = (Index("ix_placements_started", "started_at", "status"),
+                      Index("ix_placements_ended", "ended_at", "status"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    place_id: Mapped[int] = mapped_column(ForeignKey("places.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class MeetingReview(Base):
+    """A 重層的支援会議 review of a case: of the plan at approval, or the evaluation at closure."""
+
+    __tablename__ = "meeting_reviews"
+    __table_args__ = (Index("ix_meeting_reviews_recorded", "recorded_at", "stage"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    held_on: Mapped[date | None] = mapped_column(Date)
+    result: Mapped[str] = mapped_column(String(32))
+    comments: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[datetime]
+
+
+class ResourceGap(Base):
+    """社会資源の不足 found at closure: what was needed and not available, by kind."""
+
+    __tablename__ = "resource_gaps"
+    __table_args__ = (Index("ix_resource_gaps_recorded", "recorded_at", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    need: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[datetime]

@@ -266,3 +266,20 @@ def complete(wf: BpmnWorkflow, task: Any, data: dict[str, Any], now: datetime,
         task.set_data(**data)
         task.run()
         wf.do_engine_steps()
+
+
+def decisions(wf: BpmnWorkflow, limits: Limits | None = None) -> list[tuple[str, Any, str | None]]:
+    """(element, output, matched rule id) of each completed business rule task still in the
+    workflow's history: which row of the decision table gave the outcome. Asked right after the
+    step that ran the decision, before the finished history is pruned."""
+    out = []
+    for task in wf.get_tasks(state=SpiffState.COMPLETED):
+        engine = getattr(task.task_spec, "dmnEngine", None)
+        if engine is None:
+            continue
+        with contained(limits):
+            rules = engine.decide(task)
+        outputs = [o.name for o in engine.decision_table.outputs]
+        value = task.data.get(outputs[0]) if len(outputs) == 1 else {o: task.data.get(o) for o in outputs}
+        out.append((task.task_spec.bpmn_id, value, rules[0].id if rules else None))
+    return out

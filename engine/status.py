@@ -99,6 +99,15 @@ class WaitKind(StrEnum):
     SIGNAL = "signal"
 
 
+class PlacementStatus(StrEnum):
+    """A participation placement (参加支援): on trial, then settled, rematched elsewhere or ended."""
+
+    TRIAL = "trial"
+    SETTLED = "settled"
+    REMATCHED = "rematched"
+    ENDED = "ended"
+
+
 class Role(StrEnum):
     STAFF = "staff"
     SECRETARIAT = "secretariat"

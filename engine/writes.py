@@ -28,7 +28,7 @@ from engine.models import Case, CaseEvent, CaseLink, CaseMember, Counter, HumanT
 from engine.specs import LoadedDefinition, latest_definition, parse_iso_duration
 from engine.status import CaseStatus, EventKind, OutboxKind, TaskState, TimerStatus
 
-NUMBER_PREFIX = {"multi_agency": "MA", "emergency": "EM", "outreach": "OR"}
+NUMBER_PREFIX = {"multi_agency": "MA", "emergency": "EM", "outreach": "OR", "participation": "PS"}
 # What a handed-over case is told about its origin, by the origin's process: the name the
 # summary gives it, and the origin's facts the receiving team needs (kept under the
 # origin's process key). Anything else stays in the origin case.
@@ -38,6 +38,8 @@ HANDOVER_FACTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "emergency": ("緊急対応", ("urgency", "danger_to", "situation", "response", "outcome")),
     "outreach": ("アウトリーチ", ("source", "household_ref", "amount_yen", "months_in_arrears", "attempts",
                                "visited_on", "situation", "needs")),
+    # 参加支援: the support plan's participation need and the policy it serves.
+    "multi_agency": ("多機関協働事業", ("participation_need", "policy")),
 }
 
 

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ROOT / "processes"
 FORMS = ROOT / "forms"
 BPMN_FILES = {"multi_agency": PROCESSES / "multi_agency.bpmn", "emergency": PROCESSES / "emergency.bpmn",
-              "outreach": PROCESSES / "outreach.bpmn"}
+              "outreach": PROCESSES / "outreach.bpmn", "participation": PROCESSES / "participation.bpmn"}
 DMN_FILE = PROCESSES / "intake_criteria.dmn"
 
 NS = {
@@ -81,6 +81,8 @@ MULTI_AGENCY_NODES = {
     "plan": ("userTask", "3. 課題整理・支援方針の作成", "事務局"),
     "to_meeting": ("exclusiveGateway", None, "事務局"),
     "meeting": ("userTask", "4. 支援会議（支援方針と役割分担の決定）", "事務局"),
+    "needs_participation": ("exclusiveGateway", "参加支援が必要か", "事務局"),
+    "to_participation": ("intermediateThrowEvent", "参加支援へつなぐ", "事務局"),
     "to_monitoring": ("exclusiveGateway", None, "事務局"),
     "monitoring_due": ("intermediateCatchEvent", "モニタリング期日", "事務局"),
     "monitoring": ("userTask", "5. モニタリング", "事務局"),
@@ -116,11 +118,23 @@ OUTREACH_NODES = {
     "close": ("userTask", "5. 終了の記録（理由）", "アウトリーチ担当者"),
     "closed": ("endEvent", "アウトリーチの終了", "アウトリーチ担当者"),
 }
-NODES = {"multi_agency": MULTI_AGENCY_NODES, "emergency": EMERGENCY_NODES, "outreach": OUTREACH_NODES}
+PARTICIPATION_NODES = {
+    "start": ("startEvent", "支援プランの参加ニーズ", "事務局"),
+    "to_match": ("exclusiveGateway", "マッチングへ", "事務局"),
+    "match": ("userTask", "1. 参加先とのマッチング", "事務局"),
+    "to_checkin": ("exclusiveGateway", "試行期間", "参加支援担当者"),
+    "checkin_due": ("intermediateCatchEvent", "確認日（チェックイン）", "参加支援担当者"),
+    "checkin": ("userTask", "2. 試行期間の確認", "参加支援担当者"),
+    "checkin_result": ("exclusiveGateway", "定着したか", "参加支援担当者"),
+    "settled": ("endEvent", "参加の定着", "参加支援担当者"),
+    "ended": ("endEvent", "参加支援の終了", "参加支援担当者"),
+}
+NODES = {"multi_agency": MULTI_AGENCY_NODES, "emergency": EMERGENCY_NODES, "outreach": OUTREACH_NODES,
+         "participation": PARTICIPATION_NODES}
 PROCESS_NAMES = {"multi_agency": "多機関協働事業による支援の流れ", "emergency": "緊急対応",
-                 "outreach": "アウトリーチ等継続支援"}
+                 "outreach": "アウトリーチ等継続支援", "participation": "参加支援"}
 LANES = {"multi_agency": ["つなぎ元", "連携責任者", "事務局"], "emergency": ["発見機関", "事務局"],
-         "outreach": ["アウトリーチ受付", "アウトリーチ担当者"]}
+         "outreach": ["アウトリーチ受付", "アウトリーチ担当者"], "participation": ["事務局", "参加支援担当者"]}
 
 # user task id -> (formKey, dueIn)
 USER_TASKS = {
@@ -146,6 +160,10 @@ USER_TASKS = {
         "home_visit": ("outreach_home_visit", "P7D"),
         "decide": ("outreach_decision", "P7D"),
         "close": ("outreach_close", "P7D"),
+    },
+    "participation": {
+        "match": ("participation_match", "P14D"),
+        "checkin": ("participation_checkin", "P7D"),
     },
 }
 
@@ -176,15 +194,15 @@ FORM_FIELDS = {
     "advice_ack": ({"acknowledged", "note"}, {"acknowledged"}),
     "assessment": ({"members", "assessment", "household"}, {"members", "assessment"}),
     "support_plan": (
-        {"issues", "policy", "monitoring_interval"},
+        {"issues", "policy", "monitoring_interval", "participation", "participation_need"},
         {"issues", "policy", "monitoring_interval"},
     ),
     "support_meeting": (
-        {"held_on", "participants", "roles", "decided_policy", "minutes"},
+        {"held_on", "participants", "roles", "decided_policy", "minutes", "plan_review"},
         {"held_on", "participants", "roles"},
     ),
     "monitoring": ({"next", "progress", "new_issues"}, {"next", "progress"}),
-    "closure": ({"evaluation", "outcome"}, {"evaluation", "outcome"}),
+    "closure": ({"evaluation", "outcome", "evaluation_review", "resource_gaps"}, {"evaluation", "outcome"}),
     "emergency_judgement": ({"urgency", "danger_to", "situation"}, {"urgency", "danger_to", "situation"}),
     "emergency_response": ({"action", "requested_groups", "response"}, {"action", "response"}),
     "emergency_end": ({"outcome", "ended_on"}, {"outcome"}),
@@ -204,6 +222,8 @@ FORM_FIELDS = {
     ),
     "outreach_decision": ({"next", "reason", "consultation_group", "consultation"}, {"next"}),
     "outreach_close": ({"close_reason", "other_agency", "note"}, {"close_reason"}),
+    "participation_match": ({"place_id", "trial_plan", "checkin_interval"}, {"place_id"}),
+    "participation_checkin": ({"progress", "next"}, {"progress", "next"}),
 }
 FORM_CHOICES = {
     ("intake", "consent"): {"given", "not_given", "unknown"},
@@ -218,6 +238,7 @@ FORM_CHOICES = {
     ("outreach_home_visit", "consent"): {"given", "not_given", "unknown"},
     ("outreach_decision", "next"): {"connect", "consultation", "close"},
     ("outreach_close", "close_reason"): {"unreachable", "not_needed", "moved", "other_agency", "other"},
+    ("participation_checkin", "next"): {"continue", "settle", "rematch", "end"},
 }
 
 # Valid submissions used by the walks (each is checked against its schema before use).
@@ -241,6 +262,7 @@ SAMPLE = {
         "issues": "介護と就労",
         "policy": "長寿安心課を中心に支援",
         "monitoring_interval": "PT0S",
+        "participation": False,
     },
     "support_meeting": {
         "held_on": "2021-06-01",
@@ -535,7 +557,7 @@ def test_layout_runs_left_to_right(process_id: str) -> None:
     root = xml(BPMN_FILES[process_id]).getroot()
     plane = root.find("bpmndi:BPMNDiagram/bpmndi:BPMNPlane", NS)
     shapes = {s.get("bpmnElement"): bounds(s) for s in plane.findall("bpmndi:BPMNShape", NS)}
-    loop_backs = {"flow_continue", "flow_meeting_again", "flow_reassess", "flow_again"}
+    loop_backs = {"flow_continue", "flow_meeting_again", "flow_reassess", "flow_again", "flow_rematch"}
     for flow in root.findall("bpmn:process/bpmn:sequenceFlow", NS):
         if flow.get("id") in loop_backs:
             continue

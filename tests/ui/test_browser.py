@@ -436,14 +436,14 @@ def test_tablet_width_and_keyboard(browser_page) -> None:  # noqa: ANN001
 
 
 # Staff-page GET routes that are not HTML pages (JSON, CSV, script, icon): axe has nothing to check.
-NOT_PAGES = {"ui.case_diagram", "ui_admin.audit_csv", "bpmn_js", "favicon"}
+NOT_PAGES = {"ui.case_diagram", "ui_admin.audit_csv", "ui_scheme.statistics_csv", "bpmn_js", "favicon"}
 GHOST_CASE = "/cases/00000000-0000-0000-0000-000000000000"
 
 
 def html_pages(app) -> set[str]:  # noqa: ANN001
     """Every GET route of the staff pages that renders HTML, from the app's URL map."""
     return {r.endpoint for r in app.url_map.iter_rules()
-            if "GET" in r.methods and r.endpoint.split(".")[0] in ("ui", "ui_auth", "ui_admin", "ui_webhooks")
+            if "GET" in r.methods and r.endpoint.split(".")[0] in ("ui", "ui_auth", "ui_admin", "ui_webhooks", "ui_scheme")
             and r.endpoint not in NOT_PAGES}
 
 
@@ -509,6 +509,48 @@ def test_every_page_passes_axe_in_japanese_and_english(app, browser_page) -> Non
     page.goto("/no-such-page")
     expect(page.get_by_role("heading", level=1, name="ページが見つかりません")).to_be_visible()
     check_page(page)  # an address no route has: the same page, not the framework's
+
+    # --- the scheme's pages (issue 13), as the secretariat's supervisor
+    sign_in(page, "kyosei.kimura")
+    page.goto("/consultations/new")
+    check()
+    page.get_by_label("生活困窮").check()
+    page.get_by_label("くらし再建紹介").check()
+    page.get_by_role("button", name="記録する").click()
+    expect(page.locator("tbody tr")).to_have_count(1)
+    check()  # the list with the consultation just recorded
+    shot(page, "consultations")
+    page.goto("/consultations/new")
+    page.get_by_role("button", name="記録する").click()
+    expect(page.locator("#error-summary")).to_be_visible()
+    check()  # the form with its errors
+    page.goto("/events")
+    check()
+    page.fill("#e-held-on", "2026-03-20")
+    page.fill("#e-place", "豊中市役所 第二庁舎")
+    page.get_by_label("社会福祉協議会 地域福祉課").check()
+    page.get_by_label("地域共生課").first.check()
+    page.get_by_label("弁護士").check()
+    page.get_by_role("button", name="登録する").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("くらしを守る総合相談会")
+    page.get_by_label("困窮").check()
+    page.get_by_label("住宅").check()
+    page.get_by_label("複合課題がある").check()
+    page.get_by_role("button", name="記録する").click()
+    expect(page.locator(".report-line")).to_have_text("相談来所者 1人（複合課題 1人）、困窮 1件・住宅 1件")
+    check()  # a consultation day with its report and the walk-in form
+    shot(page, "event")
+    page.goto("/places")
+    page.fill("#p-name", "ふらっとカフェ庄内")
+    page.get_by_role("button", name="参加先を登録する").click()
+    expect(page.locator("tbody tr")).to_have_count(1)
+    check()  # the places register
+    shot(page, "places")
+    page.goto("/statistics?fiscal_year=2025")
+    expect(page.locator("body[data-charts-ready='true']")).to_be_attached()
+    check()  # the statistics with their charts
+    shot(page, "statistics")
+    sign_out(page)
 
     # --- the administrator's pages
     sign_in(page, "kanri.kato")

@@ -46,4 +46,7 @@ def case(session: Session, env: Env, actor: User, row: Case) -> dict[str, Any]:
         ],
         "timers": [{"step": t.step, "name": t.step_name, "due_at": t.due_at} for t in cases.case_timers(session, row)],
         "waiting": waiting.case_waiting(session, row),
+        # The criteria table's (図4) outcome and the rule (column) that gave it; null until decided.
+        "decision": {"result": row.decision_result, "rule": row.decision_rule},
+        "closure_reason": row.closure_reason,
     }

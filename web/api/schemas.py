@@ -84,6 +84,12 @@ class WaitingOut(Schema):
                        "signal: signal"})
 
 
+class DecisionOut(Schema):
+    result = fields.String(allow_none=True, metadata={"description": "eligible, not_eligible or consult_only"})
+    rule = fields.String(allow_none=True, metadata={
+        "description": "the 図4 rule (column) of processes/intake_criteria.dmn that gave it, e.g. Rule_single_no_department"})
+
+
 class CaseOut(Schema):
     id = fields.String(required=True)
     number = fields.String(required=True)
@@ -105,6 +111,8 @@ class CaseOut(Schema):
     timers = fields.List(fields.Nested(TimerOut))
     waiting = fields.List(fields.Nested(WaitingOut), metadata={
         "description": "what the case waits for; empty only once it is completed"})
+    decision = fields.Nested(DecisionOut, metadata={"description": "the 図4 decision, once it ran"})
+    closure_reason = fields.String(allow_none=True, metadata={"description": "why the case ended, once it did"})
 
 
 class CompleteOut(TaskOut):
