@@ -5,7 +5,8 @@ version to another, and writing the latest versions back as files.
 Every deployment is an immutable `ProcessDefinition` row (author, time, comment, content hash);
 a case keeps the version it runs on until it is migrated. A migration moves one case in one
 transaction: its workflow is realigned on the other version's spec (SpiffWorkflow's
-`SpecDiff`/`migrate_workflow`), its waiting timers keep their due times, and the one write path
+`SpecDiff` and `WorkflowDiff`, moved as `migrate_workflow` does but without its reset), its
+waiting timers keep their due times, and the one write path
 (`engine.writes.sync`) brings its tasks, timers and history in line, with a history event, an
 audit record and a `case.migrated` outbox event. A case can be moved back the same way: no
 version is ever deleted.
@@ -15,13 +16,14 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
-from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, diff_dependencies, migrate_workflow
+from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, diff_dependencies
 from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import select
 from sqlalchemy.orm import Session, load_only
@@ -195,30 +197,35 @@ def deploy_diagram(session: Session, env: Env, actor: User, body: object, commen
 # ---------------------------------------------------------------- diff
 
 
-def _element_ids(task_specs: Any) -> list[str]:
-    # Spiff's own specs (Start, End, joins it adds) have no BPMN id: not elements of the diagram.
-    return [ts.bpmn_id for ts in task_specs if getattr(ts, "bpmn_id", None)]
+def _ids(spec: Any) -> set[str]:
+    # Spiff's own specs (Start, End, the joins it adds) have no BPMN id: not elements of the diagram.
+    return {ts.bpmn_id for ts in spec.task_specs.values() if getattr(ts, "bpmn_id", None)}
+
+
+def _changed(spec_diff: SpecDiff) -> set[str]:
+    return {old.bpmn_id for old, new in spec_diff.alignment.items()
+            if new is not None and getattr(old, "bpmn_id", None) and old.bpmn_id == getattr(new, "bpmn_id", None)
+            and spec_diff.comparisons.get(old)}
 
 
 def diff(session: Session, env: Env, actor: User | None, key: str, old: int, new: int) -> dict[str, list[str]]:
-    """Elements added, removed and changed from version `old` to version `new`."""
+    """Elements added, removed and changed from version `old` to version `new`, by element id, as a
+    visual diff shows them: an element whose id changed is one removed and one added (SpiffWorkflow's
+    `SpecDiff` may still align the two for a migration). Changed: an element of both whose
+    attributes (name, properties, flows...) differ."""
     a = env.specs.get(get_version(session, actor, key, old))
     b = env.specs.get(get_version(session, actor, key, new))
     registry = runtime.SERIALIZER.registry
-    spec_diffs = [SpecDiff(registry, a.spec, b.spec)]
-    added, removed = _element_ids(spec_diffs[0].added), _element_ids(spec_diffs[0].removed)
-    deps, new_deps = diff_dependencies(registry, a.subprocess_specs, b.subprocess_specs)
-    for name, dep in deps.items():
-        if dep is None:
-            removed += _element_ids(a.subprocess_specs[name].task_specs.values())
-        else:
-            spec_diffs.append(dep)
-            added += _element_ids(dep.added)
-            removed += _element_ids(dep.removed)
-    for name in new_deps:
-        added += _element_ids(b.subprocess_specs[name].task_specs.values())
-    changed = [i for d in spec_diffs for i in _element_ids(d.changed)]
-    return {"added": sorted(set(added)), "removed": sorted(set(removed)), "changed": sorted(set(changed) - set(added))}
+    old_specs = {a.spec.name: a.spec, **a.subprocess_specs}
+    new_specs = {b.spec.name: b.spec, **b.subprocess_specs}
+    before = set().union(*(_ids(s) for s in old_specs.values()))
+    after = set().union(*(_ids(s) for s in new_specs.values()))
+    changed: set[str] = _changed(SpecDiff(registry, a.spec, b.spec))
+    deps, _new = diff_dependencies(registry, a.subprocess_specs, b.subprocess_specs)
+    for dep in deps.values():
+        if dep is not None:
+            changed |= _changed(dep)
+    return {"added": sorted(after - before), "removed": sorted(before - after), "changed": sorted(changed & after)}
 
 
 # ---------------------------------------------------------------- migration
@@ -237,7 +244,7 @@ def _step(task: Any) -> str:
 def realign(wf: Any, target: specs.LoadedDefinition, now: datetime, limits: Any = None) -> None:
     """Move the workflow `wf` onto `target`'s spec, in place; raise Blocked (and leave `wf` as it
     was, unusable) if a step the case is at has no counterpart there. Waiting timers keep their
-    due times: Spiff's reset would start them again from now."""
+    due times and tasks their data (see `_move`)."""
     registry = runtime.SERIALIZER.registry
     to = target.version
     top_spec = SpecDiff(registry, wf.spec, target.spec)
@@ -258,16 +265,10 @@ def realign(wf: Any, target: specs.LoadedDefinition, now: datetime, limits: Any 
             if task.has_state(ACTIVE) and "typename" in sdiff.changed.get(task.task_spec, []):
                 raise Blocked(f"案件が今いる {_step(task)} は v{to} で別の種類の要素です / the case is at step "
                               f"{_step(task)}, which is another kind of element in version {to}")
-    waiting = {t.id: {k: v for k, v in t.internal_data.items() if k.startswith("event_")}
-               for t in wf.get_tasks(state=SpiffState.WAITING)}
     with spiff_time(now), contained(limits):
         for workflow, wdiff, _, new_spec in plans:
-            migrate_workflow(wdiff, workflow, new_spec)
+            _move(workflow, wdiff, new_spec)
     wf.subprocess_specs = dict(target.subprocess_specs)
-    for task_id, internal in waiting.items():
-        task = wf.get_task_from_id(task_id)
-        if task is not None and internal:
-            task.internal_data.update(internal)
     known = {id(ts) for ts in target.spec.task_specs.values()}
     for sub in target.subprocess_specs.values():
         known |= {id(ts) for ts in sub.task_specs.values()}
@@ -275,6 +276,24 @@ def realign(wf: Any, target: specs.LoadedDefinition, now: datetime, limits: Any 
         if id(task.task_spec) not in known:
             raise Blocked(f"{_step(task)} を v{to} の要素に対応づけられません / step {_step(task)} cannot be "
                           f"matched to an element of version {to}")
+
+
+def _move(workflow: Any, wdiff: WorkflowDiff, new_spec: Any) -> None:
+    """SpiffWorkflow's `migrate_workflow` without its reset: that gives every ready and waiting
+    task its parent's data (after pruning, an empty root's: the case data is lost) and a fresh
+    start, so timers would count again from now. Here each task takes its aligned spec, and only
+    what lies ahead of the tasks the case is at is predicted again from the new spec."""
+    workflow.spec = new_spec
+    for task in workflow.tasks.values():
+        aligned = wdiff.alignment.get(task)
+        if aligned is not None:
+            task.task_spec = aligned
+    for task in list(workflow.get_tasks(state=SpiffState.READY | SpiffState.WAITING, skip_subprocesses=True)):
+        if task.id in workflow.tasks:
+            task._drop_children(force=True)
+            task.task_spec._predict(task, mask=SpiffState.PREDICTED_MASK | SpiffState.DEFINITE_MASK)
+    if workflow.last_task is not None and workflow.last_task.id not in workflow.tasks:
+        workflow.last_task = None
 
 
 def _reason_not_movable(case: Case) -> str | None:
@@ -369,7 +388,7 @@ def migrate_case(session: Session, env: Env, actor: User | None, case_id: str, f
     target = env.specs.get(new)
     realign(wf, target, now, env.settings.script_limits)
     case.definition_id, case.definition = new.id, new
-    _follow_steps(session, env, case, target)
+    _follow_steps(session, env, case, target, wf)
     writes.sync(session, env, case, target, wf, actor, now)
     change = {"from": old.version, "to": new.version}
     writes.history(session, case, EventKind.CASE_MIGRATED, now, actor, data=change)
@@ -380,14 +399,18 @@ def migrate_case(session: Session, env: Env, actor: User | None, case_id: str, f
     return case
 
 
-def _follow_steps(session: Session, env: Env, case: Case, target: specs.LoadedDefinition) -> None:
-    """Open tasks keep their ids (and drafts, assignees) across a migration; their name, form and
-    lane become the new version's. A task whose lane moved to another group leaves its assignee."""
+def _follow_steps(session: Session, env: Env, case: Case, target: specs.LoadedDefinition, wf: Any) -> None:
+    """Open tasks keep their ids (and drafts, assignees) across a migration; their step (an element
+    Spiff aligned under another id), name, form and lane become the new version's. A task whose
+    lane moved to another group leaves its assignee."""
     for row in session.scalars(select(HumanTask).where(HumanTask.case_id == case.id,
                                                        HumanTask.state == TaskState.OPEN)):
-        info = target.steps.get(row.step)
+        task = wf.get_task_from_id(uuid.UUID(row.id))
+        step = getattr(getattr(task, "task_spec", None), "bpmn_id", None) or row.step
+        info = target.steps.get(step)
         if info is None:
-            continue
+            continue  # sync cancels it: the task is no longer a user task of the case
+        row.step = step
         group = env.org.lane_group(info.lane, case.referring_group_id)
         if group != row.group_id:
             row.assignee_id = None
