@@ -3,11 +3,13 @@ running cases, forms; and who may use it."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
 from engine import users
-from engine.models import ProcessDefinition
+from engine.models import FormVersion, ProcessDefinition
 from engine.settings import ROOT
 from tests.conftest import ApiClient
 
@@ -134,4 +136,122 @@ def test_deploy_of_a_new_process_with_a_default_id(designer: ApiClient, session)
     fresh = REPLACED.replace('id="emergency"', 'id="Process_1"').replace('processRef="emergency"',
                                                                          'processRef="Process_1"')
     assert _deploy(designer, fresh) == {"key": "Process_1", "version": 1, "created": True}
+    assert _versions(session, "emergency") == 1
+
+
+def _open_emergency(api) -> dict:  # noqa: ANN001
+    response = api("caseworker").post("/api/cases", json={"process": "emergency", "data": {}})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def test_cases_show_their_version_and_a_new_case_uses_the_new_one(api, designer: ApiClient) -> None:  # noqa: ANN001
+    old = _open_emergency(api)
+    assert old["version"] == 1
+    _deploy(designer, RENAMED)
+    assert _open_emergency(api)["version"] == 2
+    assert api("caseworker").get(f"/api/cases/{old['id']}").get_json()["version"] == 1
+
+
+def test_diff_between_two_versions(designer: ApiClient) -> None:
+    _deploy(designer, RENAMED)
+    _deploy(designer, REPLACED)
+    assert designer.get("/api/processes/emergency/diff?from=1&to=2").get_json() == {
+        "added": [], "removed": [], "changed": ["respond"]}
+    body = designer.get("/api/processes/emergency/diff?from=2&to=3").get_json()
+    assert (body["added"], body["removed"]) == (["judge_danger"], ["judge_urgency"])
+
+
+@pytest.mark.parametrize("query, field", [("from=1", "to"), ("from=x&to=2", "from"), ("from=0&to=1", "from")])
+def test_diff_and_migration_name_a_bad_query_parameter(designer: ApiClient, query: str, field: str) -> None:
+    for url in (f"/api/processes/emergency/diff?{query}", f"/api/processes/emergency/migration?{query}"):
+        response = designer.get(url)
+        assert response.status_code == 422 and field in response.get_json()["error"]["fields"]
+
+
+def test_diff_of_an_unknown_version_is_404(designer: ApiClient) -> None:
+    assert designer.get("/api/processes/emergency/diff?from=1&to=7").status_code == 404
+
+
+def test_migration_preview_and_bulk_migration_through_the_api(api, designer: ApiClient, session) -> None:  # noqa: ANN001
+    first = _open_emergency(api)
+    second = _open_emergency(api)
+    _deploy(designer, RENAMED)
+    preview = designer.get("/api/processes/emergency/migration?from=1&to=2").get_json()
+    assert preview == {"movable": [{"case_id": first["id"], "number": first["number"]},
+                                   {"case_id": second["id"], "number": second["number"]}], "blocked": []}
+    response = designer.post("/api/processes/emergency/migration",
+                             json={"from": 1, "to": 2, "cases": [second["id"], "nope"]})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["migrated"] == [{"case_id": second["id"]}]
+    assert [f["case_id"] for f in body["failed"]] == ["nope"] and body["failed"][0]["reason"]
+    assert api("caseworker").get(f"/api/cases/{second['id']}").get_json()["version"] == 2
+    # without `cases`: every movable case
+    rest = designer.post("/api/processes/emergency/migration", json={"from": 1, "to": 2}).get_json()
+    assert rest == {"migrated": [{"case_id": first["id"]}], "failed": []}
+    history = api("caseworker").get(f"/api/cases/{first['id']}").get_json()["history"]
+    assert [h["data"] for h in history if h["kind"] == "case_migrated"] == [{"from": 1, "to": 2}]
+    # and back
+    back = designer.post("/api/processes/emergency/migration", json={"from": 2, "to": 1}).get_json()
+    assert sorted(m["case_id"] for m in back["migrated"]) == sorted([first["id"], second["id"]])
+
+
+@pytest.mark.parametrize("body, field", [({"to": 2}, "from"), ({"from": 1, "to": "two"}, "to"),
+                                         ({"from": 1, "to": 2, "cases": "all"}, "cases"),
+                                         ({"from": 1, "to": 1}, "to")])
+def test_migration_names_a_bad_field(designer: ApiClient, body: dict, field: str) -> None:
+    _deploy(designer, RENAMED)
+    response = designer.post("/api/processes/emergency/migration", json=body)
+    assert response.status_code == 422 and field in response.get_json()["error"]["fields"]
+
+
+def test_forms_list_read_and_change(designer: ApiClient, session) -> None:  # noqa: ANN001
+    listed = {f["key"]: f for f in designer.get("/api/forms").get_json()}
+    assert "intake" in listed and listed["intake"]["version"] == 1 and "title" in listed["intake"]
+    schema = designer.get("/api/forms/advice").get_json()
+    assert schema == json.loads((ROOT / "forms" / "advice.json").read_text(encoding="utf-8"))
+    schema["properties"]["note"] = {"type": "string", "title": "備考"}
+    response = designer.put("/api/forms/advice", json=schema)
+    assert response.status_code == 200 and response.get_json()["version"] == 2
+    assert designer.get("/api/forms/advice").get_json() == schema
+    created = designer.put("/api/forms/home_visit_note", json={"type": "object", "title": "訪問記録",
+                                                               "properties": {"note": {"type": "string"}}})
+    assert created.status_code == 200 and created.get_json()["version"] == 1
+    assert designer.get("/api/forms/nothing").status_code == 404
+
+
+@pytest.mark.parametrize("schema, field", [
+    ({"type": "object", "properties": {"x": {"type": "strin"}}}, "properties.x.type"),
+    ({"type": "array", "properties": {}}, "type"),
+    ({"type": "object", "properties": {"d": {"type": "string", "format": "time"}}}, "properties.d.format"),
+    ({"type": "object", "properties": {}, "required": ["who"]}, "required.who"),
+])
+def test_a_bad_form_is_422_naming_the_problem_and_stores_nothing(designer: ApiClient, session, schema: dict,  # noqa: ANN001
+                                                                 field: str) -> None:
+    response = designer.put("/api/forms/advice", json=schema)
+    assert response.status_code == 422, response.get_json()
+    assert field in response.get_json()["error"]["fields"]
+    assert session.scalar(select(func.count()).select_from(FormVersion).where(FormVersion.form_key == "advice")) == 1
+
+
+def test_a_bad_form_key_is_422(designer: ApiClient) -> None:
+    response = designer.put("/api/forms/Bad Key!", json={"type": "object", "properties": {}})
+    assert response.status_code == 422 and "key" in response.get_json()["error"]["fields"]
+
+
+def test_a_deploy_uses_the_forms_stored_now(designer: ApiClient, session) -> None:  # noqa: ANN001
+    # A diagram naming a form that exists only in the database (made through the API) deploys.
+    designer.put("/api/forms/judgement_v2", json={"type": "object", "title": "判断",
+                                                  "properties": {"urgency": {"type": "string"}}})
+    xml = RENAMED.replace('value="emergency_judgement"', 'value="judgement_v2"')
+    assert _deploy(designer, xml)["version"] == 2
+    row = session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_key == "emergency",
+                                                         ProcessDefinition.version == 2))
+    assert "judgement_v2" in row.bundle["forms"]
+
+
+def test_a_comment_too_long_is_422(designer: ApiClient, session) -> None:  # noqa: ANN001
+    response = _post_xml(designer, "/api/processes?comment=" + "x" * 2001, RENAMED)
+    assert response.status_code == 422 and "comment" in response.get_json()["error"]["fields"]
     assert _versions(session, "emergency") == 1
