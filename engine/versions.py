@@ -35,6 +35,7 @@ from engine.db import command
 from engine.env import Env
 from engine.errors import Conflict, DeployError, DeployRefused, DomainError, Invalid, NotFound
 from engine.expressions import contained
+from engine.limits import check_int
 from engine.lint import Problem
 from engine.models import Case, HumanTask, ProcessDefinition, User
 from engine.status import CaseStatus, EventKind, OutboxKind, TaskState
@@ -63,8 +64,9 @@ def list_processes(session: Session, actor: User | None) -> list[dict[str, Any]]
     return list(out.values())
 
 
-def get_version(session: Session, actor: User | None, key: str, version: int) -> ProcessDefinition:
+def get_version(session: Session, actor: User | None, key: str, version: object) -> ProcessDefinition:
     require_designer(actor)
+    check_int(version, "version", 1)
     row = session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_key == key,
                                                          ProcessDefinition.version == version))
     if row is None:

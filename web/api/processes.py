@@ -128,7 +128,7 @@ def list_processes():  # noqa: ANN201
     return versions.list_processes(db.session, g.actor)
 
 
-@blp.route("/processes/<key>/versions/<int:version>/bpmn", methods=["GET"])
+@blp.route("/processes/<key>/versions/<id:version>/bpmn", methods=["GET"])
 @blp.response(200, description="the version's BPMN XML", content_type="application/xml")
 @blp.alt_response(403, schema=ApiError)
 @blp.alt_response(404, schema=ApiError)
@@ -138,7 +138,7 @@ def version_bpmn(key: str, version: int):  # noqa: ANN201
     return _xml(versions.bpmn_of(row))
 
 
-@blp.route("/processes/<key>/versions/<int:version>/dmn/<name>", methods=["GET"])
+@blp.route("/processes/<key>/versions/<id:version>/dmn/<name>", methods=["GET"])
 @blp.response(200, description="the DMN XML", content_type="application/xml")
 @blp.alt_response(403, schema=ApiError)
 @blp.alt_response(404, schema=ApiError)
