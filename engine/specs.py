@@ -5,7 +5,10 @@ A deployment is checked whole before anything is written: a file that does not p
 a user task (or a start event with a `formKey`: the data a case is opened with) whose form is missing, a lane no group holds, or a script that reaches
 outside task data refuses the deployment with the element (or file) named. Each
 process gets a new version only when its content (its BPMN, the DMN it calls, the forms
-it uses) changed; the content hash makes a repeated deployment a no-op.
+it uses) changed; the content hash makes a repeated deployment a no-op. A deployment over a
+process whose latest version came from another diagram (another `<definitions id>`) is refused
+unless asked for (`new_version`), so that unrelated diagrams sharing a process id (`Process_1`,
+`main`) do not silently become versions of each other. Deployed forms are kept as form versions.
 """
 
 from __future__ import annotations
