@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -132,6 +133,13 @@ class ProcessDefinition(Base):
     # The author: a user's name (API), the OS user (`tsunagu deploy`), or "tsunagu init".
     deployed_by: Mapped[str | None] = mapped_column(String(100))
     comment: Mapped[str | None] = mapped_column(Text)
+
+
+@event.listens_for(ProcessDefinition, "before_update")
+def _deployed_versions_never_change(_mapper: Any, _connection: Any, target: ProcessDefinition) -> None:
+    # Cases run on, and the audit trail names, a version by its number: a changed row would
+    # silently change what they ran.
+    raise ValueError(f"process version {target.process_key} v{target.version} is immutable; deploy a new one")
 
 
 class FormVersion(Base):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine import form_store, runtime, specs, users, versions
+from engine import form_store, lint, runtime, specs, users, versions
 from engine.check import check_all
 from engine.errors import DeployError, Invalid
 from engine.models import AuditRecord, Case, CaseEvent, OutboxEvent, ProcessDefinition, User
@@ -342,3 +342,23 @@ def test_a_case_at_a_step_whose_id_changed_moves_to_the_aligned_step(driver: Dri
     assert problems(driver) == []
     driver.complete_step(personas.caseworker, case_id, "judge_danger", JUDGEMENT)
     assert driver.open_steps(case_id) == ["respond"]
+
+
+def test_a_stored_version_cannot_be_changed(driver: Driver) -> None:
+    with driver.factory() as s:
+        row = s.scalar(select(ProcessDefinition).where(ProcessDefinition.process_key == "emergency"))
+        row.comment = "書き換え"
+        with pytest.raises(ValueError, match="immutable"):
+            s.flush()
+        s.rollback()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "processes").glob("*.bpmn")), ids=lambda p: p.name)
+def test_the_shipped_diagrams_pass_bpmnlint(path: Path) -> None:
+    assert lint.lint(path.read_text(encoding="utf-8")) == ([], [])
+
+
+def test_without_node_the_diagram_is_not_linted_and_a_warning_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    errors, warnings = lint.lint(EMERGENCY)
+    assert errors == [] and len(warnings) == 1 and "node is not installed" in warnings[0].message
