@@ -149,8 +149,10 @@ def test_diff_names_added_removed_and_changed_elements(driver: Driver, designer:
     assert three["added"] == ["judge_danger"] and three["removed"] == ["judge_urgency"]
     assert "respond" in three["changed"]  # its incoming flow changed
 
-def test_preview_and_bulk_migration_with_one_blocked_case(driver: Driver, personas: Personas,
-                                                         designer: int) -> None:
+def test_preview_and_bulk_migration_with_one_blocked_case(driver: Driver, personas: Personas, designer: int,
+                                                         database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli.main import main
+
     at_first_step = driver.start(personas.caseworker, "emergency")
     at_second_step = driver.start(personas.caseworker, "emergency")
     driver.complete_step(personas.caseworker, at_second_step, "judge_urgency", JUDGEMENT)
@@ -170,6 +172,8 @@ def test_preview_and_bulk_migration_with_one_blocked_case(driver: Driver, person
     # the open task is the same task (its id, draft and assignee kept)
     assert [t.id for t in driver.open_tasks(at_second_step)] == [respond.id]
     assert problems(driver) == []
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert main(["check"]) == 0  # tsunagu check
     # and the case runs on under version 2
     driver.complete_step(personas.caseworker, at_second_step, "respond",
                          {"action": "request", "requested_groups": ["choju-anshin"], "response": "救急搬送を要請"})
