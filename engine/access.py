@@ -25,12 +25,23 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.clock import utcnow
 from engine.db import begin_write
-from engine.errors import NotFound
+from engine.errors import Forbidden, NotFound
 from engine.models import Case, CaseMember, HumanTask, User
 from engine.org import Organisation
 from engine.status import Role, TaskState
 
 log = logging.getLogger(__name__)
+
+
+DESIGNER_ROLES = frozenset({Role.DESIGNER, Role.ADMIN})
+
+
+def require_designer(actor: User | None) -> None:
+    """Process definitions and forms are for process designers and administrators (None is the
+    command line, run by whoever holds the server's configuration)."""
+    if actor is not None and not DESIGNER_ROLES & set(actor.roles):
+        raise Forbidden("プロセスの設計はプロセス設計者と管理者だけができます / only process designers and "
+                        "administrators may work on process definitions and forms")
 
 
 def sees_every_case(actor: User, org: Organisation) -> bool:

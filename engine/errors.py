@@ -53,3 +53,10 @@ class WorkflowFailed(DomainError):
     """The diagram itself failed on this input (a script or gateway raised)."""
 
     code, status = "workflow_error", 422
+
+
+class DeployRefused(DomainError):
+    """A deployment refused with every problem found: `fields` maps each element id (or `body`) to
+    what is wrong with it."""
+
+    code, status = "invalid_definition", 422

@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import SchemaError, ValidationError
 
 from engine.errors import Invalid
 from engine.specs import is_duration
@@ -102,3 +102,47 @@ def with_defaults(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any
     defaults = {k: v["default"] for k, v in schema.get("properties", {}).items()
                 if isinstance(v, dict) and "default" in v and k not in data}
     return {**defaults, **data} if defaults else data
+
+
+# The formats the engine checks (make_format_checker); any other would go unchecked.
+FORMATS = ("group", "duration", "date")
+
+
+def check_schema(schema: Any) -> dict[str, str]:
+    """What is wrong with a form, by path: it must be a valid JSON Schema (the 2020-12
+    metaschema) for an object with `properties`, whose `required` names are among them and whose
+    formats are ones the engine checks. Empty when it is fine."""
+    if not isinstance(schema, dict):
+        return {"schema": "JSON オブジェクトで送ってください / must be a JSON object"}
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = ".".join(str(p) for p in exc.path) or "schema"
+        return {where: f"JSON Schema として正しくありません / not a valid JSON Schema: {exc.message}"}
+    problems: dict[str, str] = {}
+    if schema.get("type") != "object":
+        problems["type"] = "フォームは type: object です / a form's type must be \"object\""
+    if not isinstance(schema.get("properties"), dict):
+        problems["properties"] = "項目（properties）がありません / a form needs properties"
+        return problems
+    for name in schema.get("required", []):
+        if name not in schema["properties"]:
+            problems[f"required.{name}"] = (f"必須の {name} が properties にありません / required field {name} "
+                                            "is not among the properties")
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            fmt = node.get("format")
+            if isinstance(fmt, str) and fmt not in FORMATS:
+                problems[f"{path}.format" if path else "format"] = (
+                    f"形式 {fmt!r} は使えません（{', '.join(FORMATS)}）/ format {fmt!r} is not checked by the "
+                    f"engine; use one of {', '.join(FORMATS)}")
+            for key, value in node.items():
+                if not key.startswith("x-"):
+                    walk(value, f"{path}.{key}" if path else key)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}.{i}")
+
+    walk(schema["properties"], "properties")
+    return problems
