@@ -189,7 +189,7 @@ def _warnings(root: etree._Element) -> list[dict[str, str]]:
 
 
 class _Parsed:
-    def __init__(self, bpmn: dict[str, str], dmn: dict[str, str]) -> None:
+    def __init__(self, bpmn: dict[str, str], dmn: dict[str, str], strict: bool = True) -> None:
         self.bpmn = bpmn
         self.dmn = dmn
         self.parser = SpiffBpmnParser(validator=VALIDATOR)
@@ -208,7 +208,8 @@ class _Parsed:
                 raise DeployError(str(exc).splitlines()[0], element=exc.id or None, file=name) from None
         for name, xml in bpmn.items():
             root = _parse_xml(name, xml)
-            _refuse_unsupported(root, name)
+            if strict:
+                _refuse_unsupported(root, name)
             self.warnings.extend(_warnings(root))
             self.camunda.update(camunda_forms(root))
             try:
@@ -291,6 +292,8 @@ def _form_of(ts: Any, element: str, props: dict[str, str], camunda: dict[str, Ca
             return found.form_key
         if found.schema is not None:
             key = f"camunda:{element}"
+            if len(key) > 100:  # the task row's form_key column
+                key = f"camunda:{hashlib.sha256(element.encode()).hexdigest()[:32]}"
             forms[key] = found.schema
             return key
         if found.form_key:
@@ -567,10 +570,12 @@ class SpecCache:
 
     def _load(self, d: ProcessDefinition) -> LoadedDefinition:
         bundle = d.bundle
-        parsed = _Parsed(bundle["bpmn"], bundle["dmn"])
+        # A stored version loads even if today's checks would refuse it (deployed before they
+        # existed): its cases run, or fail with the element named, as they did then.
+        parsed = _Parsed(bundle["bpmn"], bundle["dmn"], strict=False)
         spec, subs = parsed.get(d.process_key)
         steps, routes, _ = _inspect(d.process_key, spec, subs, dict(bundle["forms"]), self.org, None,
-                                    parsed.camunda)
+                                    parsed.camunda, Faults(collect=True))
         start_form = _start_form_key(spec, bundle["forms"], None)
         return LoadedDefinition(d.id, d.process_key, d.version, spec, subs, bundle["forms"], steps, routes,
                                 next(iter(bundle["bpmn"].values())),

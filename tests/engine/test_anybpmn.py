@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from engine import specs
+from engine import messages, specs
 from engine.check import check_case
-from engine.errors import DeployError
-from engine.models import Case, CaseMember
+from engine.errors import DeployError, DomainError
+from engine.models import Case, CaseMember, ProcessDefinition
 from engine.settings import ROOT
 from engine.status import CaseStatus
 from tests.api.elements import HEAD, TAIL
@@ -145,3 +145,21 @@ def test_a_case_that_can_go_no_further_is_an_error_and_check_reports_one_left_ac
         s.commit()
         problems = check_case(s, driver.env, s.get(Case, case_id))
     assert any("waits for nothing" in p.what for p in problems)
+
+
+def test_a_stored_version_that_todays_checks_refuse_still_loads_and_fails_cleanly(
+        driver: Driver, personas: Personas) -> None:
+    """A service task deployed before it was refused: its cases fail with the element named (422),
+    and message routing, which loads every latest version, is not broken by it."""
+    name, key = "spiff_service_task.bpmn", "service_task_example1"
+    xml_text = (Path(__file__).parent / "data" / "spiff_suite" / name).read_text(encoding="utf-8")
+    with driver.factory() as s:
+        s.add(ProcessDefinition(process_key=key, version=1, name=key, content_hash="legacy",
+                                bundle={"bpmn": {name: xml_text}, "dmn": {}, "forms": {}},
+                                deployed_at=driver.clock.now(), deployed_by=None))
+        s.commit()
+    with pytest.raises(DomainError) as err:
+        driver.start(personas.supervisor, key, {}, "secretariat")
+    assert err.value.status == 422
+    with driver.factory() as s:
+        assert messages.starting_process(s, driver.env, "no_such_message", None) is None
