@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from engine import audit, forms, limits, messages, outcomes, runtime, writes
+from engine import audit, forms, limits, messages, outcomes, roles, runtime, writes
 from engine.access import (
     can_see_case,
     can_work_on,
@@ -45,6 +45,7 @@ from engine.models import (
     Timer,
     User,
 )
+from engine.specs import StepInfo
 from engine.status import EventKind, OutboxKind, Role, TaskState, TimerStatus
 
 # ---------------------------------------------------------------- commands
@@ -98,7 +99,7 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
         raise Conflict("この作業は他の職員が担当しています / the task is claimed by someone else")
     case = row.case
     defn, wf = writes.load(env, case)
-    schema = defn.forms[row.form_key] if row.form_key else {"type": "object"}
+    schema = defn.forms[row.form_key] if row.form_key else roles.CONFIRMATION
     limits.check_depth(data)
     data = forms.validate(schema, data, env.org.group_ids())
     outcomes.check(session, env, case, row.step, data)
@@ -119,11 +120,8 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     row.state, row.completed_at, row.completed_by_id, row.draft = TaskState.COMPLETED, now, actor.id, None
     if row.assignee_id is None:
         row.assignee_id = actor.id
-    if isinstance(data.get("summary"), str):
-        case.summary = data["summary"][:4000]
-    if data.get("consent") in ("given", "not_given", "unknown"):
-        writes.set_consent(case, data["consent"], actor, now)
-    writes.add_participants(session, case, data.get("participants"), now)
+    writes.apply_case_fields(session, case, defn.forms.get(row.form_key) if row.form_key else None, data,
+                             actor, now)
     writes.history(session, case, EventKind.TASK_COMPLETED, now, actor, row.step, row.name, row.id, data)
     writes.emit(session, OutboxKind.TASK_COMPLETED, case, now, task_id=row.id, step=row.step, step_name=row.name)
     outcomes.record(session, env, case, row.step, data, wf, now)
@@ -363,6 +361,11 @@ def get_task(session: Session, env: Env, actor: User, task_id: str, now: datetim
     return row, schema, {k: v for k, v in known.items() if k in fields}
 
 
+def step_info(env: Env, row: HumanTask) -> StepInfo | None:
+    """What the diagram says of a task's step (its name, form, documentation)."""
+    return env.specs.for_case(row.case).steps.get(row.step)
+
+
 @command
 def list_cases(session: Session, env: Env, actor: User, now: datetime | None = None, limit: int = 500) -> list[Case]:
     """Cases the actor may see, newest first; listing their summaries is an audited read."""
@@ -412,7 +415,7 @@ def receive_message(session: Session, env: Env, actor: User | None, name: Any, d
         case = session.get(Case, wait.case_id)
         defn, wf = writes.load(env, case)
         try:
-            runtime.deliver(wf, uuid.UUID(wait.task_id), data, correlation, now, env.settings.script_limits)
+            runtime.deliver(wf, wait.task_id, data, correlation, now, env.settings.script_limits)
         except runtime.MessageNotCaught:
             raise Conflict("案件の待ち状態が変わりました。もう一度お試しください / the case stopped waiting for "
                            "this message meanwhile; try again") from None

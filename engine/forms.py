@@ -2,17 +2,22 @@
 
 Errors come back keyed by field path (`roles.0.group`), each with a message a caseworker
 can act on, in Japanese first with the English after a slash.
+
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
 
+from engine import roles
 from engine.errors import Invalid
+from engine.org import GroupInfo
 from engine.specs import is_duration
 
 
@@ -146,3 +151,44 @@ def check_schema(schema: Any) -> dict[str, str]:
 
     walk(schema["properties"], "properties")
     return problems
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def standard(schema: dict[str, Any] | None, groups: Iterable[GroupInfo], title: str = "",
+             documentation: str | None = None) -> dict[str, Any]:
+    """The form as plain JSON Schema (Draft 2020-12) that rjsf, JSON Forms or Ajv can render and
+    validate knowing nothing of Tsunagu: a `format: group` field lists the registered groups
+    as `oneOf` [{const: id, title: name}] (its format kept as `x-tsunagu-format`, since
+    strict validators refuse formats they do not know); everything else Tsunagu adds is an
+    `x-` annotation a client may ignore. No form (a confirmation step): an object that takes
+    no answers, described by the step's documentation."""
+    if schema is None:
+        out: dict[str, Any] = {**roles.CONFIRMATION, "title": title, "x-tsunagu-confirmation": True}
+        if documentation:
+            out["description"] = documentation
+        return {"$schema": DIALECT, **out}
+    choices = [{"const": g.id, "title": g.name} for g in groups]
+    out = _standard(copy.deepcopy(schema), choices)
+    out.setdefault("$schema", DIALECT)
+    return out
+
+
+def _standard(node: Any, choices: list[dict[str, str]]) -> Any:
+    if isinstance(node, list):
+        return [_standard(n, choices) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("properties", "$defs", "patternProperties") and isinstance(value, dict):
+            out[key] = {name: _standard(sub, choices) for name, sub in value.items()}
+        elif key in ("const", "default", "enum", "examples"):
+            out[key] = value  # values, not schemas
+        else:
+            out[key] = _standard(value, choices)
+    if out.get("format") == "group":
+        del out["format"]
+        out["x-tsunagu-format"] = "group"
+        if "oneOf" not in out and "enum" not in out:
+            out["oneOf"] = [dict(c) for c in choices]
+    return out

@@ -36,9 +36,10 @@ class Organisation:
         return next((g for g in self.groups if g.id == group_id), None)
 
     def lane_group(self, lane: str | None, referring_group: str) -> str | None:
-        """The group holding a lane's tasks in one case; None for an unknown lane."""
+        """The group holding a lane's tasks in one case; None for an unknown lane. A task in
+        no lane (a diagram without lanes) is the referring group's, like the referring lane."""
         if lane is None:
-            return None
+            return referring_group
         target = self.lanes.get(lane)
         if target == REFERRING:
             return referring_group

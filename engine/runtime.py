@@ -13,20 +13,25 @@ as on its first day.
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState as SpiffState
 
 from engine.clock import spiff_time
-from engine.expressions import contained, evaluate, make_script_engine
+from engine.expressions import contained, evaluate, limit_exceeded, make_script_engine
 from engine.settings import Limits
 from engine.specs import LoadedDefinition
 
@@ -130,8 +135,29 @@ def prune(wf: BpmnWorkflow) -> int:
 # (`engine.expressions`), and a runaway raises a SpiffWorkflowException naming the element.
 
 
+@contextmanager
+def failures(wf: BpmnWorkflow) -> Iterator[None]:
+    """Whatever a diagram makes Spiff raise comes out as a SpiffWorkflowException naming the
+    element when it can: some faults (a multi-instance over a collection the data lacks, a
+    correlation expression over a missing name) leave Spiff as plain Python errors, which
+    callers would otherwise meet as a server error."""
+    try:
+        yield
+    except SpiffWorkflowException:
+        raise
+    except Exception as exc:
+        if limit_exceeded(exc) is not None:
+            raise
+        task = next((t for t in wf.get_tasks(state=SpiffState.STARTED | SpiffState.ERROR)), None) \
+            or next(iter(wf.get_tasks(state=SpiffState.READY)), None)
+        detail = f"{type(exc).__name__}: {exc}"
+        if task is not None:
+            raise WorkflowTaskException(detail, task=task, exception=exc) from exc
+        raise WorkflowException(detail) from exc
+
+
 def run_engine(wf: BpmnWorkflow, now: datetime, limits: Limits | None = None) -> None:
-    with spiff_time(now), contained(limits):
+    with spiff_time(now), contained(limits), failures(wf):
         wf.refresh_timers()
         wf.do_engine_steps()
 
@@ -144,7 +170,7 @@ def start(wf: BpmnWorkflow, data: dict[str, Any], now: datetime, limits: Limits 
     receives that message, carrying `data`: opening such a case is receiving its message.
     With `message`, it is the message start event of that name (an incoming message), which
     also receives the message's correlation."""
-    with spiff_time(now), contained(limits):
+    with spiff_time(now), contained(limits), failures(wf):
         first = wf.get_tasks(state=SpiffState.READY)
         if first:
             first[0].set_data(**data)
@@ -170,13 +196,55 @@ class MessageNotCaught(Exception):
     """The task a message was routed to is no longer waiting for it."""
 
 
+TRIGGER = "trigger:"
+
+
+class _Trigger:
+    """A start event of an event subprocess, waiting to be triggered. Spiff keeps these on the
+    process spec, not as waiting tasks; this stands in for one in `waiting_catches`, with the
+    id `trigger:<element>`."""
+
+    def __init__(self, wf: BpmnWorkflow, spec: Any) -> None:
+        self.id = f"{TRIGGER}{spec.bpmn_id}"
+        self.task_spec = spec
+        self.workflow = wf
+        self.data: dict[str, Any] = {}
+
+
+def _triggers(wf: BpmnWorkflow) -> list[_Trigger]:
+    if wf.is_completed():
+        return []
+    out = []
+    for name in getattr(wf.spec.start, "trigger_specs", []):
+        sub = wf.subprocess_specs.get(name)
+        out.extend(_Trigger(wf, ts) for ts in (sub.bpmn_start_events if sub is not None else []))
+    return out
+
+
 def deliver(wf: BpmnWorkflow, task_id: Any, data: dict[str, Any], correlation: dict[str, Any],
             now: datetime, limits: Limits | None = None) -> None:
-    """Hand a message to the waiting catch event or receive task `task_id`, then run on."""
+    """Hand a message to the waiting catch event or receive task `task_id` (or the event
+    subprocess start event `trigger:<element>`), then run on."""
+    if isinstance(task_id, str) and task_id.startswith(TRIGGER):
+        trigger = next((t for t in _triggers(wf) if t.id == task_id), None)
+        if trigger is None or _message_name(trigger) is None:
+            raise MessageNotCaught(task_id)
+        with spiff_time(now), contained(limits), failures(wf):
+            # Spiff starts the event subprocess whose start event catches this message.
+            wf.catch(BpmnEvent(trigger.task_spec.event_definition, dict(data), {}))
+            for task in wf.get_tasks(state=SpiffState.READY):
+                if task.task_spec is trigger.task_spec:
+                    task.set_data(**data)
+            wf.do_engine_steps()
+        return
+    try:
+        task_id = task_id if isinstance(task_id, uuid.UUID) else uuid.UUID(str(task_id))
+    except ValueError:
+        raise MessageNotCaught(str(task_id)) from None
     task = wf.get_task_from_id(task_id)
     if task is None or task.state != SpiffState.WAITING or _message_name(task) is None:
         raise MessageNotCaught(str(task_id))
-    with spiff_time(now), contained(limits):
+    with spiff_time(now), contained(limits), failures(wf):
         _catch(task, data, correlation)
         wf.do_engine_steps()
 
@@ -222,7 +290,7 @@ def waiting_catches(wf: BpmnWorkflow) -> list[tuple[Any, str, str, dict[str, Any
     value}: what the workflow already holds for the property (from an earlier message), else
     the property's retrieval expression over the task's data; None if neither is known."""
     out = []
-    for task in wf.get_tasks(state=SpiffState.WAITING):
+    for task in [*wf.get_tasks(state=SpiffState.WAITING), *_triggers(wf)]:
         definition = getattr(task.task_spec, "event_definition", None)
         if isinstance(definition, SignalEventDefinition):
             out.append((task, "signal", definition.name, {}))
@@ -246,6 +314,16 @@ def _expected(task: Any, definition: MessageEventDefinition) -> dict[str, Any] |
     return expected
 
 
+def stuck_at(wf: BpmnWorkflow) -> list[str] | None:
+    """The elements an unfinished workflow holds its tokens at when it waits for nothing (no
+    person, timer, message or signal can move it: e.g. a parallel join that a token can no
+    longer reach); None when it can still move."""
+    if wf.is_completed() or ready_user_tasks(wf) or waiting_timers(wf) or waiting_catches(wf) \
+            or wf.get_tasks(state=SpiffState.READY):
+        return None
+    return sorted({t.task_spec.bpmn_id or t.task_spec.name for t in wf.get_tasks(state=SpiffState.WAITING)})
+
+
 def ready_user_tasks(wf: BpmnWorkflow) -> list[Any]:
     return wf.get_tasks(state=SpiffState.READY, manual=True)
 
@@ -262,7 +340,7 @@ def waiting_timers(wf: BpmnWorkflow) -> list[tuple[Any, str]]:
 
 def complete(wf: BpmnWorkflow, task: Any, data: dict[str, Any], now: datetime,
              limits: Limits | None = None) -> None:
-    with spiff_time(now), contained(limits):
+    with spiff_time(now), contained(limits), failures(wf):
         task.set_data(**data)
         task.run()
         wf.do_engine_steps()

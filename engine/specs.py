@@ -26,19 +26,24 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import ThrowingEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.specs.mixins.service_task import ServiceTask
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
-from SpiffWorkflow.spiff.specs.defaults import ManualTask, ScriptTask, UserTask
+from SpiffWorkflow.spiff.specs.defaults import ScriptTask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine import audit, roles
 from engine.db import begin_write
 from engine.errors import DeployError, NotFound
 from engine.expressions import UnsafeCode, check_code
+from engine.modelers import CamundaForm, camunda_forms
 from engine.models import FormVersion, ProcessDefinition
 from engine.org import Organisation
 
@@ -60,6 +65,8 @@ class StepInfo:
     due_in: str | None
     # `sameAssigneeAs`: the step whose latest completer in the case gets this task
     same_assignee_as: str | None = None
+    # the element's documentation: what a confirmation step (no form) asks the person to do
+    documentation: str | None = None
 
 
 @dataclass
@@ -155,13 +162,45 @@ def _all_specs(spec: Any, subprocess_specs: dict[str, Any]) -> list[tuple[str, A
     return out
 
 
+_BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+SERVICE_TASK = ("サービスタスクはここでは使えません。スクリプトタスクかユーザータスクにしてください / "
+                "service tasks are not supported here: use a script task or a user task")
+
+
+def _refuse_unsupported(root: etree._Element, file: str) -> None:
+    """Refuse what Spiff's parser would reject with its own, less helpful words (a service
+    task \"must have an operator\")."""
+    for node in root.iter(f"{_BPMN}serviceTask"):
+        raise DeployError(SERVICE_TASK, element=node.get("id"), file=file)
+
+
+NOT_INTERRUPTING = ("このイベントサブプロセスは割り込みません（元の作業は続きます） / this event subprocess does not "
+                    "interrupt here (the engine runs every event subprocess alongside the work it started "
+                    "beside): set isInterrupting=\"false\" to say so, or use an interrupting boundary event")
+
+
+def _warnings(root: etree._Element) -> list[dict[str, str]]:
+    """What runs, but not as a reader of the diagram may expect."""
+    out = []
+    for sub in root.iter(f"{_BPMN}subProcess"):
+        if sub.get("triggeredByEvent") != "true":
+            continue
+        for start in sub.findall(f"{_BPMN}startEvent"):
+            if start.get("isInterrupting", "true") != "false":
+                out.append({"element": start.get("id") or "", "message": NOT_INTERRUPTING})
+    return out
+
+
 class _Parsed:
-    def __init__(self, bpmn: dict[str, str], dmn: dict[str, str]) -> None:
+    def __init__(self, bpmn: dict[str, str], dmn: dict[str, str], strict: bool = True) -> None:
         self.bpmn = bpmn
         self.dmn = dmn
         self.parser = SpiffBpmnParser(validator=VALIDATOR)
         self.process_files: dict[str, str] = {}
         self.decision_files: dict[str, str] = {}
+        # element id -> what Camunda Modeler wrote on it (Spiff's parser reads none of it)
+        self.camunda: dict[str, CamundaForm] = {}
+        self.warnings: list[dict[str, str]] = []
         for name, xml in dmn.items():
             root = _parse_xml(name, xml)
             for decision_id in _check_dmn(name, root):
@@ -172,6 +211,10 @@ class _Parsed:
                 raise DeployError(str(exc).splitlines()[0], element=exc.id or None, file=name) from None
         for name, xml in bpmn.items():
             root = _parse_xml(name, xml)
+            if strict:
+                _refuse_unsupported(root, name)
+            self.warnings.extend(_warnings(root))
+            self.camunda.update(camunda_forms(root))
             try:
                 self.parser.add_bpmn_xml(root, filename=name)
             except ValidationException as exc:
@@ -192,58 +235,159 @@ class _Parsed:
         return spec, subs
 
 
+# Task types Spiff parses but this engine cannot run: what to do instead.
+UNSUPPORTED = ((ServiceTask, SERVICE_TASK),)
+CONFIRMATION = ("フォームがないため確認ステップになります（説明を表示し「確認」で完了） / no form: this runs as a "
+                "confirmation step (its documentation is shown, and 確認 completes it)")
+
+
+class Faults:
+    """Where `_inspect` puts what it finds: the first refusal is raised at once, unless
+    collecting (`validate`), which wants them all, and the warnings too."""
+
+    def __init__(self, collect: bool = False) -> None:
+        self.collect = collect
+        self.errors: list[DeployError] = []
+        self.warnings: list[dict[str, str]] = []
+
+    def refuse(self, error: DeployError) -> None:
+        if not self.collect:
+            raise error
+        self.errors.append(error)
+
+    def check(self, source: str | None, mode: str, element: str, file: str | None, what: str) -> None:
+        try:
+            _check(source, mode, element, file, what)
+        except DeployError as exc:
+            self.refuse(exc)
+
+    def warn(self, element: str, message: str) -> None:
+        self.warnings.append({"element": element, "message": message})
+
+
+def _form_of(ts: Any, element: str, props: dict[str, str], camunda: dict[str, CamundaForm],
+             forms: dict[str, dict[str, Any]], file: str | None, faults: Faults) -> str | None:
+    """The form key of a human step, from (in order) the engine's `formKey` property, spiff's
+    `formJsonSchemaFilename`, or Camunda's `camunda:formKey` / `camunda:formData`; None (a
+    confirmation step) when it names none. A Camunda task's embedded fields become a form of
+    the bundle, `camunda:<element>`."""
+    if props.get("formKey"):
+        key = props["formKey"]
+        if key not in forms:
+            faults.refuse(DeployError(
+                f"フォーム {key!r} がありません / user task names form {key!r}, which does not exist: add "
+                f"forms/{key}.json or name an existing form", element=element, file=file))
+            return None
+        return key
+    filename = props.get("formJsonSchemaFilename")
+    if filename:
+        stem = filename.rsplit("/", 1)[-1].removesuffix(".json")
+        for key in (stem, stem.removesuffix("-schema"), stem.removesuffix(".schema")):
+            if key in forms:
+                return key
+        faults.refuse(DeployError(
+            f"フォーム {filename!r} がありません / formJsonSchemaFilename names {filename!r}, which is not a form "
+            f"here: add forms/{stem}.json or name an existing form", element=element, file=file))
+        return None
+    found = camunda.get(element)
+    if found is not None:
+        if found.form_key and found.form_key in forms:
+            return found.form_key
+        if found.schema is not None:
+            key = f"camunda:{element}"
+            if len(key) > 100:  # the task row's form_key column
+                key = f"camunda:{hashlib.sha256(element.encode()).hexdigest()[:32]}"
+            forms[key] = found.schema
+            return key
+        if found.form_key:
+            faults.refuse(DeployError(
+                f"フォーム {found.form_key!r} がありません / camunda:formKey names {found.form_key!r}, which is not "
+                f"a form here: add forms/<name>.json and name it, or remove formKey for a confirmation step",
+                element=element, file=file))
+    return None
+
+
 def _inspect(process_key: str, spec: Any, subs: dict[str, Any], forms: dict[str, dict[str, Any]],
-             org: Organisation, file: str | None) -> tuple[dict[str, StepInfo], dict[str, str], set[str]]:
-    """Check every task spec of a process; return its user steps, message routes, decisions."""
+             org: Organisation, file: str | None, camunda: dict[str, CamundaForm] | None = None,
+             faults: Faults | None = None) -> tuple[dict[str, StepInfo], dict[str, str], set[str]]:
+    """Check every task spec of a process; return its human steps, message routes, decisions.
+    `forms` gains the forms a diagram embeds (Camunda formData)."""
+    faults = faults or Faults()
+    camunda = camunda or {}
     steps: dict[str, StepInfo] = {}
     routes: dict[str, str] = {}
     decisions: set[str] = set()
     for _, ts in _all_specs(spec, subs):
         element = getattr(ts, "bpmn_id", None) or ts.name
         props = _properties(ts) if hasattr(ts, "extensions") else {}
+        refusal = next((text for kind, text in UNSUPPORTED if isinstance(ts, kind)), None)
+        if refusal is not None:
+            faults.refuse(DeployError(refusal, element=element, file=file))
+            continue
         for ext in ("preScript", "postScript"):
-            _check(getattr(ts, ext.lower(), None), "exec", element, file, ext)
+            faults.check(getattr(ts, ext.lower(), None), "exec", element, file, ext)
         if isinstance(ts, ScriptTask):
-            _check(ts.script, "exec", element, file, "script")
+            faults.check(ts.script, "exec", element, file, "script")
         for condition, _target in getattr(ts, "cond_task_specs", []) or []:
             # Spiff wraps each gateway condition in a _BpmnCondition whose args[0] is the text.
             args = getattr(condition, "args", None) or (None,)
             text = condition if isinstance(condition, str) else args[0]
             if isinstance(text, str):
-                _check(text, "eval", element, file, "condition")
+                faults.check(text, "eval", element, file, "condition")
         event_definition = getattr(ts, "event_definition", None)
+        # An event-based gateway holds its events' definitions as one Multiple: that is fine.
+        if isinstance(event_definition, MultipleEventDefinition) and not isinstance(ts, EventBasedGateway):
+            faults.refuse(DeployError(
+                "複数の定義を持つイベントはここでは使えません / events with several event definitions are not "
+                "supported here: use one event for each message, timer or signal (an event-based gateway "
+                "waits for whichever comes first)", element=element, file=file))
+            continue
         if isinstance(event_definition, TimerEventDefinition):
-            _check(event_definition.expression, "eval", element, file, "timer expression")
+            faults.check(event_definition.expression, "eval", element, file, "timer expression")
         elif isinstance(getattr(event_definition, "expression", None), str):
-            _check(event_definition.expression, "eval", element, file, "event expression")
+            faults.check(event_definition.expression, "eval", element, file, "event expression")
         if getattr(ts, "decision_table", None) is not None or "calledDecisionId" in getattr(ts, "extensions", {}):
             decisions.add(ts.extensions.get("calledDecisionId", ""))
         if isinstance(ts, ThrowingEvent) and isinstance(event_definition, MessageEventDefinition):
             target = props.get("startsProcess")
             if target:
                 routes[event_definition.name] = target
+        if isinstance(event_definition, MessageEventDefinition | SignalEventDefinition) and not event_definition.name:
+            kind = "message" if isinstance(event_definition, MessageEventDefinition) else "signal"
+            faults.refuse(DeployError(
+                f"{'メッセージ' if kind == 'message' else 'シグナル'}の名前がありません / this {kind} event names no "
+                f"{kind}: give it a {kind}Ref to a named bpmn:{kind}", element=element, file=file))
         if isinstance(event_definition, MessageEventDefinition):
             for prop in event_definition.correlation_properties:
-                _check(prop.retrieval_expression, "eval", element, file, f"correlation property {prop.name}")
-        if isinstance(ts, UserTask | ManualTask):
-            form_key = props.get("formKey")
-            if not form_key:
-                raise DeployError("user task has no formKey property", element=element, file=file)
-            if form_key not in forms:
-                raise DeployError(f"user task names form {form_key!r}, which does not exist", element=element, file=file)
+                faults.check(prop.retrieval_expression, "eval", element, file, f"correlation property {prop.name}")
+        # A human step: a user or manual task, or a plain `bpmn:task` (all that Spiff leaves
+        # for a person to complete). Without a form it is a confirmation step.
+        if getattr(ts, "manual", False):
+            if element in steps:
+                continue  # a multi-instance's inner task has the same element id
+            form_key = _form_of(ts, element, props, camunda, forms, file, faults)
+            if form_key is None:
+                faults.warn(element, CONFIRMATION)
             due_in = props.get("dueIn")
             if due_in and not is_duration(due_in):
-                raise DeployError(f"dueIn {due_in!r} is not an ISO 8601 duration", element=element, file=file)
-            if ts.lane is None or ts.lane not in org.lanes:
-                raise DeployError(
-                    f"user task is in lane {ts.lane!r}, which no group holds (known lanes: {', '.join(org.lanes)})",
-                    element=element, file=file)
-            steps[element] = StepInfo(element, ts.bpmn_name or element, ts.lane, form_key, due_in,
-                                      props.get("sameAssigneeAs") or None)
+                faults.refuse(DeployError(f"dueIn {due_in!r} は ISO 8601 の期間ではありません / dueIn {due_in!r} is "
+                                          "not an ISO 8601 duration (e.g. P14D)", element=element, file=file))
+            lane = getattr(ts, "lane", None)
+            if lane is not None and lane not in org.lanes:
+                faults.refuse(DeployError(
+                    f"レーン {lane!r} を受け持つ機関がありません / user task is in lane {lane!r}, which no group holds: "
+                    f"name the lane after one of {', '.join(org.lanes)}, or add it to config/organisation.yaml",
+                    element=element, file=file))
+            if lane is None:
+                faults.warn(element, "レーンがないため紹介元の機関の作業になります / in no lane: the referring group "
+                                     "works on it")
+            steps[element] = StepInfo(element, ts.bpmn_name or element, lane, form_key, due_in,
+                                      props.get("sameAssigneeAs") or None,
+                                      (getattr(ts, "documentation", None) or "").strip() or None)
     for info in steps.values():
         if info.same_assignee_as and info.same_assignee_as not in steps:
-            raise DeployError(f"sameAssigneeAs names {info.same_assignee_as!r}, which is not a user task of "
-                              f"this process", element=info.step, file=file)
+            faults.refuse(DeployError(f"sameAssigneeAs names {info.same_assignee_as!r}, which is not a user task of "
+                                      f"this process", element=info.step, file=file))
     return steps, routes, decisions
 
 
@@ -294,6 +438,9 @@ def read_forms(forms_dir: Path) -> dict[str, dict[str, Any]]:
             raise DeployError(f"form is not valid JSON: {exc}", file=p.name) from None
         except SchemaError as exc:
             raise DeployError(f"form is not a valid JSON Schema: {exc.message}", file=p.name) from None
+        problems = roles.role_problems(schema) if isinstance(schema, dict) else []
+        if problems:
+            raise DeployError(f"フォームの x-tsunagu が不正です / {problems[0]}", file=p.name)
         forms[p.stem] = schema
     return forms
 
@@ -308,23 +455,44 @@ class Checked:
 
 def check_sources(sources: Sources, org: Organisation) -> list[Checked]:
     """Parse and check everything; raise DeployError at the first fault."""
+    return _checked(sources, org, Faults())
+
+
+def validate(sources: Sources, org: Organisation) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """Every refusal and every warning a deployment of `sources` would meet, each
+    `{"element", "message"}` (`element` is the element id, else the file at fault); no
+    errors means `deploy` accepts it. Nothing is written."""
+    faults = Faults(collect=True)
+    try:
+        _checked(sources, org, faults)
+    except DeployError as exc:  # a fault that stops the check (unparseable file, no process)
+        faults.errors.append(exc)
+    errors = [{"element": e.element or e.file or "", "message": e.detail} for e in faults.errors]
+    return errors, faults.warnings
+
+
+def _checked(sources: Sources, org: Organisation, faults: Faults) -> list[Checked]:
     parsed = _Parsed(sources.bpmn, sources.dmn)
     if not parsed.process_files:
-        raise DeployError("no executable process (isExecutable=\"true\") found", file=", ".join(sources.bpmn))
+        raise DeployError("実行可能なプロセスがありません / no executable process (isExecutable=\"true\") found",
+                          file=", ".join(sources.bpmn))
+    faults.warnings.extend(parsed.warnings)
     out = []
     for key, file in sorted(parsed.process_files.items()):
         spec, subs = parsed.get(key)
-        steps, _routes, decisions = _inspect(key, spec, subs, sources.forms, org, file)
+        forms = dict(sources.forms)
+        steps, _routes, decisions = _inspect(key, spec, subs, forms, org, file, parsed.camunda, faults)
         dmn_files = sorted({parsed.decision_files[d] for d in decisions if d in parsed.decision_files})
         missing = [d for d in decisions if d and d not in parsed.decision_files]
         if missing:
-            raise DeployError(f"calls decision {missing[0]!r}, which no DMN file defines", element=key, file=file)
-        start_form = _start_form_key(spec, sources.forms, file)
+            faults.refuse(DeployError(f"calls decision {missing[0]!r}, which no DMN file defines", element=key,
+                                      file=file))
+        start_form = _start_form_key(spec, forms, file)
         used_forms = sorted({s.form_key for s in steps.values() if s.form_key} | ({start_form} - {None}))
         bundle = {
             "bpmn": {file: sources.bpmn[file]},
             "dmn": {name: sources.dmn[name] for name in dmn_files},
-            "forms": {k: sources.forms[k] for k in used_forms},
+            "forms": {k: forms[k] for k in used_forms},
         }
         out.append(Checked(key, spec.description or key, bundle, content_hash(bundle)))
     return out
@@ -466,9 +634,12 @@ class SpecCache:
 
     def _load(self, d: ProcessDefinition) -> LoadedDefinition:
         bundle = d.bundle
-        parsed = _Parsed(bundle["bpmn"], bundle["dmn"])
+        # A stored version loads even if today's checks would refuse it (deployed before they
+        # existed): its cases run, or fail with the element named, as they did then.
+        parsed = _Parsed(bundle["bpmn"], bundle["dmn"], strict=False)
         spec, subs = parsed.get(d.process_key)
-        steps, routes, _ = _inspect(d.process_key, spec, subs, bundle["forms"], self.org, None)
+        steps, routes, _ = _inspect(d.process_key, spec, subs, dict(bundle["forms"]), self.org, None,
+                                    parsed.camunda, Faults(collect=True))
         start_form = _start_form_key(spec, bundle["forms"], None)
         return LoadedDefinition(d.id, d.process_key, d.version, spec, subs, bundle["forms"], steps, routes,
                                 next(iter(bundle["bpmn"].values())),

@@ -33,7 +33,7 @@ from engine.access import require_designer
 from engine.clock import spiff_time
 from engine.db import command
 from engine.env import Env
-from engine.errors import Conflict, DeployError, DeployRefused, DomainError, Invalid, NotFound
+from engine.errors import Conflict, DeployRefused, DomainError, Invalid, NotFound
 from engine.expressions import contained
 from engine.limits import check_int
 from engine.lint import Problem
@@ -145,16 +145,11 @@ def sources_for(session: Session, xml: str) -> specs.Sources:
 
 
 def check_diagram(sources: specs.Sources, env: Env) -> tuple[list[Problem], list[Problem]]:
-    """(errors, warnings) of a deployment: the engine's checks and bpmnlint's rules.
-
-    The one place the engine's deploy-time checks are called from here: when `specs.validate`
-    (every refusal at once, each naming its element) lands, it replaces the try block."""
-    errors: list[Problem] = []
-    warnings: list[Problem] = []
-    try:
-        specs.check_sources(sources, env.org)
-    except DeployError as exc:
-        errors.append(Problem(exc.element or exc.file, exc.message))
+    """(errors, warnings) of a deployment: every one of the engine's checks (`specs.validate`,
+    each naming its element) and bpmnlint's rules, the same the modeler runs."""
+    found, cautions = specs.validate(sources, env.org)
+    errors = [Problem(p["element"] or None, p["message"]) for p in found]
+    warnings = [Problem(p["element"] or None, p["message"]) for p in cautions]
     for xml in sources.bpmn.values():
         lint_errors, lint_warnings = lint.lint(xml)
         errors += lint_errors

@@ -14,17 +14,28 @@ from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import forms, messages, runtime
+from engine import forms, messages, roles, runtime
 from engine.db import begin_write
 from engine.env import Env
 from engine.errors import Conflict, Invalid, WorkflowFailed
 from engine.expressions import limit_exceeded
-from engine.models import Case, CaseEvent, CaseLink, CaseMember, Counter, HumanTask, OutboxEvent, Timer, User
+from engine.models import (
+    Case,
+    CaseEvent,
+    CaseLink,
+    CaseMember,
+    Counter,
+    HumanTask,
+    OutboxEvent,
+    ProcessDefinition,
+    Timer,
+    User,
+)
 from engine.specs import LoadedDefinition, latest_definition, parse_iso_duration
 from engine.status import CaseStatus, EventKind, OutboxKind, TaskState, TimerStatus
 
@@ -47,7 +58,7 @@ MAX_DATA_BYTES = 256 * 1024
 
 
 def next_number(session: Session, process_key: str, now: datetime) -> str:
-    prefix = NUMBER_PREFIX.get(process_key, process_key[:2].upper())
+    prefix = case_prefix(session, process_key)
     name = f"{prefix}-{now.year}"
     for _ in range(3):
         value = session.scalar(update(Counter).where(Counter.name == name)
@@ -61,6 +72,42 @@ def next_number(session: Session, process_key: str, now: datetime) -> str:
         except IntegrityError:
             continue  # another transaction created the counter first
     raise Conflict("案件番号を採番できませんでした。もう一度お試しください / could not allocate a case number; try again")
+
+
+def case_prefix(session: Session, process_key: str) -> str:
+    """The case number prefix of a process, unique among processes: `NUMBER_PREFIX` for ours,
+    else derived from the key (`probe` → PR; `main` → MAI, since MA is multi_agency's). A
+    process claims its prefix with its first case, as a counter row `prefix:<PREFIX>` whose
+    value is the id of the process's first definition (the row's key makes the claim unique,
+    even against a concurrent claim)."""
+    first = session.scalar(select(func.min(ProcessDefinition.id)).where(ProcessDefinition.process_key == process_key))
+    if first is None:
+        return NUMBER_PREFIX.get(process_key, "X")
+    claimed = session.scalar(select(Counter.name).where(Counter.name.like("prefix:%"), Counter.value == first))
+    if claimed is not None:
+        return claimed.removeprefix("prefix:")
+    reserved = {p for key, p in NUMBER_PREFIX.items() if key != process_key}
+    for candidate in _prefix_candidates(process_key):
+        if candidate in reserved:
+            continue
+        try:
+            with session.begin_nested():
+                session.add(Counter(name=f"prefix:{candidate}", value=first))
+            return candidate
+        except IntegrityError:
+            continue  # another process holds it
+    raise Conflict("案件番号の接頭辞を決められませんでした / could not choose a case number prefix for "
+                   f"process {process_key!r}")
+
+
+def _prefix_candidates(process_key: str) -> list[str]:
+    if process_key in NUMBER_PREFIX:
+        return [NUMBER_PREFIX[process_key]]
+    letters = "".join(c for c in process_key.upper() if c.isascii() and c.isalnum()) or "P"
+    base = letters[:2] if len(letters) >= 2 else (letters + "X")[:2]
+    out = [base] + [letters[:n] for n in range(3, min(len(letters), 6) + 1)]
+    out += [f"{base}{n}" for n in range(2, 100)]
+    return list(dict.fromkeys(out))
 
 
 def history(session: Session, case: Case, kind: EventKind, now: datetime, actor: User | None,
@@ -147,7 +194,18 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
             _hand_over(session, env, case, target, actor, now, context or {},
                        handing_group or case.referring_group_id)
 
-    if wf.is_completed() and case.status != CaseStatus.COMPLETED:
+    # (anybpmn) A workflow that waits for nothing can go no further (a diagram fault, such as
+    # a join a token never reaches): the case says so as an error naming where it stopped,
+    # instead of sitting active with nothing to do.
+    stuck = None if ready or waiting else runtime.stuck_at(wf)
+    if stuck is not None:
+        where = ", ".join(stuck) or "?"
+        text = (f"ワークフローが先に進めません（{where}）/ The workflow can go no further: it waits at {where} "
+                "for nothing a person, timer or message can give; correct the diagram")
+        case.status, case.error = CaseStatus.ERROR, text
+        history(session, case, EventKind.CASE_ERROR, now, actor, data={"error": text})
+        emit(session, OutboxKind.CASE_ERROR, case, now, step=stuck[0] if stuck else None)
+    elif wf.is_completed() and case.status != CaseStatus.COMPLETED:
         case.status = CaseStatus.COMPLETED
         case.completed_at = now
         history(session, case, EventKind.CASE_COMPLETED, now, actor)
@@ -216,13 +274,16 @@ def open_case(session: Session, env: Env, actor: User | None, process_key: str, 
         runtime.start(wf, dict(data), now, env.settings.script_limits, message, correlation)
     except SpiffWorkflowException as exc:
         raise workflow_failure(exc) from None
-    summary = data.get("summary") if isinstance(data.get("summary"), str) else ""
     case = Case(id=str(uuid.uuid4()), number=next_number(session, process_key, now), process_key=process_key,
                 definition_id=row.id, definition=row, status=CaseStatus.ACTIVE, referring_group_id=group,
-                created_by_id=actor.id if actor else None, summary=summary[:4000],
+                created_by_id=actor.id if actor else None, summary="",
                 created_at=now, updated_at=now, state="", serializer_version=runtime.SERIALIZER_VERSION)
-    if data.get("consent") in ("given", "not_given", "unknown"):
-        set_consent(case, data["consent"], actor, now)
+    # Start data means what the start form declares; without one, what its field names say.
+    fields = roles.case_fields(defn.start_form) if defn.start_form is not None else roles.BY_NAME
+    summary = data.get(fields.get(roles.CASE_SUMMARY, ""))
+    case.summary = summary[:4000] if isinstance(summary, str) else ""
+    if data.get(fields.get(roles.CASE_CONSENT, "")) in CONSENT_VALUES:
+        set_consent(case, data[fields[roles.CASE_CONSENT]], actor, now)
     session.add(case)
     session.flush()
     history(session, case, EventKind.CASE_STARTED, now, actor, data=data or None)
@@ -238,6 +299,22 @@ def commit(session: Session) -> None:
         session.rollback()
         raise Conflict("この案件は他の操作で更新されました。もう一度お試しください / "
                        "The case was changed by someone else at the same time; reload and try again") from None
+
+
+def apply_case_fields(session: Session, case: Case, schema: dict[str, Any] | None, data: dict[str, Any],
+                      actor: User | None, now: datetime) -> None:
+    """Give the case what the form's fields declare (`x-tsunagu`, see engine.forms): its
+    summary, the resident's consent, the groups that join it."""
+    fields = roles.case_fields(schema)
+    summary = data.get(fields.get(roles.CASE_SUMMARY, ""))
+    if isinstance(summary, str):
+        case.summary = summary[:4000]
+    consent = data.get(fields.get(roles.CASE_CONSENT, ""))
+    if consent in CONSENT_VALUES:
+        set_consent(case, consent, actor, now)
+    participants = data.get(fields.get(roles.CASE_PARTICIPANTS, ""))
+    if participants is not None:
+        add_participants(session, case, participants, now)
 
 
 def add_participants(session: Session, case: Case, participants: Any, now: datetime) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g
 
-from engine import cases
+from engine import cases, forms
 from web.api import render
 from web.api.auth import authenticate
 from web.api.blueprint import Blueprint
@@ -39,8 +39,11 @@ def queue(query):  # noqa: ANN001, ANN201
 @blp.alt_response(404, schema=ApiError)
 def get_task(task_id: str):  # noqa: ANN201
     """One task with its form's JSON Schema and prefill data."""
-    row, schema, data = cases.get_task(db.session, engine_env(), g.actor, task_id, now())
-    return {**render.task(db.session, row), "schema": schema, "data": data}
+    env = engine_env()
+    row, schema, data = cases.get_task(db.session, env, g.actor, task_id, now())
+    info = cases.step_info(env, row)
+    served = forms.standard(schema, env.org.groups, row.name, info.documentation if info else None)
+    return {**render.task(db.session, row), "schema": served, "data": data}
 
 
 @blp.route("/<task_id>/claim", methods=["POST"])

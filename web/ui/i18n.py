@@ -107,6 +107,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "required": ("必須", "Required"),
     "save_draft": ("一時保存", "Save draft"),
     "complete": ("完了して次へ進む", "Complete"),
+    "confirm": ("確認", "Confirm"),
     "draft_saved": ("一時保存しました。後で続きを入力できます。", "Draft saved. You can come back to it later."),
     "completed_step": ("「{step}」を完了しました。", "“{step}” is complete."),
     "errors_title": ("入力内容を確認してください（{n}件）", "Please check your answers ({n})"),

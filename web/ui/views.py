@@ -173,8 +173,13 @@ def _render_task(row: HumanTask, schema: dict[str, Any] | None, values: dict[str
     loose = [pick(m) for k, m in (errors or {}).items() if k not in known
              and not any(k.startswith(f.path + ".") for f in fields if f.kind == "table")]
     assignee = db.session.get(User, row.assignee_id) if row.assignee_id else None
+    confirmation = schema is None
+    if confirmation:  # no form: the step's documentation says what to confirm
+        info = cases.step_info(engine_env(), row)
+        schema = {"description": info.documentation} if info and info.documentation else {}
     return render_template(
         "ui/task.html", task=row, case=row.case, schema=schema or {}, fields=fields, errors=errors or {},
+        confirmation=confirmation,
         loose_errors=loose, groups=groups, earlier=_earlier_steps(row.case, row.id), assignee=assignee,
         can_work=row.state == TaskState.OPEN and can_work_on(g.actor, row), at=now(), message=message,
         process_name=engine_env().specs.for_case(row.case).spec.description or row.process_key,
