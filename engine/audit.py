@@ -82,6 +82,8 @@ class Action:
     WEBHOOK_PING = "webhook.ping"
     WEBHOOK_RESEND = "webhook.resend"
     WEBHOOK_DISABLE = "webhook.disable"
+    REPORT_READ = "report.read"
+    REPORT_EXPORT = "report.export"
 
 
 # What each action is called on the audit page (Japanese, English) and in the CSV export's
@@ -121,6 +123,8 @@ LABELS: dict[str, tuple[str, str]] = {
     Action.WEBHOOK_PING: ("Webhook のテスト送信", "Webhook test ping"),
     Action.WEBHOOK_RESEND: ("Webhook の再送", "Webhook event re-sent"),
     Action.WEBHOOK_DISABLE: ("Webhook の停止（送信失敗）", "Webhook disabled after failures"),
+    Action.REPORT_READ: ("滞留案件一覧の閲覧", "Stuck-case report viewed"),
+    Action.REPORT_EXPORT: ("滞留案件一覧の出力", "Stuck-case report exported"),
 }
 
 

@@ -43,6 +43,8 @@ DMN_NS = {
     "dmn13": "https://www.omg.org/spec/DMN/20191111/MODEL/",
     "dmn12": "http://www.omg.org/spec/DMN/20180521/MODEL/",
 }
+# What a user task's `reportAs` property may say (see StepInfo.report_as).
+REPORT_AS = ("monitoring",)
 _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
 
 
@@ -57,6 +59,9 @@ class StepInfo:
     due_in: str | None
     # `sameAssigneeAs`: the step whose latest completer in the case gets this task
     same_assignee_as: str | None = None
+    # `reportAs`: what the supervisors' reports treat the step as; "monitoring" marks the
+    # record a timer asks for (the stuck report's `monitoring_overdue`)
+    report_as: str | None = None
 
 
 @dataclass
@@ -235,8 +240,12 @@ def _inspect(process_key: str, spec: Any, subs: dict[str, Any], forms: dict[str,
                 raise DeployError(
                     f"user task is in lane {ts.lane!r}, which no group holds (known lanes: {', '.join(org.lanes)})",
                     element=element, file=file)
+            report_as = props.get("reportAs") or None
+            if report_as is not None and report_as not in REPORT_AS:
+                raise DeployError(f"reportAs {report_as!r} is not one of {', '.join(REPORT_AS)}", element=element,
+                                  file=file)
             steps[element] = StepInfo(element, ts.bpmn_name or element, ts.lane, form_key, due_in,
-                                      props.get("sameAssigneeAs") or None)
+                                      props.get("sameAssigneeAs") or None, report_as)
     for info in steps.values():
         if info.same_assignee_as and info.same_assignee_as not in steps:
             raise DeployError(f"sameAssigneeAs names {info.same_assignee_as!r}, which is not a user task of "
