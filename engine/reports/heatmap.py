@@ -86,7 +86,8 @@ def heatmap(session: Session, env: Env, actor: User, now: datetime, process: Any
                           {"version": "no such version"})
     else:
         version, chosen = None, definitions
-    end_at = parse_instant(end, "to", end_of_day=True) or now
+    # The period is [from, to); by default it ends just after now, so what happened this instant counts.
+    end_at = parse_instant(end, "to", end_of_day=True) or now + timedelta(microseconds=1)
     start_at = parse_instant(start, "from") or end_at - DEFAULT_PERIOD
     if start_at >= end_at:
         raise Invalid("from は to より前の日時です / from must be before to", {"from": "must be before to"})
