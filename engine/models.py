@@ -190,10 +190,14 @@ class HumanTask(Base):
               "process_key", "case_id"),
         Index("ix_human_tasks_assignee", "assignee_id", "state"),
         # The stuck report: open tasks past due (`overdue`), unclaimed since (`unassigned`), and
-        # at a step since (`monitoring_overdue`, the heatmap's open counts), each a range scan.
-        Index("ix_human_tasks_state_due_at", "state", "due_at"),
-        Index("ix_human_tasks_state_assignee_created", "state", "assignee_id", "created_at"),
-        Index("ix_human_tasks_state_step_created", "state", "process_key", "step", "created_at"),
+        # at a step since (`monitoring_overdue`, the heatmap's open counts), each a range scan
+        # that also holds the case, so the dashboard's counts never read the table.
+        Index("ix_human_tasks_state_due_at", "state", "due_at", "case_id"),
+        Index("ix_human_tasks_state_assignee_created", "state", "assignee_id", "created_at", "case_id"),
+        Index("ix_human_tasks_state_step_created", "state", "process_key", "step", "created_at", "case_id"),
+        # Who may see a case through its tasks (engine.access.visible_cases_clause's per-case probe),
+        # answered from the index: the reports run that probe for every stuck row.
+        Index("ix_human_tasks_case_people", "case_id", "assignee_id", "completed_by_id"),
         # The heatmap's time spent per step over a period, and the workload's month.
         Index("ix_human_tasks_completed", "process_key", "step", "completed_at"),
     )

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, load_only
 
 from engine.access import visible_cases_clause
 from engine.env import Env
@@ -72,7 +72,9 @@ def heatmap(session: Session, env: Env, actor: User, now: datetime, process: Any
     require_reader(actor)
     if not isinstance(process, str) or not process:
         raise Invalid("process を指定してください / process is required", {"process": "required"})
-    definitions = list(session.scalars(select(ProcessDefinition).where(ProcessDefinition.process_key == process)
+    columns = (ProcessDefinition.id, ProcessDefinition.process_key, ProcessDefinition.version)
+    definitions = list(session.scalars(select(ProcessDefinition).options(load_only(*columns))
+                                       .where(ProcessDefinition.process_key == process)
                                        .order_by(ProcessDefinition.version.desc())))
     if not definitions:
         raise Invalid(f"プロセス {process!r} はありません / unknown process {process!r}", {"process": "unknown process"})

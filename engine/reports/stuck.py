@@ -24,11 +24,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, Text, case, cast, func, literal, select, union_all
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    Text,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased, load_only
 
 from engine import audit
-from engine.access import visible_cases_clause
+from engine.access import sees_every_case, visible_cases_clause
 from engine.db import command
 from engine.env import Env
 from engine.errors import Invalid
@@ -121,7 +134,21 @@ def check_filters(process: Any = None, step: Any = None, group: Any = None, reas
 
 
 def _selects(env: Env, actor: User, now: datetime, th: StuckThresholds, f: Filters,
-             monitoring: set[str]) -> list[Select]:
+             monitoring: set[tuple[str, str]], counting: bool = False, edges: dict[str, Any] | None = None,
+             oldest_first: bool = True) -> list[Select]:
+    """One select per wanted reason. `counting`: only what counts need (case, reason, since),
+    and for a reader who sees every case the task reasons read the task index alone. `edges`:
+    per reason the `since` a page reaches (oldest first: up to it, in place of the reason's own
+    threshold, so the index range is that short one; newest first: from it)."""
+
+    def bound(reason: str, since: Any, threshold: Any) -> list[Any]:
+        if edges is None:
+            return [threshold] if threshold is not None else []
+        if oldest_first:
+            return [since <= edges[reason]]
+        return [since >= edges[reason]] + ([threshold] if threshold is not None else [])
+
+    wide = sees_every_case(actor, env.org)
     visible = visible_cases_clause(actor, env.org)
     # An alias: the visibility clause has its own subquery over human_tasks, which must not be
     # correlated with the task a row is about.
@@ -129,28 +156,42 @@ def _selects(env: Env, actor: User, now: datetime, th: StuckThresholds, f: Filte
     no_text, no_step, no_user = cast(None, Text), cast(None, String(100)), cast(None, Integer)
 
     def task_reason(reason: str, since: Any, *where: Any) -> Select:
-        return (select(Case.id.label("case_id"), Case.number.label("case_number"), Case.process_key.label("process"),
-                       Case.definition_id.label("definition_id"), Task.step.label("step"),
-                       Task.name.label("step_name"), Task.group_id.label("group_id"),
-                       Task.assignee_id.label("assignee_id"), literal(reason, String(32)).label("reason"),
-                       since.label("since"), no_text.label("detail"))
-                .select_from(Task).join(Case, Case.id == Task.case_id)
-                .where(Task.state == TaskState.OPEN, *where, *_common(Task.step, Task.group_id, since)))
+        label = literal(reason, String(32)).label("reason")
+        if counting:
+            stmt = select(Task.case_id.label("case_id"), label, since.label("since")).select_from(Task)
+            if not wide:
+                stmt = stmt.join(Case, Case.id == Task.case_id)
+        else:
+            stmt = (select(Case.id.label("case_id"), Case.number.label("case_number"), Case.process_key.label("process"),
+                           Case.definition_id.label("definition_id"), Task.step.label("step"),
+                           Task.name.label("step_name"), Task.group_id.label("group_id"),
+                           Task.assignee_id.label("assignee_id"), label, since.label("since"),
+                           no_text.label("detail"))
+                    .select_from(Task).join(Case, Case.id == Task.case_id))
+        return stmt.where(Task.state == TaskState.OPEN, *where,
+                          *_common(Task.process_key, Task.step, Task.group_id, since, check=not (counting and wide)))
 
     def case_reason(reason: str, since: Any, detail: Any, *where: Any, step: Any = None, step_name: Any = None,
                     join: Any = None) -> Select:
-        stmt = select(Case.id.label("case_id"), Case.number.label("case_number"), Case.process_key.label("process"),
-                      Case.definition_id.label("definition_id"), (step if step is not None else no_step).label("step"),
-                      (step_name if step_name is not None else cast(None, String(200))).label("step_name"),
-                      Case.referring_group_id.label("group_id"), no_user.label("assignee_id"),
-                      literal(reason, String(32)).label("reason"), since.label("since"), detail.label("detail"))
+        label = literal(reason, String(32)).label("reason")
+        if counting and join is not None and wide and not f.group:  # the wait row alone answers
+            return select(join.case_id.label("case_id"), label, since.label("since")).where(
+                *where, *_common(join.process_key, step, None, since, check=False))
+        if counting:
+            stmt = select(Case.id.label("case_id"), label, since.label("since"))
+        else:
+            stmt = select(Case.id.label("case_id"), Case.number.label("case_number"), Case.process_key.label("process"),
+                          Case.definition_id.label("definition_id"), (step if step is not None else no_step).label("step"),
+                          (step_name if step_name is not None else cast(None, String(200))).label("step_name"),
+                          Case.referring_group_id.label("group_id"), no_user.label("assignee_id"), label,
+                          since.label("since"), detail.label("detail"))
         stmt = stmt.select_from(join).join(Case, Case.id == join.case_id) if join is not None else stmt
-        return stmt.where(*where, *_common(step, Case.referring_group_id, since))
+        return stmt.where(*where, *_common(Case.process_key, step, Case.referring_group_id, since))
 
-    def _common(step_col: Any, group_col: Any, since: Any) -> list[Any]:
-        out: list[Any] = [visible]
+    def _common(process_col: Any, step_col: Any, group_col: Any, since: Any, check: bool = True) -> list[Any]:
+        out: list[Any] = [visible] if check else []
         if f.process:
-            out.append(Case.process_key == f.process)
+            out.append(process_col == f.process)
         if f.step:
             out.append(step_col == f.step if step_col is not None else literal(False))
         if f.group:
@@ -169,42 +210,54 @@ def _selects(env: Env, actor: User, now: datetime, th: StuckThresholds, f: Filte
     out: list[Select] = []
     for reason in wanted:
         if reason == "overdue":
-            out.append(task_reason(reason, Task.due_at, Task.due_at < now))
+            out.append(task_reason(reason, Task.due_at, *bound(reason, Task.due_at, Task.due_at < now)))
         elif reason == "unassigned":
             out.append(task_reason(reason, Task.created_at, Task.assignee_id.is_(None),
-                                   Task.created_at < now - th.unassigned_days * DAY))
+                                   *bound(reason, Task.created_at, Task.created_at < now - th.unassigned_days * DAY)))
         elif reason == "monitoring_overdue" and monitoring:
             out.append(task_reason(reason, Task.created_at,
-                                   (Task.process_key + literal(":") + Task.step).in_(sorted(monitoring)),
-                                   Task.created_at < now - th.monitoring_overdue_days * DAY))
+                                   or_(*[(Task.process_key == p) & (Task.step == st) for p, st in sorted(monitoring)]),
+                                   *bound(reason, Task.created_at,
+                                          Task.created_at < now - th.monitoring_overdue_days * DAY)))
         elif reason == "idle":
             out.append(case_reason(reason, Case.last_event_at, no_text, Case.status == CaseStatus.ACTIVE,
-                                   Case.last_event_at < now - th.idle_days * DAY))
+                                   *bound(reason, Case.last_event_at, Case.last_event_at < now - th.idle_days * DAY)))
         elif reason == "error":
-            out.append(case_reason(reason, func.coalesce(Case.last_event_at, Case.updated_at), Case.error,
-                                   Case.status == CaseStatus.ERROR))
+            # Since the error: the history row it wrote is the case's last (every case has history
+            # from its start, so last_event_at is set).
+            out.append(case_reason(reason, Case.last_event_at, Case.error, Case.status == CaseStatus.ERROR,
+                                   *bound(reason, Case.last_event_at, None)))
         elif reason == "waiting":
+            # A wait row exists only while the workflow waits (also in a case that failed meanwhile).
             out.append(case_reason(reason, MessageWait.since, cast(MessageWait.name, Text),
-                                   Case.status == CaseStatus.ACTIVE, MessageWait.since < now - th.waiting_days * DAY,
+                                   *bound(reason, MessageWait.since, MessageWait.since < now - th.waiting_days * DAY),
                                    step=MessageWait.step, step_name=MessageWait.step_name, join=MessageWait))
     return out
 
 
-def monitoring_steps(session: Session, env: Env) -> set[str]:
-    """"process:step" of every user task some deployed version marks `reportAs=monitoring`."""
-    out: set[str] = set()
-    for definition in session.scalars(select(ProcessDefinition)):
+def monitoring_steps(session: Session, env: Env) -> set[tuple[str, str]]:
+    """(process, step) of every user task some deployed version marks `reportAs=monitoring`."""
+    out: set[tuple[str, str]] = set()
+    # Only the columns the spec cache is keyed on: the bundle is read on a cache miss alone.
+    columns = (ProcessDefinition.id, ProcessDefinition.process_key, ProcessDefinition.version)
+    for definition in session.scalars(select(ProcessDefinition).options(load_only(*columns))):
         loaded = env.specs.get(definition)
-        out.update(f"{definition.process_key}:{s.step}" for s in loaded.steps.values() if s.report_as == "monitoring")
+        out.update((definition.process_key, s.step) for s in loaded.steps.values() if s.report_as == "monitoring")
     return out
 
 
-def _union(session: Session, env: Env, actor: User, now: datetime, f: Filters) -> Any:
+def _arms(session: Session, env: Env, actor: User, now: datetime, f: Filters, counting: bool = False,
+          edges: dict[str, Any] | None = None, oldest_first: bool = True) -> list[Select]:
     th = load_stuck_thresholds(env.settings.config_dir)
-    selects = _selects(env, actor, now, th, f, monitoring_steps(session, env))
-    if not selects:
+    return _selects(env, actor, now, th, f, monitoring_steps(session, env), counting, edges, oldest_first)
+
+
+def _union(session: Session, env: Env, actor: User, now: datetime, f: Filters) -> Any:
+    """Every row's case, reason and since (what the counts need)."""
+    arms = _arms(session, env, actor, now, f, counting=True)
+    if not arms:
         return None
-    return (selects[0] if len(selects) == 1 else union_all(*selects)).subquery("stuck")
+    return (arms[0] if len(arms) == 1 else union_all(*arms)).cte("stuck").prefix_with("MATERIALIZED")
 
 
 def query(session: Session, env: Env, actor: User, now: datetime, filters: Filters, *, sort: Any = "-age",
@@ -218,12 +271,28 @@ def query(session: Session, env: Env, actor: User, now: datetime, filters: Filte
                       {"sort": "-age or age"})
     check_int(limit, "limit", 1, MAX_LIMIT)
     check_int(offset, "offset", 0, MAX_INT)
-    u = _union(session, env, actor, now, filters)
-    if u is None:
+    counting = _arms(session, env, actor, now, filters, counting=True)
+    if not counting:
         return Page([], 0)
-    total = session.scalar(select(func.count()).select_from(u)) or 0
-    order = [u.c.since.asc() if sort == "-age" else u.c.since.desc(), u.c.case_number, u.c.reason]
-    rows = session.execute(select(u).order_by(*order).limit(limit).offset(offset)).all()
+    total = sum(session.scalar(select(func.count()).select_from(arm.subquery())) or 0 for arm in counting)
+    # Each reason cut on its own index to the rows up to its (offset+limit)-th `since` (ties at
+    # that edge included; the edge found from the index alone), so a page never sorts every
+    # stuck row; the page is then taken, in full order, from those few.
+    oldest_first = sort == "-age"
+    edges: dict[str, Any] = {}
+    for arm in counting:
+        since = arm.selected_columns.since
+        reason = arm.selected_columns.reason.element.value
+        edges[reason] = select((func.max if oldest_first else func.min)(literal_column("since"))).select_from(
+            arm.order_by(since.asc() if oldest_first else since.desc()).limit(offset + limit).subquery()
+        ).scalar_subquery()
+    bounded = _arms(session, env, actor, now, filters, edges=edges, oldest_first=oldest_first)
+    u = (bounded[0] if len(bounded) == 1 else union_all(*bounded)).subquery("stuck")
+
+    def order(columns: Any) -> list[Any]:
+        return [columns.since.asc() if oldest_first else columns.since.desc(), columns.case_number, columns.reason]
+
+    rows = session.execute(select(u).order_by(*order(u.c)).limit(limit).offset(offset)).all()
     return Page(_rows(session, rows, now), total)
 
 
@@ -277,10 +346,15 @@ def counts(session: Session, env: Env, actor: User, now: datetime) -> dict[str, 
         return {"by_reason": by_reason, "by_age": by_age, "rows": 0, "cases": 0}
     bucket = case(*[(u.c.since > now - high * DAY, name) for name, (_low, high) in AGE_BUCKETS.items()
                     if high is not None], else_="gt90")
-    for reason, age, n in session.execute(select(u.c.reason, bucket, func.count()).group_by(u.c.reason, bucket)):
+    # The rows are worked out once (a materialized CTE) for both the counts and the distinct cases:
+    # each reason's select, with its visibility probes, runs one time.
+    distinct = select(func.count(func.distinct(u.c.case_id))).scalar_subquery()
+    cases = 0
+    for reason, age, n, all_cases in session.execute(select(u.c.reason, bucket, func.count(), distinct)
+                                                     .group_by(u.c.reason, bucket)):
         by_reason[reason] += n
         by_age[age] += n
-    cases = session.scalar(select(func.count(func.distinct(u.c.case_id)))) or 0
+        cases = all_cases
     return {"by_reason": by_reason, "by_age": by_age, "rows": sum(by_reason.values()), "cases": cases}
 
 

@@ -93,7 +93,7 @@ def test_monitoring_overdue_n_days_after_its_timer_fired(driver: Driver, persona
 
 def test_monitoring_step_is_the_one_the_diagram_marks(driver: Driver, personas: Personas) -> None:
     with driver.factory() as s:
-        assert stuck.monitoring_steps(s, driver.env) == {"multi_agency:monitoring"}
+        assert stuck.monitoring_steps(s, driver.env) == {("multi_agency", "monitoring")}
 
 
 def test_idle_after_n_days_without_history(driver: Driver, personas: Personas) -> None:

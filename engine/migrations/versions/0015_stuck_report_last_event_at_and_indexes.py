@@ -27,12 +27,14 @@ def upgrade() -> None:
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.create_index('ix_cases_status_last_event_at', ['status', 'last_event_at'], unique=False)
     with op.batch_alter_table('human_tasks', schema=None) as batch_op:
-        batch_op.create_index('ix_human_tasks_state_due_at', ['state', 'due_at'], unique=False)
-        batch_op.create_index('ix_human_tasks_state_assignee_created', ['state', 'assignee_id', 'created_at'],
+        batch_op.create_index('ix_human_tasks_state_due_at', ['state', 'due_at', 'case_id'], unique=False)
+        batch_op.create_index('ix_human_tasks_state_assignee_created', ['state', 'assignee_id', 'created_at', 'case_id'],
                               unique=False)
-        batch_op.create_index('ix_human_tasks_state_step_created', ['state', 'process_key', 'step', 'created_at'],
+        batch_op.create_index('ix_human_tasks_state_step_created', ['state', 'process_key', 'step', 'created_at',
+                                                                    'case_id'],
                               unique=False)
         batch_op.create_index('ix_human_tasks_completed', ['process_key', 'step', 'completed_at'], unique=False)
+        batch_op.create_index('ix_human_tasks_case_people', ['case_id', 'assignee_id', 'completed_by_id'], unique=False)
     with op.batch_alter_table('message_waits', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_message_waits_since'), ['since'], unique=False)
 
@@ -41,6 +43,7 @@ def downgrade() -> None:
     with op.batch_alter_table('message_waits', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_message_waits_since'))
     with op.batch_alter_table('human_tasks', schema=None) as batch_op:
+        batch_op.drop_index('ix_human_tasks_case_people')
         batch_op.drop_index('ix_human_tasks_completed')
         batch_op.drop_index('ix_human_tasks_state_step_created')
         batch_op.drop_index('ix_human_tasks_state_assignee_created')
