@@ -22,7 +22,7 @@ from engine.reports import JST, heatmap, stuck, workload
 from web.extensions import db, engine_env, now
 from web.ui import csrf, errors
 from web.ui.auth import load_actor, login_required
-from web.ui.i18n import MESSAGES, lang, pick, t
+from web.ui.i18n import MESSAGES, group_name, lang, pick, t
 
 bp = Blueprint("ui_reports", __name__)
 bp.before_request(load_actor)
@@ -160,7 +160,7 @@ def dashboard() -> Any:
                    "title": t("by_reason")},
         "age": {"labels": [age_label(a) for a in stuck.AGE_BUCKETS], "values": list(counts["by_age"].values()),
                 "title": t("by_age")},
-        "workload": {"labels": [r.name for r in loads["groups"][:12]],
+        "workload": {"labels": [group_name(env.org.group(r.key)) or r.name for r in loads["groups"][:12]],
                      "series": [{"label": t("col_open"), "values": [r.open for r in loads["groups"][:12]]},
                                 {"label": t("col_overdue"), "values": [r.overdue for r in loads["groups"][:12]]},
                                 {"label": t("col_claimed"), "values": [r.claimed for r in loads["groups"][:12]]}]},
