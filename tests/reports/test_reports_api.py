@@ -105,3 +105,11 @@ def test_a_supervisor_outside_the_case_wide_groups_sees_only_their_cases(app, ap
     heat = client.get("/api/reports/heatmap?process=multi_agency").get_json()
     assert next(s for s in heat["steps"] if s["step"] == "intake")["open"] == 1
     assert [g["group"] for g in client.get("/api/reports/workload").get_json()["groups"]] == ["hokatsu-center"]
+
+
+def test_a_page_past_the_end_is_empty_not_an_error(api, clock) -> None:  # noqa: ANN001
+    open_cases(api, 1)
+    clock.advance(days=4)
+    for sort in ("-age", "age"):
+        body = api("supervisor").get(f"/api/reports/stuck?offset=2147483647&limit=500&sort={sort}").get_json()
+        assert body == {"items": [], "total": 2}
