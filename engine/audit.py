@@ -89,6 +89,8 @@ class Action:
     EVENT_CREATE = "event.create"
     PLACE_CHANGE = "place.change"
     STATISTICS_READ = "statistics.read"
+    REPORT_READ = "report.read"
+    REPORT_EXPORT = "report.export"
 
 
 # What each action is called on the audit page (Japanese, English) and in the CSV export's
@@ -135,6 +137,8 @@ LABELS: dict[str, tuple[str, str]] = {
     Action.WEBHOOK_PING: ("Webhook のテスト送信", "Webhook test ping"),
     Action.WEBHOOK_RESEND: ("Webhook の再送", "Webhook event re-sent"),
     Action.WEBHOOK_DISABLE: ("Webhook の停止（送信失敗）", "Webhook disabled after failures"),
+    Action.REPORT_READ: ("滞留案件一覧の閲覧", "Stuck-case report viewed"),
+    Action.REPORT_EXPORT: ("滞留案件一覧の出力", "Stuck-case report exported"),
 }
 
 

@@ -177,6 +177,9 @@ class Case(Base):
         Index("ix_cases_process_created", "process_key", "created_at"),
         Index("ix_cases_process_decided", "process_key", "decided_at", "decision_result", "decision_rule"),
         Index("ix_cases_process_completed", "process_key", "completed_at", "closure_reason"),
+        # The stuck report's `idle` and `error` reasons: active (or failed) cases by when their
+        # history last moved, read from the index alone with 100,000 cases.
+        Index("ix_cases_status_last_event_at", "status", "last_event_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -193,6 +196,8 @@ class Case(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
+    # When the case's newest history row (case_events) was written: what `idle` is measured from.
+    last_event_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
     # Live workflow state without spec or finished history; see engine.runtime.
     state: Mapped[str] = mapped_column(Text)
@@ -226,6 +231,16 @@ class HumanTask(Base):
         Index("ix_human_tasks_assignee", "assignee_id", "state"),
         # The statistics: steps entered per period and how long each took.
         Index("ix_human_tasks_statistics", "process_key", "created_at", "step", "completed_at", "case_id", "state"),
+        # The stuck report: open tasks past due (`overdue`), unclaimed since (`unassigned`), and
+        # at a step since (`monitoring_overdue`, the heatmap's open counts), each a range scan
+        # that also holds the case, so the dashboard's counts never read the table.
+        Index("ix_human_tasks_state_due_at", "state", "due_at", "case_id"),
+        Index("ix_human_tasks_state_assignee_created", "state", "assignee_id", "created_at", "case_id"),
+        Index("ix_human_tasks_state_step_created", "state", "process_key", "step", "created_at", "case_id"),
+        # Who may see a case through its tasks (engine.access.visible_cases_clause's per-case probe),
+        # answered from the index: the reports run that probe for every stuck row.
+        Index("ix_human_tasks_case_people", "case_id", "assignee_id", "completed_by_id"),
+        # The heatmap's time spent per step over a period, and the workload's month.
         Index("ix_human_tasks_completed", "process_key", "step", "completed_at"),
     )
 
@@ -495,7 +510,8 @@ class MessageWait(Base):
     correlation: Mapped[dict[str, Any] | None]
     # SHA-256 of the canonical JSON of `correlation`: what the route index looks up.
     correlation_key: Mapped[str | None] = mapped_column(String(64))
-    since: Mapped[datetime]
+    # Indexed for the stuck report's `waiting` reason (waits older than N days).
+    since: Mapped[datetime] = mapped_column(index=True)
 
 
 class Source(Base):

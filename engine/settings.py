@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,3 +92,34 @@ class Settings:
 
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
+
+
+@dataclass(frozen=True)
+class StuckThresholds:
+    """Days after which the stuck report names a reason (config/reports.yaml, section `stuck`)."""
+
+    unassigned_days: float = 3
+    monitoring_overdue_days: float = 7
+    idle_days: float = 30
+    waiting_days: float = 14
+
+
+@lru_cache(maxsize=8)
+def load_stuck_thresholds(config_dir: Path) -> StuckThresholds:
+    """The thresholds from `<config_dir>/reports.yaml`; a missing file or key keeps the default.
+    A value that is not a positive number stops the program at start, naming the key."""
+    path = Path(config_dir) / "reports.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    section = (raw or {}).get("stuck") or {}
+    if not isinstance(section, dict):
+        raise ValueError(f"{path}: stuck must be a mapping of <reason>_days: <days>")
+    known = {f.name for f in fields(StuckThresholds)}
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown setting stuck.{unknown[0]} (known: {', '.join(sorted(known))})")
+    values: dict[str, float] = {}
+    for key, value in section.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{path}: stuck.{key} must be a positive number of days, not {value!r}")
+        values[key] = float(value)
+    return StuckThresholds(**values)

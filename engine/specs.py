@@ -51,6 +51,8 @@ DMN_NS = {
     "dmn13": "https://www.omg.org/spec/DMN/20191111/MODEL/",
     "dmn12": "http://www.omg.org/spec/DMN/20180521/MODEL/",
 }
+# What a user task's `reportAs` property may say (see StepInfo.report_as).
+REPORT_AS = ("monitoring",)
 _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
 
 
@@ -67,6 +69,9 @@ class StepInfo:
     same_assignee_as: str | None = None
     # the element's documentation: what a confirmation step (no form) asks the person to do
     documentation: str | None = None
+    # `reportAs`: what the supervisors' reports treat the step as; "monitoring" marks the
+    # record a timer asks for (the stuck report's `monitoring_overdue`)
+    report_as: str | None = None
 
 
 @dataclass
@@ -381,9 +386,15 @@ def _inspect(process_key: str, spec: Any, subs: dict[str, Any], forms: dict[str,
             if lane is None:
                 faults.warn(element, "レーンがないため紹介元の機関の作業になります / in no lane: the referring group "
                                      "works on it")
+            report_as = props.get("reportAs") or None
+            if report_as is not None and report_as not in REPORT_AS:
+                faults.refuse(DeployError(f"reportAs {report_as!r} は {', '.join(REPORT_AS)} のいずれかです / reportAs "
+                                          f"{report_as!r} is not one of {', '.join(REPORT_AS)}", element=element,
+                                          file=file))
+                report_as = None
             steps[element] = StepInfo(element, ts.bpmn_name or element, lane, form_key, due_in,
                                       props.get("sameAssigneeAs") or None,
-                                      (getattr(ts, "documentation", None) or "").strip() or None)
+                                      (getattr(ts, "documentation", None) or "").strip() or None, report_as)
     for info in steps.values():
         if info.same_assignee_as and info.same_assignee_as not in steps:
             faults.refuse(DeployError(f"sameAssigneeAs names {info.same_assignee_as!r}, which is not a user task of "

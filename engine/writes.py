@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import forms, messages, roles, runtime
@@ -115,6 +116,13 @@ def history(session: Session, case: Case, kind: EventKind, now: datetime, actor:
              data: dict[str, Any] | None = None) -> None:
     session.add(CaseEvent(case_id=case.id, at=now, actor_id=actor.id if actor else None, kind=kind,
                           step=step, step_name=step_name, task_id=task_id, data=data))
+    # Kept with the history row it mirrors, so the stuck report's `idle` reads one indexed column.
+    # A plain UPDATE, not an attribute change: it must not bump the case's version, or a claim
+    # would collide with a concurrent completion of another task of the same case.
+    if case.last_event_at is None or now > case.last_event_at:
+        session.execute(update(Case).where(Case.id == case.id, or_(Case.last_event_at.is_(None), Case.last_event_at < now))
+                        .values(last_event_at=now).execution_options(synchronize_session=False))
+        set_committed_value(case, "last_event_at", now)
 
 
 def emit(session: Session, kind: OutboxKind, case: Case, now: datetime, **payload: Any) -> None:

@@ -169,6 +169,8 @@ USER_TASKS = {
 
 # user task id -> the step whose completer gets the task (sameAssigneeAs), per process
 SAME_ASSIGNEE = {"outreach": {"attempt": "attempt", "home_visit": "attempt", "decide": "attempt", "close": "attempt"}}
+# `reportAs`: the record a timer asks for, which the stuck report follows up (monitoring_overdue).
+REPORT_AS = {"multi_agency": {"monitoring": "monitoring"}}
 
 # formKey -> (all fields, required fields): the public API contract of the forms.
 FORM_FIELDS = {
@@ -577,7 +579,9 @@ def test_user_task_has_form_key_with_valid_schema_and_due_in(
 ) -> None:
     properties = parser.get_spec(process_id).task_specs[task_id].extensions["properties"]
     same = SAME_ASSIGNEE.get(process_id, {}).get(task_id)
-    assert properties == {"formKey": form_key, "dueIn": due_in} | ({"sameAssigneeAs": same} if same else {})
+    report_as = REPORT_AS.get(process_id, {}).get(task_id)
+    assert properties == {"formKey": form_key, "dueIn": due_in} | ({"sameAssigneeAs": same} if same else {}) | (
+        {"reportAs": report_as} if report_as else {})
     assert (FORMS / f"{form_key}.json").is_file()
     Draft202012Validator.check_schema(load_form(form_key))
     TimerEventDefinition.parse_iso_duration(due_in)  # raises if not an ISO 8601 duration

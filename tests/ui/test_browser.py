@@ -436,14 +436,16 @@ def test_tablet_width_and_keyboard(browser_page) -> None:  # noqa: ANN001
 
 
 # Staff-page GET routes that are not HTML pages (JSON, CSV, script, icon): axe has nothing to check.
-NOT_PAGES = {"ui.case_diagram", "ui_admin.audit_csv", "ui_scheme.statistics_csv", "bpmn_js", "favicon"}
+NOT_PAGES = {"ui.case_diagram", "ui_admin.audit_csv", "ui_scheme.statistics_csv", "ui_reports.stuck_csv", "bpmn_js",
+             "favicon"}
 GHOST_CASE = "/cases/00000000-0000-0000-0000-000000000000"
 
 
 def html_pages(app) -> set[str]:  # noqa: ANN001
     """Every GET route of the staff pages that renders HTML, from the app's URL map."""
     return {r.endpoint for r in app.url_map.iter_rules()
-            if "GET" in r.methods and r.endpoint.split(".")[0] in ("ui", "ui_auth", "ui_admin", "ui_webhooks", "ui_scheme")
+            if "GET" in r.methods and r.endpoint.split(".")[0] in ("ui", "ui_auth", "ui_admin", "ui_webhooks", "ui_scheme",
+                                                                          "ui_reports")
             and r.endpoint not in NOT_PAGES}
 
 
@@ -574,6 +576,9 @@ def test_every_page_passes_axe_in_japanese_and_english(app, browser_page) -> Non
     page.goto("/admin/webhooks")
     page.get_by_role("link", name="https://hooks.example.org/tsunagu").first.click()
     check()  # one subscription: its events and delivery log
+    for url in ("/supervisor", "/supervisor/stuck", "/supervisor/heatmap"):
+        page.goto(url)
+        check()  # the supervisors' pages (an administrator may read them too), over the cases they may see
 
     missing = html_pages(app) - seen
     assert not missing, f"pages no browser test checks with axe-core: {sorted(missing)}"
@@ -609,3 +614,49 @@ def test_language_switch_is_a_labelled_toggle_that_keeps_the_page(browser_page) 
     page.keyboard.press("Enter")
     expect(page.locator("html")).to_have_attribute("lang", "ja")
     expect(page.get_by_role("heading", level=1)).to_have_text(say("start_emergency_title"))
+
+
+def test_supervisor_dashboard_stuck_list_and_heatmap(app, browser_page, session, env, personas, clock) -> None:  # noqa: ANN001
+    """A supervisor's dashboard (counts, charts, the heatmap, the workload), the stuck list reached
+    from it, and the heatmap page whose step opens the list filtered to that step; axe on each, in
+    Japanese and English, with screenshots."""
+    from playwright.sync_api import expect
+
+    from engine import cases
+    from engine.models import User
+
+    caseworker = session.get(User, personas.caseworker.id)
+    for _ in range(4):
+        cases.start_case(session, env, caseworker, "multi_agency", {"summary": "見守りが必要な世帯"}, None, clock.now())
+    clock.advance(days=5)
+    done = cases.start_case(session, env, caseworker, "multi_agency", {}, None, clock.now())
+    clock.advance(hours=6)
+    task = cases.case_open_tasks(session, done)[0]
+    cases.complete_task(session, env, caseworker, task.id, {
+        "multiple_targets": True, "all_targets_have_lead_department": False, "lead_department_can_handle_alone": False,
+        "coordination_problem": True, "summary": "複合的な課題を抱える世帯", "consent": "unknown"}, clock.now())
+    page = browser_page
+    sign_in(page, "kyosei.kimura")
+    page.get_by_role("link", name=say("nav_reports")).click()
+    expect(page.get_by_role("heading", level=1, name=say("dashboard_title"))).to_be_visible()
+    expect(page.locator("#diagram .heat").first).to_be_visible()
+    expect(page.locator("#chart-reason")).to_be_visible()
+    check_page(page)
+    shot(page, "supervisor-dashboard")
+    page.get_by_role("link", name="期限超過").first.click()
+    expect(page.locator("tbody tr")).to_have_count(4)
+    check_page(page)
+    shot(page, "supervisor-stuck")
+    page.goto("/supervisor/heatmap?process=multi_agency")
+    expect(page.locator("#diagram[data-ready='true']")).to_be_attached()
+    check_page(page)
+    shot(page, "supervisor-heatmap")
+    page.locator("#diagram a.heat").first.click()
+    expect(page).to_have_url(re.compile(r"/supervisor/stuck\?process=multi_agency&step=intake$"))
+    expect(page.locator("tbody tr")).to_have_count(8)  # four cases, each overdue and unassigned at intake
+    switch_language(page, "en")
+    check_page(page, "en")
+    page.goto("/supervisor")
+    expect(page.locator("#diagram[data-ready='true']")).to_be_attached()
+    check_page(page, "en")
+    shot(page, "supervisor-dashboard-en")

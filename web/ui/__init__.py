@@ -39,11 +39,11 @@ def _fromiso(value: Any) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from web.ui import admin, auth, errors, forms, scheme, sources, views, webhooks  # noqa: F401 - sources adds routes to admin.bp
+    from web.ui import admin, auth, errors, forms, reports, scheme, sources, views, webhooks  # noqa: F401 - sources adds routes to admin.bp
 
     auth.configure(app)
     errors.install_app(app)
-    for blueprint in (auth.bp, views.bp, admin.bp, webhooks.bp, scheme.bp):
+    for blueprint in (auth.bp, views.bp, admin.bp, webhooks.bp, scheme.bp, reports.bp):
         app.register_blueprint(blueprint)
 
     app.jinja_env.globals.update(

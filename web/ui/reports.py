@@ -1,0 +1,268 @@
+"""The supervisors' pages: the dashboard (stuck counts by reason and age, the heatmap of the
+main process, the workload, with charts), the stuck-case list (filters, paging, sort by age,
+CSV), and the heatmap on a process's diagram (period, version; a step opens the list filtered
+to it). Supervisors, the coordination lead and administrators; the engine refuses anyone else.
+
+Like every page, each view parses the query, calls one domain function, and renders.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, g, render_template, request, url_for
+from markupsafe import Markup
+
+from engine import queue as work_queue
+from engine.errors import Invalid
+from engine.reports import JST, heatmap, stuck, workload
+from web.extensions import db, engine_env, now
+from web.ui import csrf, errors
+from web.ui.auth import load_actor, login_required
+from web.ui.i18n import MESSAGES, group_name, lang, pick, t
+
+bp = Blueprint("ui_reports", __name__)
+bp.before_request(load_actor)
+bp.before_request(csrf.protect)
+errors.install(bp)
+
+PAGE_SIZE = 50
+MAIN_PROCESS = "multi_agency"
+
+MESSAGES.update({
+    "nav_reports": ("滞留・負荷", "Supervision"),
+    "dashboard_title": ("管理者ダッシュボード", "Supervisor dashboard"),
+    "dashboard_lead": ("滞留している案件、工程ごとの負荷、機関と職員ごとの業務量です（閲覧できる案件のみ）。",
+                       "Stuck cases, the load on each step and the work per agency and worker (cases you may see only)."),
+    "stuck_title": ("滞留案件", "Stuck cases"),
+    "stuck_lead": ("止まっている案件を理由ごとに一覧にします。1 件の案件が複数の理由で表示されることがあります。",
+                   "Cases that stopped moving, once per reason: a case may appear under several reasons."),
+    "stuck_counts": ("滞留案件 {cases} 件（理由別 {rows} 件）", "{cases} stuck cases ({rows} by reason)"),
+    "by_reason": ("理由別", "By reason"),
+    "by_age": ("経過日数別", "By age"),
+    "reason": ("理由", "Reason"),
+    "age_bucket": ("経過日数", "Age"),
+    "count": ("件数", "Count"),
+    "open_list": ("一覧を開く", "Open the list"),
+    "reason_all": ("すべての理由", "All reasons"),
+    "age_all": ("すべて", "Any age"),
+    "min_age": ("経過日数（以上）", "At least (days)"),
+    "rp_col_case": ("案件番号", "Case"),
+    "col_process": ("プロセス（版）", "Process (version)"),
+    "rp_col_step": ("工程", "Step"),
+    "rp_col_group": ("担当機関", "Agency"),
+    "rp_col_assignee": ("担当者", "Assignee"),
+    "col_since": ("発生日時", "Since"),
+    "rp_col_age": ("経過日数", "Days"),
+    "col_detail": ("詳細", "Detail"),
+    "days_n": ("{n} 日", "{n} d"),
+    "stuck_caption": ("{total} 件中 {first}〜{last} 件目（{order}）", "{first}–{last} of {total} ({order})"),
+    "oldest_first": ("古い順", "oldest first"),
+    "newest_first": ("新しい順", "newest first"),
+    "sort_oldest": ("古い順に並べる", "Oldest first"),
+    "sort_newest": ("新しい順に並べる", "Newest first"),
+    "stuck_none": ("該当する滞留案件はありません。", "No stuck cases match."),
+    "download_csv": ("CSV をダウンロード", "Download CSV"),
+    "rp_prev_page": ("前のページ", "Previous page"),
+    "rp_next_page": ("次のページ", "Next page"),
+    "rp_page_of": ("{page} / {pages} ページ", "Page {page} of {pages}"),
+    "heatmap_title": ("工程の負荷（ヒートマップ）", "Load per step (heatmap)"),
+    "heatmap_lead": ("プロセス図の各工程に、未完了と滞留の件数、期間中に工程で費やした時間の中央値と 90 パーセンタイルを表示します。"
+                     "工程を選ぶと、その工程の滞留案件一覧を開きます。",
+                     "Each step of the diagram shows its open and stuck tasks, and the median and 90th percentile of "
+                     "the time spent there over the period. Choose a step to open its stuck cases."),
+    "heatmap_open_full": ("図で詳しく見る", "Open the diagram view"),
+    "period_from": ("期間（開始日）", "From"),
+    "period_to": ("期間（終了日）", "To (inclusive)"),
+    "version": ("版", "Version"),
+    "all_versions": ("すべての版", "All versions"),
+    "version_n": ("第 {n} 版", "Version {n}"),
+    "show": ("表示", "Show"),
+    "col_open": ("未完了", "Open"),
+    "col_stuck": ("滞留", "Stuck"),
+    "col_median": ("中央値（時間）", "Median (hours)"),
+    "col_p90": ("90%（時間）", "90th pct (hours)"),
+    "col_entered": ("期間中の着手", "Entered in period"),
+    "heat_open": ("未完了 {n}", "open {n}"),
+    "heat_stuck": ("滞留 {n}", "stuck {n}"),
+    "heat_median": ("中央値 {h}h", "median {h}h"),
+    "heat_p90": ("90% {h}h", "p90 {h}h"),
+    "heat_none": ("完了なし", "none done"),
+    "heat_period": ("{start}〜{end} の集計", "From {start} to {end}"),
+    "heat_legend": ("色は未完了件数の多さ（薄い〜濃い）。数値は各工程に表示。", "Colour: open tasks, light to dark. Numbers on each step."),
+    "heat_step_link": ("{name} の滞留案件", "Stuck cases at {name}"),
+    "diagram_unavailable_heat": ("プロセス図を表示できません。下の表をご覧ください。", "The diagram cannot be shown; see the table below."),
+    "workload_title": ("業務量", "Workload"),
+    "workload_groups": ("機関別", "By agency"),
+    "workload_users": ("職員別", "By worker"),
+    "col_name": ("名称", "Name"),
+    "col_overdue": ("期限超過", "Overdue"),
+    "col_claimed": ("担当者あり", "Claimed"),
+    "col_completed_month": ("今月の完了", "Completed this month"),
+    "workload_none": ("未完了の作業も今月の完了もありません。", "No open tasks and nothing completed this month."),
+    "chart_reason": ("理由別の滞留件数のグラフ（数値は表のとおり）", "Chart of stuck rows by reason (numbers in the table)"),
+    "chart_age": ("経過日数別の滞留件数のグラフ（数値は表のとおり）", "Chart of stuck rows by age (numbers in the table)"),
+    "chart_workload": ("機関別の業務量のグラフ（数値は表のとおり）", "Chart of work per agency (numbers in the table)"),
+})
+
+
+def _label(pair: tuple[str, str]) -> str:
+    return pair[1] if lang() == "en" else pair[0]
+
+
+def reason_label(code: str) -> str:
+    return _label(stuck.REASON_LABELS.get(code, (code, code)))
+
+
+def age_label(code: str) -> str:
+    return _label(stuck.AGE_LABELS.get(code, (code, code)))
+
+
+def _json(data: Any) -> Markup:
+    """Data for the page's script, safe inside <script type="application/json">."""
+    text = json.dumps(data, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text)  # noqa: S704 - escaped above for a script element
+
+
+def _process_choices() -> list[tuple[str, str, list[tuple[str, str]]]]:
+    return work_queue.process_choices(db.session, engine_env())
+
+
+def _groups() -> list[Any]:
+    return list(engine_env().org.groups)
+
+
+def _heat_labels() -> dict[str, str]:
+    return {k: t(f"heat_{k}", n="{n}", h="{h}") for k in ("open", "stuck", "median", "p90")} | {
+        "none": t("heat_none"), "error": t("diagram_unavailable_heat")}
+
+
+def _heat_payload(result: heatmap.Heatmap) -> dict[str, Any]:
+    return {"xml": result.bpmn_xml, "labels": _heat_labels(),
+            "steps": [{"step": s.step, "name": s.name, "open": s.open, "stuck": s.stuck, "median": s.median_hours,
+                       "p90": s.p90_hours, "entered": s.entered,
+                       "href": url_for("ui_reports.stuck_list", process=result.process, step=s.step)}
+                      for s in result.steps]}
+
+
+@bp.route("/supervisor")
+@login_required
+def dashboard() -> Any:
+    env, at = engine_env(), now()
+    counts = stuck.counts(db.session, env, g.actor, at)
+    loads = workload.workload(db.session, env, g.actor, at)
+    heat = heatmap.heatmap(db.session, env, g.actor, at, MAIN_PROCESS)
+    charts = {
+        "reason": {"labels": [reason_label(r) for r in stuck.REASONS], "values": list(counts["by_reason"].values()),
+                   "title": t("by_reason")},
+        "age": {"labels": [age_label(a) for a in stuck.AGE_BUCKETS], "values": list(counts["by_age"].values()),
+                "title": t("by_age")},
+        "workload": {"labels": [group_name(env.org.group(r.key)) or r.name for r in loads["groups"][:12]],
+                     "series": [{"label": t("col_open"), "values": [r.open for r in loads["groups"][:12]]},
+                                {"label": t("col_overdue"), "values": [r.overdue for r in loads["groups"][:12]]},
+                                {"label": t("col_claimed"), "values": [r.claimed for r in loads["groups"][:12]]}]},
+    }
+    return render_template("ui/supervisor_dashboard.html", counts=counts, loads=loads, heat=heat, active="reports",
+                           charts=_json(charts), heat_data=_json(_heat_payload(heat)), reasons=stuck.REASONS,
+                           buckets=list(stuck.AGE_BUCKETS), reason_label=reason_label, age_label=age_label,
+                           group_names={gr.id: gr for gr in _groups()}, actor=g.actor, **_period(heat))
+
+
+def _period(result: heatmap.Heatmap) -> dict[str, str]:
+    """The period's first and last day in Japan, as the page shows them (`to` is exclusive)."""
+    return {"period_start": result.start.astimezone(JST).date().isoformat(),
+            "period_end": (result.end - result.end.resolution).astimezone(JST).date().isoformat()}
+
+
+def _list_args() -> tuple[dict[str, str], Any]:
+    args = request.args
+    shown = {k: args.get(k, "")[:200] for k in ("process", "step", "group", "reason", "age", "min_age_days")}
+    min_age: Any = shown["min_age_days"].strip() or None
+    if min_age is not None:
+        try:
+            min_age = int(min_age)
+        except ValueError:
+            raise Invalid("min_age_days は 0 以上の整数です / min_age_days must be a whole number of days",
+                          {"min_age_days": "whole number"}) from None
+    filters = stuck.check_filters(shown["process"], shown["step"], shown["group"], shown["reason"], min_age,
+                                  shown["age"])
+    return shown, filters
+
+
+@bp.route("/supervisor/stuck")
+@login_required
+def stuck_list() -> Any:
+    env, at = engine_env(), now()
+    sort = request.args.get("sort") if request.args.get("sort") in stuck.SORTS else "-age"
+    try:
+        page_no = min(max(1, int(request.args.get("page") or 1)), 1_000_000)
+    except ValueError:
+        page_no = 1
+    status, problem = 200, None
+    try:
+        shown, filters = _list_args()
+        result = stuck.stuck_page(db.session, env, g.actor, at, filters, sort=sort, limit=PAGE_SIZE,
+                                  offset=(page_no - 1) * PAGE_SIZE)
+    except Invalid as exc:
+        db.session.rollback()
+        stuck.require_reader(g.actor)
+        status, problem = 422, pick(exc.message)
+        shown = {k: request.args.get(k, "")[:200] for k in ("process", "step", "group", "reason", "age",
+                                                            "min_age_days")}
+        result = stuck.Page([], 0)
+    active = {k: v for k, v in shown.items() if v}
+
+    def page_url(**changes: Any) -> str:
+        params = {**active, "sort": sort, "page": page_no, **changes}
+        params = {k: v for k, v in params.items() if v and not (k == "page" and v == 1)
+                  and not (k == "sort" and v == "-age")}
+        return url_for("ui_reports.stuck_list") + ("?" + urlencode(params) if params else "")
+
+    pages = max(1, math.ceil(result.total / PAGE_SIZE))
+    return render_template(
+        "ui/supervisor_stuck.html", page=result, shown=shown, sort=sort, page_no=page_no, pages=pages,
+        page_url=page_url, problem=problem, processes=_process_choices(), groups=_groups(), reasons=stuck.REASONS,
+        buckets=list(stuck.AGE_BUCKETS), reason_label=reason_label, age_label=age_label, at=at, active="reports",
+        first=(page_no - 1) * PAGE_SIZE + 1, last=min(result.total, page_no * PAGE_SIZE),
+        csv_url=url_for("ui_reports.stuck_csv", **active, **({"sort": sort} if sort != "-age" else {})),
+        group_names={gr.id: gr for gr in _groups()}, actor=g.actor), status
+
+
+@bp.route("/supervisor/stuck.csv")
+@login_required
+def stuck_csv() -> Response:
+    env = engine_env()
+    sort = request.args.get("sort") if request.args.get("sort") in stuck.SORTS else "-age"
+    try:
+        _shown, filters = _list_args()
+    except Invalid as exc:  # a download has no page to show the form on: an error page naming the filter
+        stuck.require_reader(g.actor)
+        return Response(render_template("ui/error.html", status=422, title=t("error_title"), body=pick(exc.message)),
+                        422)
+    rows = stuck.stuck_export(db.session, env, g.actor, now(), filters, sort=sort)
+    stamp = now().astimezone(JST).strftime("%Y%m%d-%H%M")
+    return Response(stuck.to_csv(rows, {gr.id: gr.name for gr in env.org.groups}), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="tsunagu-stuck-{stamp}.csv"'})
+
+
+@bp.route("/supervisor/heatmap")
+@login_required
+def heatmap_page() -> Any:
+    env, at = engine_env(), now()
+    args = request.args
+    process = args.get("process", "")[:100] or MAIN_PROCESS
+    version, start, end = args.get("version", "")[:12], args.get("from", "")[:40], args.get("to", "")[:40]
+    status, problem = 200, None
+    try:
+        result = heatmap.heatmap(db.session, env, g.actor, at, process, version or None, start or None, end or None)
+    except Invalid as exc:
+        db.session.rollback()
+        status, problem = 422, pick(exc.message)
+        result = heatmap.heatmap(db.session, env, g.actor, at, MAIN_PROCESS)
+    return render_template(
+        "ui/supervisor_heatmap.html", heat=result, heat_data=_json(_heat_payload(result)), problem=problem,
+        processes=_process_choices(), shown={"process": process, "version": version, "from": start, "to": end},
+        active="reports", actor=g.actor, **_period(result)), status
