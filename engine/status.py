@@ -42,6 +42,11 @@ class EventKind(StrEnum):
     CONSENT_RECORDED = "consent_recorded"
     CASE_SHARED = "case_shared"
     MESSAGE_RECEIVED = "message_received"
+    # A supervisor's repair and escalation (engine.escalation, engine.repair).
+    TASK_ESCALATED = "task_escalated"
+    ESCALATION_ACKNOWLEDGED = "escalation_acknowledged"
+    CASE_RETRIED = "case_retried"
+    CASE_MOVED = "case_moved"
 
 
 class OutboxKind(StrEnum):
@@ -52,8 +57,9 @@ class OutboxKind(StrEnum):
     CASE_COMPLETED = "case.completed"
     CASE_ERROR = "case.error"
     CASE_LINKED = "case.linked"
-    # Reserved for case migration to a new definition version and for escalation; nothing emits them yet.
+    # Reserved for case migration to a new definition version; nothing emits it yet.
     CASE_MIGRATED = "case.migrated"
+    # A task passed a time limit (engine.escalation): level 1 its group's supervisors, 2 the coordination lead.
     CASE_ESCALATED = "case.escalated"
     TASK_CREATED = "task.created"
     TASK_CLAIMED = "task.claimed"
@@ -97,6 +103,13 @@ class WaitKind(StrEnum):
     TIMER = "timer"
     MESSAGE = "message"
     SIGNAL = "signal"
+
+
+class Audience(StrEnum):
+    """Who an escalation (要対応) goes to."""
+
+    SUPERVISOR = "supervisor"  # the active supervisors of the task's group
+    COORDINATION_LEAD = "coordination_lead"
 
 
 class Role(StrEnum):
