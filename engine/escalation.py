@@ -213,10 +213,9 @@ def acknowledge(session: Session, env: Env, actor: User, escalation_id: Any, not
     if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
         raise Invalid(f"メモは {MAX_NOTE} 文字までの文字列です / note must be a string of at most {MAX_NOTE} characters",
                       {"note": f"at most {MAX_NOTE} characters"})
-    row = None
-    if isinstance(escalation_id, int) and not isinstance(escalation_id, bool) and 0 < escalation_id < 2 ** 63:
-        row = session.scalar(select(Escalation).where(Escalation.id == escalation_id, audience_clause(actor))
-                             .with_for_update(of=Escalation.__table__))
+    limits.check_int(escalation_id, "escalation_id", 1)
+    row = session.scalar(select(Escalation).where(Escalation.id == escalation_id, audience_clause(actor))
+                         .with_for_update(of=Escalation.__table__))
     if row is None:
         raise NotFound("要対応が見つかりません / escalation not found")
     if row.acknowledged_at is not None:
