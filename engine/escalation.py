@@ -23,7 +23,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, func, or_, select, update
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import audit, limits, writes
@@ -32,9 +31,9 @@ from engine.env import Env
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.models import Case, Escalation, HumanTask, User, UserGroup
 from engine.status import Audience, CaseStatus, EventKind, OutboxKind, Role, TaskState
+from engine.timers import DB_UNAVAILABLE
 
 log = logging.getLogger(__name__)
-DB_UNAVAILABLE = (OperationalError, InterfaceError)
 MAX_NOTE = 500
 # Who may read and act on escalations at all (everyone else: 403).
 ESCALATION_ROLES = frozenset({Role.SUPERVISOR, Role.COORDINATION_LEAD, Role.ADMIN})

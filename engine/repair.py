@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from engine import audit, forms, limits, runtime, writes
 from engine.access import can_see_case, can_work_on, record_denial, require_case
-from engine.db import command
+from engine.db import begin_write, command
 from engine.env import Env
 from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from engine.expressions import limit_exceeded
@@ -107,6 +107,10 @@ def retry_case(session: Session, env: Env, actor: User, case_id: Any, data: Any,
     except SpiffWorkflowException as exc:
         session.rollback()
         failed = writes.workflow_failure(exc)
+        # The attempt is on the trail as well, committed with the new error by mark_error.
+        begin_write(session)
+        audit.record(session, session.get(User, actor.id), audit.Action.CASE_RETRY, now, session.get(Case, case.id),
+                     {"corrected": sorted(data), "failed": (failed.fields or {}).get("element") or True})
         writes.mark_error(session, case.id, failed.message if limit_exceeded(exc) else str(exc), now,
                           (failed.fields or {}).get("element"))
         raise failed from None

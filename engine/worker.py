@@ -101,6 +101,7 @@ def sweep_until_done(session_factory: sessionmaker[Session], env: Env, clock: Cl
         with session_factory() as session:
             due = set(due_timer_ids(session, clock.now(), 1000))
         if not due or (not fired and due == before):
+            escalate(session_factory, env, clock)
             return total
         before = due
 
