@@ -182,8 +182,10 @@ class HumanTask(Base):
         Index("ix_human_tasks_queue", "state", "group_id", "due_at", "created_at", "id", "assignee_id", "step",
               "process_key", "case_id"),
         Index("ix_human_tasks_assignee", "assignee_id", "state"),
-        # The escalation sweep (engine.escalation): open tasks not yet escalated this far, by due time.
+        # The escalation sweep (engine.escalation): open tasks not yet escalated, by due time (level 1),
+        # and those escalated once, by when the second threshold passes (level 2).
         Index("ix_human_tasks_escalation", "escalation_level", "state", "due_at"),
+        Index("ix_human_tasks_escalation_second", "escalation_level", "state", "escalate_at"),
     )
 
     # The SpiffWorkflow task id, stable for the life of the task.

@@ -24,6 +24,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column('escalation_level', sa.Integer(), server_default='0', nullable=False))
         batch.add_column(sa.Column('escalate_at', sa.DateTime(), nullable=True))
         batch.create_index('ix_human_tasks_escalation', ['escalation_level', 'state', 'due_at'], unique=False)
+        batch.create_index('ix_human_tasks_escalation_second', ['escalation_level', 'state', 'escalate_at'],
+                           unique=False)
     op.create_table('escalations',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('task_id', sa.String(length=36), nullable=False),
@@ -52,6 +54,7 @@ def downgrade() -> None:
     op.drop_index('ix_escalations_audience', table_name='escalations')
     op.drop_table('escalations')
     with op.batch_alter_table('human_tasks') as batch:
+        batch.drop_index('ix_human_tasks_escalation_second')
         batch.drop_index('ix_human_tasks_escalation')
         batch.drop_column('escalate_at')
         batch.drop_column('escalation_level')
