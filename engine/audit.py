@@ -91,6 +91,10 @@ class Action:
     STATISTICS_READ = "statistics.read"
     REPORT_READ = "report.read"
     REPORT_EXPORT = "report.export"
+    TASK_ESCALATE = "task.escalate"
+    ESCALATION_ACKNOWLEDGE = "escalation.acknowledge"
+    CASE_RETRY = "case.retry"
+    CASE_MOVE = "case.move"
 
 
 # What each action is called on the audit page (Japanese, English) and in the CSV export's
@@ -130,6 +134,10 @@ LABELS: dict[str, tuple[str, str]] = {
     Action.MESSAGE_RECEIVE: ("メッセージの受信", "Message received"),
     Action.SOURCE_ADD: ("送信元の登録", "Message source added"),
     Action.SOURCE_REMOVE: ("送信元の削除", "Message source removed"),
+    Action.TASK_ESCALATE: ("作業の期限超過の通知（要対応）", "Overdue task escalated"),
+    Action.ESCALATION_ACKNOWLEDGE: ("要対応の確認", "Escalation acknowledged"),
+    Action.CASE_RETRY: ("エラー案件の再実行", "Case in error retried"),
+    Action.CASE_MOVE: ("案件の工程の移動", "Case moved to another step"),
     Action.WEBHOOK_CREATE: ("Webhook の登録", "Webhook created"),
     Action.WEBHOOK_CHANGE: ("Webhook の変更", "Webhook changed"),
     Action.WEBHOOK_DELETE: ("Webhook の削除", "Webhook deleted"),

@@ -29,7 +29,7 @@ from engine.access import (
     visible_cases_clause,
 )
 from engine.clock import utcnow
-from engine.db import command
+from engine.db import begin_write, command
 from engine.env import Env
 from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from engine.expressions import limit_exceeded
@@ -114,6 +114,7 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     except SpiffWorkflowException as exc:
         session.rollback()
         failed = writes.workflow_failure(exc)
+        _keep_submission(session, row.id, actor, data)
         writes.mark_error(session, case.id, failed.message if limit_exceeded(exc) else str(exc), now,
                    (failed.fields or {}).get("element"))
         raise failed from None
@@ -130,6 +131,18 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     audit.record(session, actor, audit.Action.TASK_COMPLETE, now, case, {"task_id": row.id, "step": row.step})
     writes.commit(session)
     return case
+
+
+def _keep_submission(session: Session, task_id: str, actor: User, data: dict[str, Any]) -> None:
+    """After a completion the diagram failed on: keep what was submitted as the task's draft,
+    and the submitter as its assignee, in the transaction that marks the case `error`, so that
+    nothing typed is lost and a supervisor's retry (engine.repair) can run the same step again."""
+    begin_write(session)
+    row = session.get(HumanTask, task_id)
+    if row is not None and row.state == TaskState.OPEN:
+        row.draft = data
+        if row.assignee_id is None:
+            row.assignee_id = actor.id
 
 
 def _task_for(session: Session, env: Env, actor: User, task_id: Any, via: str, now: datetime | None,

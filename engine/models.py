@@ -242,6 +242,10 @@ class HumanTask(Base):
         Index("ix_human_tasks_case_people", "case_id", "assignee_id", "completed_by_id"),
         # The heatmap's time spent per step over a period, and the workload's month.
         Index("ix_human_tasks_completed", "process_key", "step", "completed_at"),
+        # The escalation sweep (engine.escalation): open tasks not yet escalated, by due time (level 1),
+        # and those escalated once, by when the second threshold passes (level 2).
+        Index("ix_human_tasks_escalation", "escalation_level", "state", "due_at"),
+        Index("ix_human_tasks_escalation_second", "escalation_level", "state", "escalate_at"),
     )
 
     # The SpiffWorkflow task id, stable for the life of the task.
@@ -260,8 +264,38 @@ class HumanTask(Base):
     completed_at: Mapped[datetime | None]
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     draft: Mapped[dict[str, Any] | None]
+    # How far the task has been escalated (engine.escalation): 0 not yet, 1 to its group's
+    # supervisors, 2 to the coordination lead. Moved on only by a conditional UPDATE: the claim.
+    escalation_level: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When level 2 is due (set by the level-1 claim: the second threshold).
+    escalate_at: Mapped[datetime | None]
 
     case: Mapped[Case] = relationship(lazy="joined")
+
+
+class Escalation(Base):
+    """要対応: an open task that passed a time limit, told once per level to its audience:
+    level 1 the active supervisors of the task's group (the coordination lead when the group
+    has none), level 2 the coordination lead. Acknowledged once, by one of the audience."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (UniqueConstraint("task_id", "level"),
+                      Index("ix_escalations_audience", "audience", "acknowledged_at", "group_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("human_tasks.id"))
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    level: Mapped[int]
+    # Role.SUPERVISOR (of group_id) or Role.COORDINATION_LEAD
+    audience: Mapped[str] = mapped_column(String(32))
+    group_id: Mapped[str | None] = mapped_column(String(64))
+    due_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str | None] = mapped_column(String(500))
+
+    task: Mapped[HumanTask] = relationship(lazy="joined")
 
 
 class CaseEvent(Base):

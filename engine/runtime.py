@@ -12,6 +12,7 @@ as on its first day.
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState as SpiffState
 
 from engine.clock import spiff_time
@@ -361,3 +363,47 @@ def decisions(wf: BpmnWorkflow, limits: Limits | None = None) -> list[tuple[str,
         value = task.data.get(outputs[0]) if len(outputs) == 1 else {o: task.data.get(o) for o in outputs}
         out.append((task.task_spec.bpmn_id, value, rules[0].id if rules else None))
     return out
+def current_tokens(wf: BpmnWorkflow) -> list[Any]:
+    """Where the case is now: its ready user tasks and the catches it waits at (timers,
+    messages, signals), in the workflow and its subprocesses."""
+    ready = ready_user_tasks(wf)
+    waiting = [t for t in wf.get_tasks(state=SpiffState.WAITING) if not isinstance(t.task_spec, StartEvent)]
+    return ready + waiting
+
+
+def error_tasks(wf: BpmnWorkflow) -> list[Any]:
+    return wf.get_tasks(state=SpiffState.ERROR)
+
+
+def move_token(wf: BpmnWorkflow, current: Any, step: str) -> Any:
+    """Put the token that is at `current` onto the task spec `step` of the same (sub)process.
+
+    A `step` task still in the tree above `current` (a completed step not yet pruned) is reset
+    with Spiff's own `reset_from_task_id`. Any other step of the process (an earlier one whose
+    history was pruned, or a later one) gets a fresh task in `current`'s place: `current` and
+    what was predicted after it are removed, the new task takes `current`'s parent and data, and
+    Spiff predicts and readies it as it would have had the flow led there. Returns the new task.
+    """
+    spec = current.workflow.spec.task_specs[step]
+    node = current.parent
+    while node is not None:
+        if node.task_spec is spec:
+            wf.reset_from_task_id(node.id)
+            return node
+        node = node.parent
+    parent, data = current.parent, copy.deepcopy(current.data)
+    sub = current.workflow
+    sub._remove_task(current.id)
+    task = Task(sub, spec, parent, state=SpiffState.FUTURE)
+    task.data = data
+    spec._predict(task, mask=SpiffState.PREDICTED_MASK | SpiffState.FUTURE)
+    spec._update(task)
+    return task
+
+
+def reset_errors(wf: BpmnWorkflow) -> list[Any]:
+    """Make each task in ERROR runnable again (Spiff's branch reset); returns them."""
+    failed = error_tasks(wf)
+    for task in failed:
+        wf.reset_from_task_id(task.id)
+    return failed

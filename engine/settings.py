@@ -85,9 +85,21 @@ class Settings:
     webhook_rotation_grace_hours: float = field(
         default_factory=lambda: _number("TSUNAGU_WEBHOOK_ROTATION_GRACE_HOURS", 24.0, zero_ok=True))
 
+    # Escalation (engine.escalation): a task open past its time limit goes to its group's
+    # supervisors; past this many times its limit (from when it was created), to the coordination lead.
+    escalation_second_factor: float = field(
+        default_factory=lambda: _second_factor())
+
     @property
     def script_limits(self) -> Limits:
         return Limits(self.script_cpu_seconds, self.script_memory_mb)
+
+
+def _second_factor() -> float:
+    value = _number("TSUNAGU_ESCALATION_SECOND_FACTOR", 2.0, zero_ok=False)
+    if value <= 1:
+        raise ValueError(f"TSUNAGU_ESCALATION_SECOND_FACTOR must be more than 1 (the first limit), not {value}")
+    return value
 
 
 def _path(value: str | None) -> Path | None:

@@ -43,6 +43,11 @@ class EventKind(StrEnum):
     CASE_SHARED = "case_shared"
     MESSAGE_RECEIVED = "message_received"
     CASE_MIGRATED = "case_migrated"
+    # A supervisor's repair and escalation (engine.escalation, engine.repair).
+    TASK_ESCALATED = "task_escalated"
+    ESCALATION_ACKNOWLEDGED = "escalation_acknowledged"
+    CASE_RETRIED = "case_retried"
+    CASE_MOVED = "case_moved"
 
 
 class OutboxKind(StrEnum):
@@ -55,7 +60,7 @@ class OutboxKind(StrEnum):
     CASE_LINKED = "case.linked"
     # A case moved to another version of its process (engine.versions).
     CASE_MIGRATED = "case.migrated"
-    # Reserved for escalation; nothing emits it yet.
+    # A task passed a time limit (engine.escalation): level 1 its group's supervisors, 2 the coordination lead.
     CASE_ESCALATED = "case.escalated"
     TASK_CREATED = "task.created"
     TASK_CLAIMED = "task.claimed"
@@ -108,6 +113,13 @@ class PlacementStatus(StrEnum):
     SETTLED = "settled"
     REMATCHED = "rematched"
     ENDED = "ended"
+
+
+class Audience(StrEnum):
+    """Who an escalation (要対応) goes to."""
+
+    SUPERVISOR = "supervisor"  # the active supervisors of the task's group
+    COORDINATION_LEAD = "coordination_lead"
 
 
 class Role(StrEnum):

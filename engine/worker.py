@@ -1,5 +1,6 @@
 """The scheduler: APScheduler only triggers the timer sweep; `engine.timers` does the work.
-Each sweep also forgets webhook ids older than the replay window (`engine.sources`).
+Each sweep also escalates tasks past their time limits (`engine.escalation`) and forgets
+webhook ids older than the replay window (`engine.sources`).
 
 The first sweep runs at once, so timers that fell due while the server was down fire at
 start-up; after that every `interval` seconds. Several processes may run it together.
@@ -21,7 +22,7 @@ from pathlib import Path
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import audit
+from engine import audit, escalation
 from engine.clock import Clock, utcnow
 from engine.env import Env
 from engine.sources import prune_received
@@ -38,6 +39,7 @@ def sweep(session_factory: sessionmaker[Session], env: Env, clock: Clock) -> int
     audit.set_origin("scheduler")
     try:
         fired = fire_due(session_factory, env, clock.now())
+        escalate(session_factory, env, clock)
         with session_factory() as session:
             prune_received(session, clock.now())
     except DB_UNAVAILABLE as exc:
@@ -46,6 +48,21 @@ def sweep(session_factory: sessionmaker[Session], env: Env, clock: Clock) -> int
     if fired:
         log.info("fired %d timer(s)", fired)
     return fired
+
+
+def escalate(session_factory: sessionmaker[Session], env: Env, clock: Clock) -> int:
+    """Tell the tasks that passed a time limit since the last sweep. A failure here is logged:
+    it must not keep the timers (or the next sweep) from running."""
+    try:
+        told = escalation.escalate_due(session_factory, env, clock.now())
+    except DB_UNAVAILABLE:
+        raise
+    except Exception:
+        log.exception("escalation sweep failed; trying again at the next sweep")
+        return 0
+    if told:
+        log.info("escalated %d task(s)", told)
+    return told
 
 
 def anchor(session_factory: sessionmaker[Session], path: Path, clock: Clock) -> bool:
@@ -84,6 +101,7 @@ def sweep_until_done(session_factory: sessionmaker[Session], env: Env, clock: Cl
         with session_factory() as session:
             due = set(due_timer_ids(session, clock.now(), 1000))
         if not due or (not fired and due == before):
+            escalate(session_factory, env, clock)
             return total
         before = due
 

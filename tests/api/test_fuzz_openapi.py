@@ -38,8 +38,8 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import select
 
 from engine import sessions, users
-from engine.models import OutboxEvent, WebhookDelivery, WebhookSubscription, WebSession
-from engine.status import DeliveryStatus
+from engine.models import Escalation, HumanTask, OutboxEvent, WebhookDelivery, WebhookSubscription, WebSession
+from engine.status import Audience, DeliveryStatus
 from webhooks import signing
 
 # Examples per operation and generation mode; derandomized, so every run sends the same requests.
@@ -130,11 +130,18 @@ def _seed_more(session, api, personas, now) -> dict:  # noqa: ANN001
         session.add(WebhookDelivery(subscription_id=sub.id, event_id=event.id, case_id=event.case_id, kind=event.kind,
                                     status=status, attempts=1, next_attempt_at=now, created_at=now,
                                     delivered_at=now if status == DeliveryStatus.DELIVERED else None))
+    # A 要対応 item of the supervisor's group, as the escalation sweep writes one.
+    task = session.scalar(select(HumanTask).where(HumanTask.group_id == "secretariat").limit(1))
+    item = Escalation(task_id=task.id, case_id=task.case_id, level=1, audience=Audience.SUPERVISOR,
+                      group_id=task.group_id, due_at=now, created_at=now)
+    session.add(item)
+    session.flush()
     known = {"session_id": list(session.scalars(select(WebSession.id))), "sub_id": [sub.id],
              "event_id": [e.id for e in events[:9]], ("POST", "/api/messages/{name}", "name"): MESSAGES,
              "key": ["emergency", "multi_agency"], "version": [1],
              ("GET", "/api/processes/{key}/versions/{version}/dmn/{name}", "name"): ["intake_criteria.dmn"],
-             ("GET", "/api/forms/{key}", "key"): ["advice"], ("PUT", "/api/forms/{key}", "key"): ["advice"]}
+             ("GET", "/api/forms/{key}", "key"): ["advice"], ("PUT", "/api/forms/{key}", "key"): ["advice"],
+             "escalation_id": [item.id]}
     # Ends the transaction, so that no snapshot of it is held while the server writes.
     session.commit()
     assert api("admin").post("/api/sources", json={"name": "fuzz-kept"}).status_code == 201

@@ -79,4 +79,12 @@ PAGES: dict[str, Page] = {
     "ui_webhooks.ping": Page("POST", "/admin/webhooks/{webhook}/ping", ADMIN_ONLY),
     "ui_webhooks.delete": Page("POST", "/admin/webhooks/{webhook2}/delete", ADMIN_ONLY),
     "ui_webhooks.resend": Page("POST", "/admin/webhooks/{webhook}/events/{event}/resend", ADMIN_ONLY),
+    # issue 10: supervision (supervisors, the coordination lead, administrators; then the access rules).
+    # The case is not in error and `nowhere` is no step: the lead is told so on the case page.
+    "ui.retry": Page("POST", "/cases/{case}/retry", {**everyone(FB), "lead": OK, "admin": NF}),
+    "ui.move": Page("POST", "/cases/{case}/move", {**everyone(FB), "lead": OK, "admin": NF},
+                    {"to_step": "nowhere", "reason": "理由"}),
+    "ui.acknowledge": Page("POST", "/escalations/1/acknowledge", {**everyone(FB), "lead": NF, "admin": NF}),
+    "ui.assign_many": Page("POST", "/queue/assign", {**everyone(FB), "lead": OK, "admin": OK},
+                           {"task": "no-such-task", "assignee": "kyosei.tanaka"}),
 }

@@ -96,6 +96,18 @@ ENDPOINTS: dict[str, Endpoint] = {
     "messages.list_sources": Endpoint("GET", "/api/sources", {**everyone(FB), "admin": OK}),
     "messages.add_source": Endpoint("POST", "/api/sources", {**everyone(FB), "admin": OK}, {"name": "matrix"}),
     "messages.remove_source": Endpoint("DELETE", "/api/sources/no-such-source", {**everyone(FB), "admin": NF}),
+    # issue 10: supervision. The coordination lead and administrators pass the role check; then the
+    # access rules apply (the administrator sees no case). No escalation exists in this world.
+    "supervise.list_escalations": Endpoint("GET", "/api/escalations", {**everyone(FB), "lead": OK, "admin": OK}),
+    "supervise.acknowledge": Endpoint("POST", "/api/escalations/1/acknowledge",
+                                      {**everyone(FB), "lead": NF, "admin": NF}, {}),
+    # the case is not in error: the lead is told so (409)
+    "supervise.retry": Endpoint("POST", "/api/cases/{case}/retry", {**everyone(FB), "lead": "409", "admin": NF}, {}),
+    "supervise.move": Endpoint("POST", "/api/cases/{case}/move", {**everyone(FB), "lead": OK, "admin": NF},
+                               {"to_step": "closure", "reason": "支援の終結"}),
+    # a result per task: the administrator's says not_found
+    "supervise.assign_many": Endpoint("POST", "/api/tasks/assign", {**everyone(FB), "lead": OK, "admin": OK},
+                                      {"tasks": ["{task}"], "assignee": "kyosei.tanaka"}),
     # signed by a registered source, never by a bearer token: no persona's token gets in
     "inbound_webhooks.receive": Endpoint("POST", "/webhooks/matrix", everyone("401"), {"type": "matrix_probe"}),
 }
@@ -176,6 +188,8 @@ def _own_token_id(client) -> int:  # noqa: ANN001
 def _fill(body: Any, values: dict[str, Any]) -> Any:
     if isinstance(body, dict):
         return {k: _fill(v, values) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_fill(v, values) for v in body]
     if isinstance(body, str) and body.startswith("{") and body.endswith("}"):
         return values[body[1:-1]]
     return body

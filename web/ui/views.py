@@ -25,10 +25,10 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from engine import cases, users
+from engine import cases, escalation, repair, users
 from engine import queue as work_queue
 from engine.access import can_work_on, sees_every_case
-from engine.errors import Conflict, Forbidden, Invalid
+from engine.errors import Conflict, Forbidden, Invalid, WorkflowFailed
 from engine.models import Case, HumanTask, User
 from engine.status import EventKind, Role, TaskState
 from engine.waiting import case_waiting
@@ -44,6 +44,7 @@ bp.before_request(csrf.protect)
 errors.install(bp)
 
 PAGE_SIZE = 50
+ESCALATIONS_SHOWN = 50  # the queue's 要対応 section: oldest first; the API pages through all of them
 # The task form's submit buttons: a name no form field can have (fields are identifiers).
 ACTION = "ui-action"
 START_PROCESSES = {"consultation": "multi_agency", "emergency": "emergency"}
@@ -99,12 +100,20 @@ def queue() -> Any:
         params = {k: v for k, v in params.items() if v and not (k == "page" and v == 1)}
         return url_for("ui.queue") + ("?" + urlencode(params) if params else "")
 
+    may_repair = repair.may_repair(g.actor)
+    escalations: list[escalation.Item] = []
+    if may_repair:
+        escalations, _ = escalation.list_escalations(db.session, g.actor, limit=ESCALATIONS_SHOWN)
+    # Bulk reassignment offers the members of every group on the page.
+    bulk_members = work_queue.group_members(db.session, sorted({i.group_id for i in items if i.group_id})) \
+        if may_repair and items else {}
     return render_template(
         "ui/queue.html", items=items, total=total, page=page, pages=pages, filters=filters, groups=groups,
         my_groups=[groups[gid] for gid in g.actor.group_ids if gid in groups], members=members,
         supervisor=supervisor, processes=processes, page_url=page_url, filtered=bool(active), at=at,
         here=request.full_path.rstrip("?"), first=(page - 1) * PAGE_SIZE + 1,
-        last=min(total, page * PAGE_SIZE))
+        last=min(total, page * PAGE_SIZE), may_repair=may_repair, escalations=escalations,
+        bulk_members=bulk_members)
 
 
 def _back() -> Response:
@@ -144,6 +153,37 @@ def assign(task_id: str) -> Response:
     name = request.form.get("assignee", "")
     return _task_command(lambda: cases.assign_task(db.session, engine_env(), g.actor, task_id, name, now()),
                          "assigned", name=name)
+
+
+@bp.route("/queue/assign", methods=["POST"])
+@login_required
+def assign_many() -> Response:
+    """The queue's bulk reassignment: the ticked tasks to one member."""
+    name = request.form.get("assignee", "")
+    ticked = request.form.getlist("task")
+    try:
+        results = repair.assign_tasks(db.session, engine_env(), g.actor, ticked, name, now())
+    except Invalid:
+        db.session.rollback()
+        flash(t("bulk_none_ticked") if not ticked else t("bulk_no_assignee"), "error")
+        return _back()
+    done = [r for r in results if r["ok"]]
+    refused = [r for r in results if not r["ok"]]
+    if done:
+        flash(t("bulk_assigned", count=len(done), name=name), "success")
+    if refused:
+        flash(t("bulk_refused", count=len(refused),
+                reasons=" ".join(pick(r["error"]["message"]) for r in refused[:5])), "error")
+    return _back()
+
+
+@bp.route("/escalations/<id:escalation_id>/acknowledge", methods=["POST"])
+@login_required
+def acknowledge(escalation_id: int) -> Response:
+    note = request.form.get("note", "")[:escalation.MAX_NOTE]
+    item = escalation.acknowledge(db.session, engine_env(), g.actor, escalation_id, note or None, now())
+    flash(t("escalation_acknowledged", number=item.case_number, step=item.step_name), "success")
+    return _back()
 
 
 # ---------------------------------------------------------------- task page
@@ -269,7 +309,39 @@ def case(case_id: str) -> Any:
         consent_by=db.session.get(User, row.consent_recorded_by_id).display_name if row.consent_recorded_by_id else None,
         may_share=sees_every_case(g.actor, env.org),
         share_groups=[gr for gid, gr in groups.items() if gid not in env.org.case_wide_groups],
-        waiting=case_waiting(db.session, row))
+        waiting=case_waiting(db.session, row), may_repair=repair.may_repair(g.actor),
+        move_targets=repair.move_targets(env, row) if repair.may_repair(g.actor) else [])
+
+
+def _repair(case_id: str, command: Any, message: str) -> Response:
+    """Run a repair of the case page; a refusal is shown on the case page, in the page's language
+    (a diagram that still fails: its element and message as the engine gives them)."""
+    try:
+        command()
+    except WorkflowFailed as exc:
+        db.session.rollback()
+        flash(t("retry_failed", detail=pick(exc.message)), "error")
+    except (Invalid, Conflict) as exc:
+        db.session.rollback()
+        flash(pick(exc.message), "error")
+    else:
+        flash(t(message), "success")
+    return redirect(url_for("ui.case", case_id=case_id))
+
+
+@bp.route("/cases/<case_id>/retry", methods=["POST"])
+@login_required
+def retry(case_id: str) -> Response:
+    return _repair(case_id, lambda: repair.retry_case(db.session, engine_env(), g.actor, case_id, None, now()),
+                   "retried")
+
+
+@bp.route("/cases/<case_id>/move", methods=["POST"])
+@login_required
+def move(case_id: str) -> Response:
+    to_step, reason = request.form.get("to_step", ""), request.form.get("reason", "")
+    return _repair(case_id, lambda: repair.move_case(db.session, engine_env(), g.actor, case_id, to_step, reason,
+                                                     now()), "moved")
 
 
 @bp.route("/cases/<case_id>/diagram")
