@@ -284,7 +284,41 @@ def get_case(session: Session, env: Env, actor: User, case_id: str, now: datetim
 
 
 def case_history(session: Session, case: Case) -> list[CaseEvent]:
+    """The whole history, oldest first: for what must read all of it (checks, exports), never
+    for a response, which `history_page` bounds."""
     return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)))
+
+
+HISTORY_PAGE = 50
+HISTORY_PAGE_MAX = 500
+
+
+def history_page(session: Session, case: Case, *, before: Any = None, limit: Any = HISTORY_PAGE
+                 ) -> tuple[list[CaseEvent], int | None]:
+    """The newest `limit` events of the case older than event id `before` (all if None), oldest
+    first as `case_history` has them, and the `before` of the page older than these (None when
+    there is none): a response about a case stays the same size however old the case is."""
+    limit = limits.check_int(limit, "limit", 1, HISTORY_PAGE_MAX)
+    stmt = select(CaseEvent).where(CaseEvent.case_id == case.id)
+    if before is not None:
+        stmt = stmt.where(CaseEvent.id < limits.check_int(before, "before", 1))
+    # One row more than asked tells whether an older page exists without counting the history.
+    rows = list(session.scalars(stmt.order_by(CaseEvent.id.desc()).limit(limit + 1)))
+    older = len(rows) > limit
+    rows = rows[:limit]
+    rows.reverse()
+    return rows, (rows[0].id if older else None)
+
+
+def steps_done(session: Session, case: Case) -> list[tuple[str, str | None]]:
+    """(step, step name) of every step the case has been through (task completed or timer fired),
+    each once: what the diagram marks as done, bounded by the diagram, not by the case's age."""
+    rows = session.execute(
+        select(CaseEvent.step, func.max(CaseEvent.step_name))
+        .where(CaseEvent.case_id == case.id, CaseEvent.kind.in_((EventKind.TASK_COMPLETED, EventKind.TIMER_FIRED)),
+               CaseEvent.step.is_not(None))
+        .group_by(CaseEvent.step).order_by(func.min(CaseEvent.id)))
+    return [(step, name) for step, name in rows]
 
 
 def case_open_tasks(session: Session, case: Case) -> list[HumanTask]:
