@@ -152,10 +152,18 @@ def _num(value: float | None) -> str:
     return f"{value:.3g}" if abs(value) < 0.01 else f"{value:.2f}"
 
 
+def ratio(f: Figure) -> float | None:
+    """A figure in × is already a ratio to its baseline; one in the baseline's own unit is divided by it."""
+    if f.unit == "×":
+        return f.value
+    if not f.baseline or (f.baseline_unit not in (None, f.unit)):
+        return None
+    return f.value / f.baseline
+
+
 def _ratio(f: Figure) -> str:
-    if f.baseline is None or not f.baseline:
-        return "—"
-    return f"×{f.value / f.baseline:.2f}"
+    r = ratio(f)
+    return "—" if r is None else f"×{r:.2f}"
 
 
 def _met(f: Figure) -> str:
@@ -195,7 +203,7 @@ def print_table(results: list[PartResult], env: dict[str, Any], out: TextIO) -> 
 
 
 def as_json(results: list[PartResult], env: dict[str, Any]) -> dict[str, Any]:
-    return {"figures": [f.as_json() for r in results for f in r.figures],
+    return {"figures": [{**f.as_json(), "ratio": ratio(f)} for r in results for f in r.figures],
             "parts": [r.as_json() for r in results], **env}
 
 

@@ -31,7 +31,8 @@ def parts(monkeypatch):  # noqa: ANN001, ANN201
 
     def other(ctx):  # noqa: ANN001, ANN202
         calls.append("other")
-        return [Figure("other_figure", 3.0, "MB", note="quick" if ctx.quick else "full")]
+        return [Figure("other_figure", 3.0, "MB", note="quick" if ctx.quick else "full"),
+                Figure("ms_over_baseline", 10.0, "ms", baseline=2.5)]
 
     def broken(ctx):  # noqa: ANN001, ANN202
         raise RuntimeError("the part fell over")
@@ -66,7 +67,9 @@ def test_the_table_shows_every_column_and_what_was_not_met(parts) -> None:  # no
     header = next(line for line in text.splitlines() if line.startswith("figure"))
     assert header.split() == ["figure", "value", "unit", "baseline", "ratio", "target", "met"]
     row = next(line for line in text.splitlines() if line.startswith("tiny_ratio"))
-    assert row.split() == ["tiny_ratio", "1.05", "×", "2.00", "ms", "×0.53", "<=", "1.10", "yes"]
+    assert row.split() == ["tiny_ratio", "1.05", "×", "2.00", "ms", "×1.05", "<=", "1.10", "yes"]
+    ms = next(line for line in text.splitlines() if line.startswith("ms_over_baseline"))
+    assert ms.split()[5] == "×4.00"  # figure, value, unit, baseline value, baseline unit, ratio
     missed = next(line for line in text.splitlines() if line.startswith("tiny_p95_ms"))
     assert missed.split()[-1] == "NO" and "< 6.00" in missed
     untargeted = next(line for line in text.splitlines() if line.startswith("other_figure"))
