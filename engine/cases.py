@@ -17,7 +17,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, load_only
 
 from engine import audit, forms, limits, messages, queue, runtime, writes
 from engine.access import (
@@ -418,7 +418,10 @@ def get_task(session: Session, env: Env, actor: User, task_id: str, now: datetim
 @command
 def list_cases(session: Session, env: Env, actor: User, now: datetime | None = None, limit: int = 500) -> list[Case]:
     """Cases the actor may see, newest first; listing their summaries is an audited read."""
-    rows = list(session.scalars(select(Case).where(visible_cases_clause(actor, env.org))
+    # What a list shows, never the workflow state (kilobytes a case, loaded only if a caller asks).
+    listed = (Case.id, Case.number, Case.process_key, Case.status, Case.referring_group_id, Case.summary,
+              Case.created_at, Case.updated_at, Case.version)
+    rows = list(session.scalars(select(Case).options(load_only(*listed)).where(visible_cases_clause(actor, env.org))
                                 .order_by(Case.created_at.desc(), Case.number.desc()).limit(limit)))
     if rows:
         audit.record(session, actor, audit.Action.CASE_LIST, now or utcnow(),

@@ -143,6 +143,8 @@ class Counter(Base):
 
 class Case(Base):
     __tablename__ = "cases"
+    # The case list, newest first (engine.cases.list_cases): its first page is read off the index.
+    __table_args__ = (Index("ix_cases_created_at_number", "created_at", "number"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
