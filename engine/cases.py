@@ -17,15 +17,14 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, load_only
 
-from engine import audit, forms, limits, messages, outcomes, roles, runtime, writes
+from engine import audit, forms, limits, messages, outcomes, queue, roles, runtime, writes
 from engine.access import (
     can_see_case,
     can_work_on,
     record_denial,
     require_case,
-    task_queue_clause,
     visible_cases_clause,
 )
 from engine.clock import utcnow
@@ -301,7 +300,41 @@ def get_case(session: Session, env: Env, actor: User, case_id: str, now: datetim
 
 
 def case_history(session: Session, case: Case) -> list[CaseEvent]:
+    """The whole history, oldest first: for what must read all of it (checks, exports), never
+    for a response, which `history_page` bounds."""
     return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)))
+
+
+HISTORY_PAGE = 50
+HISTORY_PAGE_MAX = 500
+
+
+def history_page(session: Session, case: Case, *, before: Any = None, limit: Any = HISTORY_PAGE
+                 ) -> tuple[list[CaseEvent], int | None]:
+    """The newest `limit` events of the case older than event id `before` (all if None), oldest
+    first as `case_history` has them, and the `before` of the page older than these (None when
+    there is none): a response about a case stays the same size however old the case is."""
+    limit = limits.check_int(limit, "limit", 1, HISTORY_PAGE_MAX)
+    stmt = select(CaseEvent).where(CaseEvent.case_id == case.id)
+    if before is not None:
+        stmt = stmt.where(CaseEvent.id < limits.check_int(before, "before", 1))
+    # One row more than asked tells whether an older page exists without counting the history.
+    rows = list(session.scalars(stmt.order_by(CaseEvent.id.desc()).limit(limit + 1)))
+    older = len(rows) > limit
+    rows = rows[:limit]
+    rows.reverse()
+    return rows, (rows[0].id if older else None)
+
+
+def steps_done(session: Session, case: Case) -> list[tuple[str, str | None]]:
+    """(step, step name) of every step the case has been through (task completed or timer fired),
+    each once: what the diagram marks as done, bounded by the diagram, not by the case's age."""
+    rows = session.execute(
+        select(CaseEvent.step, func.max(CaseEvent.step_name))
+        .where(CaseEvent.case_id == case.id, CaseEvent.kind.in_((EventKind.TASK_COMPLETED, EventKind.TIMER_FIRED)),
+               CaseEvent.step.is_not(None))
+        .group_by(CaseEvent.step).order_by(func.min(CaseEvent.id)))
+    return [(step, name) for step, name in rows]
 
 
 def case_open_tasks(session: Session, case: Case) -> list[HumanTask]:
@@ -330,17 +363,42 @@ def linked_cases(session: Session, env: Env, actor: User, case: Case) -> list[tu
 
 def list_tasks(session: Session, actor: User, *, process: str | None = None, step: str | None = None,
                group: str | None = None, limit: int = 500, offset: int = 0) -> list[HumanTask]:
+    """Open tasks of the actor's groups and those assigned to the actor (`task_queue_clause`), by due
+    date (none last), then age. The page is chosen as the queue page chooses it (engine.queue, from
+    the queue index), and only its rows are loaded, with their case's number, never its state."""
+    ids = _queue_page_ids(session, actor, process, step, group, limit, offset)
+    if not ids:
+        return []
+    rows = {t.id: t for t in session.scalars(
+        select(HumanTask).where(HumanTask.id.in_(ids))
+        .options(joinedload(HumanTask.case).load_only(Case.id, Case.number, Case.process_key)))}
+    return [rows[i] for i in ids if i in rows]
+
+
+def _queue_page_ids(session: Session, actor: User, process: str | None, step: str | None, group: str | None,
+                    limit: int, offset: int) -> list[str]:
     limits.check_int(limit, "limit", 1)
     limits.check_int(offset, "offset")
-    stmt = select(HumanTask).where(task_queue_clause(actor))
-    if process:
-        stmt = stmt.where(HumanTask.process_key == process)
-    if step:
-        stmt = stmt.where(HumanTask.step == step)
-    if group:
-        stmt = stmt.where(HumanTask.group_id == group)
-    stmt = stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at).limit(limit).offset(offset)
-    return list(session.scalars(stmt))
+    return list(session.scalars(queue.page_statement(actor, process=process or None, step=step or None,
+                                                     group=group or None, limit=limit, offset=offset)))
+
+
+def list_task_rows(session: Session, actor: User, *, process: str | None = None, step: str | None = None,
+                   group: str | None = None, limit: int = 500, offset: int = 0) -> list[Any]:
+    """The tasks of `list_tasks` as plain rows (id, case_id, case_number, process_key, step, name,
+    group_id, assignee (user name), form_key, state, created_at, due_at), read in one query
+    without building an object per task and its case: what the API's queue answers."""
+    ids = _queue_page_ids(session, actor, process, step, group, limit, offset)
+    if not ids:
+        return []
+    rows = session.execute(
+        select(HumanTask.id, HumanTask.case_id, Case.number.label("case_number"), HumanTask.process_key,
+               HumanTask.step, HumanTask.name, HumanTask.group_id, User.name.label("assignee"), HumanTask.form_key,
+               HumanTask.state, HumanTask.created_at, HumanTask.due_at)
+        .join(Case, Case.id == HumanTask.case_id).outerjoin(User, User.id == HumanTask.assignee_id)
+        .where(HumanTask.id.in_(ids)))
+    by_id = {r.id: r for r in rows}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 def case_row(session: Session, env: Env, actor: User, case_id: str, now: datetime | None = None) -> Case:
@@ -382,7 +440,10 @@ def step_info(env: Env, row: HumanTask) -> StepInfo | None:
 @command
 def list_cases(session: Session, env: Env, actor: User, now: datetime | None = None, limit: int = 500) -> list[Case]:
     """Cases the actor may see, newest first; listing their summaries is an audited read."""
-    rows = list(session.scalars(select(Case).where(visible_cases_clause(actor, env.org))
+    # What a list shows, never the workflow state (kilobytes a case, loaded only if a caller asks).
+    listed = (Case.id, Case.number, Case.process_key, Case.status, Case.referring_group_id, Case.summary,
+              Case.created_at, Case.updated_at, Case.version)
+    rows = list(session.scalars(select(Case).options(load_only(*listed)).where(visible_cases_clause(actor, env.org))
                                 .order_by(Case.created_at.desc(), Case.number.desc()).limit(limit)))
     if rows:
         audit.record(session, actor, audit.Action.CASE_LIST, now or utcnow(),

@@ -180,6 +180,8 @@ class Case(Base):
         # The stuck report's `idle` and `error` reasons: active (or failed) cases by when their
         # history last moved, read from the index alone with 100,000 cases.
         Index("ix_cases_status_last_event_at", "status", "last_event_at"),
+        # The case list, newest first (engine.cases.list_cases): its first page is read off the index.
+        Index("ix_cases_created_at_number", "created_at", "number"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -8,7 +8,7 @@ from engine import cases
 from web.api import render
 from web.api.auth import authenticate
 from web.api.blueprint import Blueprint
-from web.api.schemas import ApiError, CaseIn, CaseListItem, CaseOut
+from web.api.schemas import ApiError, CaseIn, CaseListItem, CaseOut, HistoryPageOut, HistoryQuery
 from web.extensions import db, engine_env, now
 
 blp = Blueprint("cases", __name__, url_prefix="/api/cases", description="Cases (案件)")
@@ -45,3 +45,14 @@ def get_case(case_id: str):  # noqa: ANN201
     env = engine_env()
     case = cases.get_case(db.session, env, g.actor, case_id, now())
     return render.case(db.session, env, g.actor, case)
+
+
+@blp.route("/<case_id>/history")
+@blp.arguments(HistoryQuery, location="query")
+@blp.response(200, HistoryPageOut)
+@blp.alt_response(404, schema=ApiError)
+def history(query, case_id: str):  # noqa: ANN001, ANN201
+    """A page of the case's history, oldest first: the `limit` events before event `before`, and
+    `history_next`, the link to the page before them."""
+    case = cases.get_case(db.session, engine_env(), g.actor, case_id, now())
+    return render.history(db.session, case, before=query.get("before"), limit=query["limit"])

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from flask import url_for
 from sqlalchemy.orm import Session
 
 from engine import cases, waiting
 from engine.env import Env
-from engine.models import Case, HumanTask, User
+from engine.models import Case, CaseEvent, HumanTask, User
 
 
 def _user_name(session: Session, user_id: int | None) -> str | None:
@@ -27,6 +29,36 @@ def task(session: Session, row: HumanTask) -> dict[str, Any]:
     }
 
 
+def _iso(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
+def queue_item(row: Any) -> dict[str, Any]:
+    """A row of `cases.list_task_rows` as TaskOut dumps it (an open task: never completed), built
+    directly: the queue answers up to 1,000 of them, and a schema dump per row costs more than the
+    query (tests/api/test_task_queue.py holds the two equal)."""
+    return {
+        "id": row.id, "case_id": row.case_id, "case_number": row.case_number, "process": row.process_key,
+        "step": row.step, "name": row.name, "group": row.group_id, "assignee": row.assignee, "form": row.form_key,
+        "state": row.state, "created_at": _iso(row.created_at), "due_at": _iso(row.due_at), "completed_at": None,
+        "completed_by": None,
+    }
+
+
+def event(e: CaseEvent) -> dict[str, Any]:
+    return {"id": e.id, "at": e.at, "kind": e.kind, "step": e.step, "step_name": e.step_name, "task_id": e.task_id,
+            "actor": e.actor.name if e.actor else None, "data": e.data}
+
+
+def history(session: Session, row: Case, before: int | None = None,
+            limit: int = cases.HISTORY_PAGE) -> dict[str, Any]:
+    """A page of the case's history, oldest first, and the link to the page before it (None: the
+    page reaches the case's first event)."""
+    events, older = cases.history_page(session, row, before=before, limit=limit)
+    link = None if older is None else url_for("cases.history", case_id=row.id, before=older, limit=limit)
+    return {"history": [event(e) for e in events], "history_next": link}
+
+
 def case(session: Session, env: Env, actor: User, row: Case) -> dict[str, Any]:
     return {
         "id": row.id, "number": row.number, "process": row.process_key, "status": row.status,
@@ -36,11 +68,7 @@ def case(session: Session, env: Env, actor: User, row: Case) -> dict[str, Any]:
         "consent_recorded_by": _user_name(session, row.consent_recorded_by_id), "created_at": row.created_at, "updated_at": row.updated_at,
         "completed_at": row.completed_at, "error": row.error,
         "open_tasks": [task(session, t) for t in cases.case_open_tasks(session, row)],
-        "history": [
-            {"id": e.id, "at": e.at, "kind": e.kind, "step": e.step, "step_name": e.step_name, "task_id": e.task_id,
-             "actor": e.actor.name if e.actor else None, "data": e.data}
-            for e in cases.case_history(session, row)
-        ],
+        **history(session, row),
         "linked_cases": [
             {"id": c.id, "number": c.number, "process": c.process_key, "status": c.status, "relation": rel}
             for rel, c in cases.linked_cases(session, env, actor, row)

@@ -107,13 +107,29 @@ class CaseOut(Schema):
     completed_at = fields.DateTime(allow_none=True)
     error = fields.String(allow_none=True)
     open_tasks = fields.List(fields.Nested(TaskOut))
-    history = fields.List(fields.Nested(HistoryOut))
+    history = fields.List(fields.Nested(HistoryOut), metadata={
+        "description": "the newest 50 events, oldest first; older ones are at history_next"})
+    history_next = fields.String(allow_none=True, metadata={
+        "description": "URL of the events before these (GET /api/cases/<id>/history?before=&limit=); "
+                       "null when history holds the case's first event"})
     linked_cases = fields.List(fields.Nested(LinkedCaseOut))
     timers = fields.List(fields.Nested(TimerOut))
     waiting = fields.List(fields.Nested(WaitingOut), metadata={
         "description": "what the case waits for; empty only once it is completed"})
     decision = fields.Nested(DecisionOut, metadata={"description": "the 図4 decision, once it ran"})
     closure_reason = fields.String(allow_none=True, metadata={"description": "why the case ended, once it did"})
+
+
+class HistoryPageOut(Schema):
+    history = fields.List(fields.Nested(HistoryOut), metadata={"description": "oldest first"})
+    history_next = fields.String(allow_none=True, metadata={
+        "description": "URL of the page before this one; null when this page holds the case's first event"})
+
+
+class HistoryQuery(Schema):
+    before = fields.Integer(validate=validate.Range(1, MAX_INT), metadata={
+        "description": "only events with an id below this (default: up to the newest)"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
 
 
 class CompleteOut(TaskOut):

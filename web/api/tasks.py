@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g
+from flask import g, jsonify
 
 from engine import cases, forms
 from web.api import render
@@ -29,9 +29,10 @@ blp.before_request(authenticate)
 @blp.response(200, TaskOut(many=True))
 def queue(query):  # noqa: ANN001, ANN201
     """Open tasks of the caller's groups and those assigned to the caller, by due date."""
-    rows = cases.list_tasks(db.session, g.actor, process=query.get("process"), step=query.get("step"),
-                            group=query.get("group"), limit=query["limit"], offset=query["offset"])
-    return [render.task(db.session, r) for r in rows]
+    rows = cases.list_task_rows(db.session, g.actor, process=query.get("process"), step=query.get("step"),
+                                group=query.get("group"), limit=query["limit"], offset=query["offset"])
+    # Already in TaskOut's shape: answered as is (flask-smorest passes a Response through undumped).
+    return jsonify([render.queue_item(r) for r in rows])
 
 
 @blp.route("/<task_id>")

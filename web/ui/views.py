@@ -265,18 +265,24 @@ def task_submit(task_id: str) -> Any:
 # ---------------------------------------------------------------- case page
 
 
-def _marks(case: Case, history: list[Any], open_tasks: list[HumanTask], timers: list[Any]) -> dict[str, Any]:
+def _marks(case: Case, steps_done: list[tuple[str, str | None]], open_tasks: list[HumanTask],
+           timers: list[Any]) -> dict[str, Any]:
     """Diagram marks: steps done (completed tasks, fired timers) and where the case is now."""
     current: dict[str, str] = {}
     for task_row in open_tasks:
         current.setdefault(task_row.step, task_row.name)
     for timer in timers:
         current.setdefault(timer.step, timer.step_name)
-    done: dict[str, str] = {}
-    for e in history:
-        if e.kind in (EventKind.TASK_COMPLETED, EventKind.TIMER_FIRED) and e.step and e.step not in current:
-            done.setdefault(e.step, e.step_name or e.step)
+    done = {step: name or step for step, name in steps_done if step not in current}
     return {"done": done, "current": current}
+
+
+def _before(value: str | None) -> Any:
+    """The page of history to show: None (the newest), an event id, or the text as given, which
+    cases.history_page refuses by name."""
+    if not value:
+        return None
+    return int(value) if value.isdigit() else value
 
 
 @bp.route("/cases/<case_id>")
@@ -284,7 +290,8 @@ def _marks(case: Case, history: list[Any], open_tasks: list[HumanTask], timers: 
 def case(case_id: str) -> Any:
     env = engine_env()
     row = cases.get_case(db.session, env, g.actor, case_id, now=now())
-    history = cases.case_history(db.session, row)
+    before = _before(request.args.get("before"))
+    history, older = cases.history_page(db.session, row, before=before)
     open_tasks = cases.case_open_tasks(db.session, row)
     timers = cases.case_timers(db.session, row)
     linked = cases.linked_cases(db.session, env, g.actor, row)
@@ -304,7 +311,8 @@ def case(case_id: str) -> Any:
     assignees = {u.id: u for u in (db.session.get(User, i) for i in user_ids) if u}
     return render_template(
         "ui/case.html", case=row, process_name=defn.spec.description or row.process_key, timeline=timeline, open_tasks=open_tasks,
-        timers=timers, linked=linked, groups=groups, marks=_marks(row, history, open_tasks, timers),
+        timers=timers, linked=linked, groups=groups,
+        marks=_marks(row, cases.steps_done(db.session, row), open_tasks, timers), older=older, paged=before is not None,
         assignees=assignees, at=now(), can_work={t_.id: can_work_on(g.actor, t_) for t_ in open_tasks},
         consent_by=db.session.get(User, row.consent_recorded_by_id).display_name if row.consent_recorded_by_id else None,
         may_share=sees_every_case(g.actor, env.org),
@@ -350,7 +358,7 @@ def case_diagram(case_id: str) -> Response:
     """The case's BPMN and its marks, for the bpmn-js viewer on the case page."""
     env = engine_env()
     row = cases.case_row(db.session, env, g.actor, case_id, now=now())
-    marks = _marks(row, cases.case_history(db.session, row), cases.case_open_tasks(db.session, row),
+    marks = _marks(row, cases.steps_done(db.session, row), cases.case_open_tasks(db.session, row),
                    cases.case_timers(db.session, row))
     xml = env.specs.for_case(row).bpmn_xml
     response = jsonify({"xml": xml, "done": list(marks["done"]), "current": list(marks["current"])})
