@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from engine import audit
 from engine.clock import utcnow
 from engine.db import begin_write
-from engine.errors import NotFound
+from engine.errors import Forbidden, NotFound
 from engine.models import Case, CaseMember, HumanTask, User
 from engine.org import Organisation
 from engine.status import Role, TaskState
@@ -101,3 +101,9 @@ def task_queue_clause(actor: User):  # noqa: ANN201
 
 def can_work_on(actor: User, task: HumanTask) -> bool:
     return task.assignee_id == actor.id or task.group_id in actor.group_ids
+
+
+def require_designer(actor: User) -> None:
+    """Process design (drafts, test runs, the modeler) is for designers and administrators."""
+    if not {Role.DESIGNER, Role.ADMIN} & set(actor.roles):
+        raise Forbidden("プロセス設計者または管理者の役割が必要です / This needs the designer or admin role")

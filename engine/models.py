@@ -482,3 +482,21 @@ class InboundMessage(Base):
     message: Mapped[str] = mapped_column(String(200))
     case_id: Mapped[str | None] = mapped_column(String(36))
     received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ProcessDraft(Base):
+    """A designer's unfinished change to a process, kept on the server between sittings: one per
+    designer and process. `base_version` is the version the draft was opened from (None for a new
+    process), so deploying over a process the designer did not open can be noticed."""
+
+    __tablename__ = "process_drafts"
+    __table_args__ = (UniqueConstraint("user_id", "process_key", name="uq_process_drafts_user_process"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    process_key: Mapped[str] = mapped_column(String(100))
+    bpmn: Mapped[str] = mapped_column(Text)
+    # {file name: DMN XML} of the decision tables edited with the diagram
+    dmn: Mapped[dict[str, Any]]
+    base_version: Mapped[int | None]
+    updated_at: Mapped[datetime]
