@@ -9,17 +9,21 @@ what is stored can always be opened again in the modeler.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from engine import specs
 from engine.access import require_designer
-from engine.db import command
-from engine.errors import DeployError, Invalid, NotFound
+from engine.db import begin_write, command
+from engine.env import Env
+from engine.errors import Conflict, DeployError, Invalid, NotFound
 from engine.limits import MAX_INT
-from engine.models import ProcessDraft, User
+from engine.models import ProcessDefinition, ProcessDraft, User
+from engine.settings import Settings
 from engine.specs import parse_xml
 
 # A diagram of a few hundred elements is some 200 kB; ten times that is room enough.
@@ -123,3 +127,105 @@ def delete_draft(session: Session, actor: User, process_key: str) -> None:
     draft = get_draft(session, actor, process_key)
     session.delete(draft)
     session.commit()
+
+
+def known_sources(session: Session, settings: Settings, bpmn: str, dmn: dict[str, str] | None = None,
+                  forms: dict[str, dict[str, Any]] | None = None) -> specs.Sources:
+    """A draft's BPMN with what it may call: the DMN and forms of the latest deployed versions
+    (and the forms folder), overlaid by the DMN and forms sent with the draft."""
+    latest = (select(ProcessDefinition.process_key, func.max(ProcessDefinition.version).label("v"))
+              .group_by(ProcessDefinition.process_key).subquery())
+    rows = session.scalars(select(ProcessDefinition).join(
+        latest, (ProcessDefinition.process_key == latest.c.process_key) & (ProcessDefinition.version == latest.c.v)))
+    all_dmn: dict[str, str] = {}
+    all_forms = specs.read_forms(settings.forms_dir) if settings.forms_dir.is_dir() else {}
+    for row in rows:
+        all_dmn.update(row.bundle.get("dmn", {}))
+        all_forms.update(row.bundle.get("forms", {}))
+    all_dmn.update(dmn or {})
+    all_forms.update(forms or {})
+    return specs.Sources({f"{process_key_of(bpmn) or 'draft'}.bpmn": bpmn}, all_dmn, all_forms)
+
+
+def process_key_of(bpmn: str) -> str | None:
+    """The id of the diagram's first executable process (else its first process): what deploying
+    it makes a version of."""
+    try:
+        root = parse_xml("bpmn", bpmn)
+    except DeployError:
+        return None
+    processes = list(root.iter(f"{{{BPMN_NS}}}process"))
+    chosen = next((p for p in processes if p.get("isExecutable", "false").lower() == "true"),
+                  processes[0] if processes else None)
+    return chosen.get("id") if chosen is not None else None
+
+
+def _latest(session: Session, process_key: str) -> int | None:
+    return session.scalar(select(func.max(ProcessDefinition.version))
+                          .where(ProcessDefinition.process_key == process_key))
+
+
+def validate_draft(session: Session, env: Env, actor: User, bpmn: Any, dmn: Any = None,
+                   forms: dict[str, dict[str, Any]] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """What deploying the draft would say: {"errors": [{"element", "message"}], "warnings": [...]}.
+    The engine's checks stop at the first fault, so there is at most one error."""
+    require_designer(actor)
+    bpmn, dmn, _ = check_draft(bpmn, dmn, None)
+    try:
+        specs.check_sources(known_sources(session, env.settings, bpmn, dmn, forms), env.org)
+    except DeployError as exc:
+        return {"errors": [{"element": exc.element, "message": exc.message}], "warnings": []}
+    return {"errors": [], "warnings": []}
+
+
+@dataclass
+class Deployed:
+    process_key: str
+    version: int
+    created: bool
+
+
+def deploy_draft(session: Session, env: Env, actor: User, bpmn: Any, dmn: Any, opened: str | None,
+                 overwrite: bool, now: datetime) -> Deployed:
+    """Deploy a draft as the next version of the process it names, and drop the designer's draft
+    of it. A draft naming an existing process other than the one the designer opened (`opened`;
+    None for a new diagram) is refused with Conflict unless `overwrite`: unrelated diagrams that
+    share an id (tools default to Process_1) must not silently become versions of each other."""
+    require_designer(actor)
+    bpmn, dmn, _ = check_draft(bpmn, dmn, None)
+    key = process_key_of(bpmn)
+    if key is not None and key != opened and _latest(session, key) is not None and not overwrite:
+        raise Conflict(f"プロセス {key} は開いたものとは別の既存のプロセスです。新しい版として配置するには確認してください / "
+                       f"{key} is an existing process you did not open; confirm to deploy over it",
+                       {"process_key": "an existing process that was not opened"})
+    sources = known_sources(session, env.settings, bpmn, dmn)
+    result = specs.deploy(session, sources, env.org, now, actor.name)[0]
+    begin_write(session)
+    session.execute(delete(ProcessDraft).where(ProcessDraft.user_id == actor.id,
+                                               ProcessDraft.process_key.in_({result.process_key, opened or ""})))
+    session.commit()
+    return Deployed(result.process_key, result.version, result.created)
+
+
+def catalogue(session: Session, actor: User) -> list[dict[str, Any]]:
+    """Every process with its versions, newest first: what the modeler lists."""
+    require_designer(actor)
+    rows = session.scalars(select(ProcessDefinition).order_by(ProcessDefinition.process_key,
+                                                              ProcessDefinition.version.desc()))
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = out.setdefault(row.process_key, {"key": row.process_key, "name": row.name,
+                                                 "latest_version": row.version, "versions": []})
+        entry["versions"].append({"version": row.version, "created_at": row.deployed_at,
+                                  "author": row.deployed_by, "dmn": sorted(row.bundle.get("dmn", {}))})
+    return list(out.values())
+
+
+def version(session: Session, actor: User, process_key: str, number: int) -> ProcessDefinition:
+    """One deployed version (read-only), for opening and downloading."""
+    require_designer(actor)
+    row = session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_key == process_key,
+                                                         ProcessDefinition.version == number))
+    if row is None:
+        raise NotFound(f"プロセス {process_key} の版 {number} はありません / No version {number} of {process_key}")
+    return row

@@ -19,17 +19,17 @@ from typing import Any
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine import drafts, limits, runtime, specs
 from engine import forms as form_rules
-from engine import limits, runtime, specs
 from engine.access import require_designer
+from engine.env import Env
 from engine.errors import Invalid
 from engine.expressions import limit_exceeded
-from engine.models import ProcessDefinition, User
+from engine.models import User
 from engine.org import Organisation
-from engine.settings import Limits, Settings
+from engine.settings import Limits
 
 # Actions (start, one task completed, one timer fired) before a run is stopped as looping.
 MAX_STEPS = 200
@@ -44,7 +44,7 @@ class RunStatus:
 
 
 @dataclass
-class TestRun:
+class RunResult:
     process_key: str
     status: str
     path: list[str] = field(default_factory=list)
@@ -76,26 +76,17 @@ def check_answers(answers: Any) -> dict[str, dict[str, Any]]:
     return dict(answers)
 
 
-def known_sources(session: Session, settings: Settings, bpmn: str, dmn: dict[str, str] | None = None,
-                  forms: dict[str, dict[str, Any]] | None = None) -> specs.Sources:
-    """A draft's BPMN with what it may call: the DMN and forms of the latest deployed versions
-    (and the forms folder), overlaid by the DMN and forms sent with the draft."""
-    latest = (select(ProcessDefinition.process_key, func.max(ProcessDefinition.version).label("v"))
-              .group_by(ProcessDefinition.process_key).subquery())
-    rows = session.scalars(select(ProcessDefinition).join(
-        latest, (ProcessDefinition.process_key == latest.c.process_key) & (ProcessDefinition.version == latest.c.v)))
-    all_dmn: dict[str, str] = {}
-    all_forms = specs.read_forms(settings.forms_dir) if settings.forms_dir.is_dir() else {}
-    for row in rows:
-        all_dmn.update(row.bundle.get("dmn", {}))
-        all_forms.update(row.bundle.get("forms", {}))
-    all_dmn.update(dmn or {})
-    all_forms.update(forms or {})
-    return specs.Sources({"draft.bpmn": bpmn}, all_dmn, all_forms)
+def run_draft(session: Session, env: Env, actor: User, bpmn: Any, answers: Any, now: datetime,
+              dmn: dict[str, str] | None = None, forms: dict[str, dict[str, Any]] | None = None) -> RunResult:
+    """Test-run a draft's BPMN (with the DMN and forms it may call, see `drafts.known_sources`)."""
+    require_designer(actor)
+    bpmn, dmn, _ = drafts.check_draft(bpmn, dmn, None)
+    sources = drafts.known_sources(session, env.settings, bpmn, dmn, forms)
+    return test_run(actor, sources, env.org, answers, now, env.settings.script_limits)
 
 
 def test_run(actor: User, sources: specs.Sources, org: Organisation, answers: Any, now: datetime,
-             script_limits: Limits | None = None) -> TestRun:
+             script_limits: Limits | None = None) -> RunResult:
     """Run the first executable process of `sources` with `answers`; nothing is stored.
     A draft that would be refused at deploy raises DeployError (element named), like a deploy."""
     require_designer(actor)
@@ -103,7 +94,7 @@ def test_run(actor: User, sources: specs.Sources, org: Organisation, answers: An
     checked = specs.check_sources(sources, org)[0]
     defn = specs.load_bundle(checked.process_key, checked.bundle, org)
     wf = runtime.new_workflow(defn)
-    run = TestRun(defn.process_key, RunStatus.WAITING)
+    run = RunResult(defn.process_key, RunStatus.WAITING)
     seen: set[Any] = set()
     group_ids = org.group_ids()
 
@@ -115,7 +106,7 @@ def test_run(actor: User, sources: specs.Sources, org: Organisation, answers: An
             seen.add(t.id)
             run.path.append(t.task_spec.bpmn_id)
 
-    def fail(element: str | None, message: str, fields: dict[str, str] | None = None) -> TestRun:
+    def fail(element: str | None, message: str, fields: dict[str, str] | None = None) -> RunResult:
         run.status = RunStatus.ERROR
         run.error = {"element": element, "message": message, **({"fields": fields} if fields else {})}
         return run

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from engine import drafts, users
 from engine.clock import FrozenClock
-from engine.errors import Forbidden, Invalid, NotFound
+from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.models import ProcessDraft, User
 from engine.settings import ROOT
 from tests.conftest import Personas
@@ -78,3 +78,37 @@ def test_a_draft_that_is_not_bpmn_is_refused_naming_the_field(session: Session, 
         drafts.save_draft(session, designer, key, bpmn, dmn, base, clock.now())
     assert field in caught.value.fields
     assert session.scalar(select(func.count()).select_from(ProcessDraft)) == 0
+
+
+def test_deploying_a_draft_makes_the_next_version_and_drops_the_draft(session: Session, env, designer: User,  # noqa: ANN001
+                                                                      clock: FrozenClock) -> None:
+    changed = SIX_STEPS.replace("1. 相談・調整", "1. 相談")
+    drafts.save_draft(session, designer, "multi_agency", changed, {}, 1, clock.now())
+    result = drafts.deploy_draft(session, env, designer, changed, {}, "multi_agency", False, clock.now())
+    assert (result.process_key, result.version, result.created) == ("multi_agency", 2, True)
+    assert drafts.list_drafts(session, designer) == []
+    listed = {p["key"]: p for p in drafts.catalogue(session, designer)}
+    assert [v["version"] for v in listed["multi_agency"]["versions"]] == [2, 1]
+    assert listed["multi_agency"]["versions"][0]["author"] == "sekkei.mori"
+    assert listed["multi_agency"]["versions"][1]["dmn"] == ["intake_criteria.dmn"]
+    assert drafts.version(session, designer, "multi_agency", 2).bundle["bpmn"] == {"multi_agency.bpmn": changed}
+
+
+def test_deploying_over_a_process_not_opened_needs_confirmation(session: Session, env, designer: User,  # noqa: ANN001
+                                                                clock: FrozenClock) -> None:
+    changed = SIX_STEPS.replace("1. 相談・調整", "1. 相談")
+    with pytest.raises(Conflict) as caught:
+        drafts.deploy_draft(session, env, designer, changed, {}, None, False, clock.now())
+    assert "process_key" in caught.value.fields
+    assert drafts.version(session, designer, "multi_agency", 1)
+    with pytest.raises(NotFound):
+        drafts.version(session, designer, "multi_agency", 2)
+    assert drafts.deploy_draft(session, env, designer, changed, {}, None, True, clock.now()).version == 2
+
+
+def test_validating_a_draft_names_the_element_at_fault(session: Session, env, designer: User) -> None:  # noqa: ANN001
+    assert drafts.validate_draft(session, env, designer, SIX_STEPS) == {"errors": [], "warnings": []}
+    broken = SIX_STEPS.replace('value="intake" />', 'value="no_such_form" />', 1)
+    report = drafts.validate_draft(session, env, designer, broken)
+    assert [e["element"] for e in report["errors"]] == ["intake"]
+    assert "no_such_form" in report["errors"][0]["message"]

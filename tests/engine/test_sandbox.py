@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import sandbox, users
+from engine import drafts, sandbox, users
 from engine.clock import FrozenClock
 from engine.env import Env
 from engine.errors import DeployError, Forbidden, Invalid
@@ -31,7 +31,7 @@ def designer(session: Session, clock: FrozenClock) -> User:
 
 
 def run(session: Session, env: Env, actor: User, bpmn: str, answers: dict, now, limits: Limits | None = None):  # noqa: ANN001, ANN201
-    sources = sandbox.known_sources(session, env.settings, bpmn)
+    sources = drafts.known_sources(session, env.settings, bpmn)
     return sandbox.test_run(actor, sources, env.org, answers, now, limits)
 
 
