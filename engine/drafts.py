@@ -129,10 +129,9 @@ def delete_draft(session: Session, actor: User, process_key: str) -> None:
     session.commit()
 
 
-def known_sources(session: Session, settings: Settings, bpmn: str, dmn: dict[str, str] | None = None,
-                  forms: dict[str, dict[str, Any]] | None = None) -> specs.Sources:
-    """A draft's BPMN with what it may call: the DMN and forms of the latest deployed versions
-    (and the forms folder), overlaid by the DMN and forms sent with the draft."""
+def known_parts(session: Session, settings: Settings) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """(DMN by file name, forms by key) a draft may call: those of the latest deployed versions,
+    and the forms folder."""
     latest = (select(ProcessDefinition.process_key, func.max(ProcessDefinition.version).label("v"))
               .group_by(ProcessDefinition.process_key).subquery())
     rows = session.scalars(select(ProcessDefinition).join(
@@ -142,9 +141,16 @@ def known_sources(session: Session, settings: Settings, bpmn: str, dmn: dict[str
     for row in rows:
         all_dmn.update(row.bundle.get("dmn", {}))
         all_forms.update(row.bundle.get("forms", {}))
-    all_dmn.update(dmn or {})
-    all_forms.update(forms or {})
-    return specs.Sources({f"{process_key_of(bpmn) or 'draft'}.bpmn": bpmn}, all_dmn, all_forms)
+    return all_dmn, all_forms
+
+
+def known_sources(session: Session, settings: Settings, bpmn: str, dmn: dict[str, str] | None = None,
+                  forms: dict[str, dict[str, Any]] | None = None) -> specs.Sources:
+    """A draft's BPMN with what it may call (`known_parts`), overlaid by the DMN and forms sent
+    with the draft."""
+    all_dmn, all_forms = known_parts(session, settings)
+    return specs.Sources({f"{process_key_of(bpmn) or 'draft'}.bpmn": bpmn}, {**all_dmn, **(dmn or {})},
+                         {**all_forms, **(forms or {})})
 
 
 def process_key_of(bpmn: str) -> str | None:
@@ -186,7 +192,7 @@ class Deployed:
 
 
 def deploy_draft(session: Session, env: Env, actor: User, bpmn: Any, dmn: Any, opened: str | None,
-                 overwrite: bool, now: datetime) -> Deployed:
+                 overwrite: bool, now: datetime, forms: dict[str, dict[str, Any]] | None = None) -> Deployed:
     """Deploy a draft as the next version of the process it names, and drop the designer's draft
     of it. A draft naming an existing process other than the one the designer opened (`opened`;
     None for a new diagram) is refused with Conflict unless `overwrite`: unrelated diagrams that
@@ -198,7 +204,7 @@ def deploy_draft(session: Session, env: Env, actor: User, bpmn: Any, dmn: Any, o
         raise Conflict(f"プロセス {key} は開いたものとは別の既存のプロセスです。新しい版として配置するには確認してください / "
                        f"{key} is an existing process you did not open; confirm to deploy over it",
                        {"process_key": "an existing process that was not opened"})
-    sources = known_sources(session, env.settings, bpmn, dmn)
+    sources = known_sources(session, env.settings, bpmn, dmn, forms)
     result = specs.deploy(session, sources, env.org, now, actor.name)[0]
     begin_write(session)
     session.execute(delete(ProcessDraft).where(ProcessDraft.user_id == actor.id,

@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import SchemaError, ValidationError
 
 from engine.errors import Invalid
 from engine.specs import is_duration
@@ -94,3 +94,20 @@ def validate(schema: dict[str, Any], data: Any, group_ids: set[str]) -> dict[str
         names = ", ".join(sorted(fields))
         raise Invalid(f"入力内容に誤りがあります / Invalid fields: {names}", fields)
     return data
+
+
+
+def check_schema(schema: Any) -> dict[str, Any]:
+    """A form's JSON Schema as a designer sends it: an object that is a valid JSON Schema (draft
+    2020-12) with `properties`; Invalid naming `schema` otherwise."""
+    if not isinstance(schema, dict):
+        raise Invalid("schema は JSON オブジェクトで送ってください / schema must be a JSON object",
+                      {"schema": "not an object"})
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise Invalid(f"JSON Schema として正しくありません / Not a valid JSON Schema: {exc.message}",
+                      {"schema": exc.message}) from None
+    if not isinstance(schema.get("properties", {}), dict):
+        raise Invalid("properties はオブジェクトです / properties must be an object", {"schema.properties": "not an object"})
+    return schema
