@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from engine import users
 from engine.clock import FrozenClock
 from engine.settings import ROOT
-from tests.ui.conftest import PageClient, _password_hash
+from tests.ui.conftest import PASSWORD, PageClient
 
 SIX_STEPS = (ROOT / "processes" / "multi_agency.bpmn").read_text(encoding="utf-8")
 
@@ -21,7 +21,7 @@ SIX_STEPS = (ROOT / "processes" / "multi_agency.bpmn").read_text(encoding="utf-8
 @pytest.fixture
 def designer(app, session: Session, clock: FrozenClock, staff) -> PageClient:  # noqa: ANN001
     user = users.add_user(session, "sekkei.mori", ["secretariat"], ["designer"], clock.now(), "森 設計者")
-    user.password_hash = _password_hash()
+    users.set_password(user, PASSWORD)
     session.commit()
     client = PageClient(app.test_client())
     assert client.login("sekkei.mori").status_code == 302

@@ -285,9 +285,8 @@ const modeler = new BpmnModeler({
     { __init__: ["tsunaguProvider"], tsunaguProvider: ["type", TsunaguProvider] }],
   moddleExtensions: { spiffworkflow: spiffDescriptor },
   linting: { bpmnlint: lintConfig, active: true },
-  keyboard: { bindTo: document },
 });
-const dmnModeler = new DmnModeler({ container: "#dmn-canvas", common: { keyboard: { bindTo: null } } });
+const dmnModeler = new DmnModeler({ container: "#dmn-canvas" });
 
 modeler.on("linting.completed", ({ issues }) => {
   state.lintIssues = issues || {};
@@ -405,17 +404,18 @@ async function openVersion(key, version, readOnly) {
       state.dmn[name] = await call("GET", url(DATA.urls.dmn, { key, version, name }), undefined, true);
     }
     if (readOnly) {
+      setEditing(false);
+      $("readonly").hidden = false;  // shown before drawing: a hidden canvas has no size to fit
       await readonlyViewer.importXML(xml);
       readonlyViewer.get("canvas").zoom("fit-viewport");
-      setEditing(false);
       say($("readonly-status"), fmt(M.md_opened_readonly, { key, version }));
       $("readonly").focus();
       return;
     }
+    setEditing(true);
     await modeler.importXML(xml);
     modeler.get("canvas").zoom("fit-viewport");
     Object.assign(state, { key, version, opened: key });
-    setEditing(true);
     await loadDmn();
     say(status, fmt(M.md_opened, { key, version }));
     $("editor-heading").focus();
@@ -428,10 +428,10 @@ async function openDraft(key) {
   const status = $("editor-status");
   try {
     const draft = await call("GET", url(DATA.urls.draft, { key }));
+    setEditing(true);
     await modeler.importXML(draft.bpmn);
     modeler.get("canvas").zoom("fit-viewport");
     Object.assign(state, { key, version: draft.base_version, opened: key, dmn: draft.dmn || {} });
-    setEditing(true);
     await loadDmn();
     say(status, fmt(M.md_opened_draft, { key, version: draft.base_version || "—" }));
     $("editor-heading").focus();
@@ -468,9 +468,9 @@ async function newProcess() {
     say($("new-status"), fmt(M.md_new_key_taken, { key: id }), "error");
     return;
   }
+  setEditing(true);
   await modeler.importXML(NEW_PROCESS(id));
   Object.assign(state, { key: id, version: null, opened: null, dmn: {} });
-  setEditing(true);
   await loadDmn();
   say($("new-status"), "");
   say($("editor-status"), fmt(M.md_opened_new, { key: id }));
@@ -708,6 +708,7 @@ async function showDiff() {
     const moddle = new BpmnModdle({ spiffworkflow: spiffDescriptor });
     const [da, db] = await Promise.all([moddle.fromXML(a), moddle.fromXML(b)]);
     const changes = bpmnDiff(da.rootElement, db.rootElement);
+    $("diff-view").hidden = false;  // shown before drawing: a hidden canvas has no size to fit
     await diffFrom.importXML(a);
     await diffTo.importXML(b);
     for (const viewer of [diffFrom, diffTo]) viewer.get("canvas").zoom("fit-viewport");
@@ -732,7 +733,6 @@ async function showDiff() {
     }
     say(out, fmt(M.md_diff_summary, { from, to, added: added.length, removed: removed.length, changed: changed.length }),
       "ok");
-    $("diff-view").hidden = false;
   } catch (error) {
     say(out, fmt(M.md_failed, { message: error.message }), "error");
   }
