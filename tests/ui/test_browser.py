@@ -443,7 +443,8 @@ GHOST_CASE = "/cases/00000000-0000-0000-0000-000000000000"
 def html_pages(app) -> set[str]:  # noqa: ANN001
     """Every GET route of the staff pages that renders HTML, from the app's URL map."""
     return {r.endpoint for r in app.url_map.iter_rules()
-            if "GET" in r.methods and r.endpoint.split(".")[0] in ("ui", "ui_auth", "ui_admin", "ui_webhooks")
+            if "GET" in r.methods and r.endpoint.split(".")[0] in ("ui", "ui_auth", "ui_admin", "ui_webhooks",
+                                                                    "ui_modeler")
             and r.endpoint not in NOT_PAGES}
 
 
@@ -532,6 +533,9 @@ def test_every_page_passes_axe_in_japanese_and_english(app, browser_page) -> Non
     page.goto("/admin/webhooks")
     page.get_by_role("link", name="https://hooks.example.org/tsunagu").first.click()
     check()  # one subscription: its events and delivery log
+    page.goto("/modeler")
+    expect(page.locator("body[data-modeler-ready='true']")).to_be_attached()
+    check()  # the process designers' page (its editing states: tests/ui/test_modeler_browser.py)
 
     missing = html_pages(app) - seen
     assert not missing, f"pages no browser test checks with axe-core: {sorted(missing)}"

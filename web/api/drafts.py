@@ -24,6 +24,7 @@ def _draft(row) -> dict:  # noqa: ANN001
 @blp.route("/<process_key>/draft")
 @blp.response(200, ProcessDraftOut)
 @blp.alt_response(403, schema=ApiError)
+@blp.alt_response(422, schema=ApiError, description="the process id is not one (letters, digits, _ . -)")
 def get_draft(process_key: str):  # noqa: ANN201
     """The caller's draft of a process."""
     return _draft(drafts.get_draft(db.session, g.actor, process_key))
@@ -43,6 +44,7 @@ def put_draft(body, process_key: str):  # noqa: ANN001, ANN201
 @blp.route("/<process_key>/draft", methods=["DELETE"])
 @blp.response(204)
 @blp.alt_response(403, schema=ApiError)
+@blp.alt_response(422, schema=ApiError, description="the process id is not one (letters, digits, _ . -)")
 def delete_draft(process_key: str):  # noqa: ANN201
     """Throw the caller's draft of a process away."""
     drafts.delete_draft(db.session, g.actor, process_key)
