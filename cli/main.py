@@ -1,4 +1,4 @@
-"""The `tsunagu` command: init, serve, worker, groups, user, token, deploy, sweep, deliver, check, backup,
+"""The `tsunagu` command: init, serve, worker, groups, user, token, deploy, export, sweep, deliver, check, backup,
 restore, audit, source.
 
 Every command honours DATABASE_URL. Errors go to stderr with a non-zero exit status.
@@ -98,13 +98,45 @@ def cmd_user_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _os_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container): still the command line
+        return "cli"
+
+
 def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
+    from engine import lint
+
     env = Env.from_settings(settings)
+    sources = specs.read_sources(Path(args.path), settings.forms_dir)
+    failed = False
+    for name, xml in sources.bpmn.items():
+        errors, warnings = lint.lint(xml)
+        for problem in errors + warnings:
+            kind = "error" if problem in errors else "warning"
+            print(f"{name}: {kind}: {problem.element or '-'}: {problem.message}", file=sys.stderr)
+        failed = failed or bool(errors)
+    if failed:
+        print("tsunagu: bpmnlint found errors; nothing deployed", file=sys.stderr)
+        return 1
     with _session(settings)() as session:
-        results = specs.deploy(session, specs.read_sources(Path(args.path), settings.forms_dir), env.org,
-                               Clock().now(), actor="tsunagu deploy")
+        results = specs.deploy(session, sources, env.org, Clock().now(), actor=_os_user(),
+                               comment=args.comment, new_version=args.new_version)
     for r in results:
         print(f"{r.process_key} v{r.version} {'deployed' if r.created else 'unchanged'}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from engine import versions
+
+    with _session(settings)() as session:
+        written = versions.export(session, Path(args.path))
+    for path in written:
+        print(path)
     return 0
 
 
@@ -340,7 +372,15 @@ def build_parser() -> argparse.ArgumentParser:
     add.set_defaults(func=cmd_user_add)
     deploy = sub.add_parser("deploy", help="deploy BPMN/DMN from a folder or a .bpmn file")
     deploy.add_argument("path")
+    deploy.add_argument("--comment", help="what changed (kept with the version)")
+    deploy.add_argument("--new-version", action="store_true",
+                        help="deploy even over a process whose latest version came from another diagram "
+                             "(another <definitions id>): this diagram becomes its next version")
     deploy.set_defaults(func=cmd_deploy)
+    export = sub.add_parser("export", help="write the latest versions (BPMN, DMN, forms/) into a folder, the layout "
+                                           "init and deploy read")
+    export.add_argument("path")
+    export.set_defaults(func=cmd_export)
     sweep = sub.add_parser("sweep", help="fire due timers once and print how many fired")
     sweep.add_argument("--until-done", action="store_true", help="sweep again until no timer is due")
     sweep.set_defaults(func=cmd_sweep)

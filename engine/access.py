@@ -33,6 +33,17 @@ from engine.status import Role, TaskState
 log = logging.getLogger(__name__)
 
 
+DESIGNER_ROLES = frozenset({Role.DESIGNER, Role.ADMIN})
+
+
+def require_designer(actor: User | None) -> None:
+    """Process definitions and forms are for process designers and administrators (None is the
+    command line, run by whoever holds the server's configuration)."""
+    if actor is not None and not DESIGNER_ROLES & set(actor.roles):
+        raise Forbidden("プロセスの設計はプロセス設計者と管理者だけができます / only process designers and "
+                        "administrators may work on process definitions and forms")
+
+
 def sees_every_case(actor: User, org: Organisation) -> bool:
     """The secretariat and its coordination lead, by group or by role."""
     return bool(set(actor.group_ids) & org.case_wide_groups) or bool(
@@ -102,8 +113,3 @@ def task_queue_clause(actor: User):  # noqa: ANN201
 def can_work_on(actor: User, task: HumanTask) -> bool:
     return task.assignee_id == actor.id or task.group_id in actor.group_ids
 
-
-def require_designer(actor: User) -> None:
-    """Process design (drafts, test runs, the modeler) is for designers and administrators."""
-    if not {Role.DESIGNER, Role.ADMIN} & set(actor.roles):
-        raise Forbidden("プロセス設計者または管理者の役割が必要です / This needs the designer or admin role")

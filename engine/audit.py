@@ -65,6 +65,8 @@ class Action:
     CONSENT_RECORD = "consent.record"
     CASE_SHARE = "case.share"
     DEFINITION_DEPLOY = "definition.deploy"
+    CASE_MIGRATE = "case.migrate"
+    FORM_CHANGE = "form.change"
     USER_CHANGE = "user.change"
     TOKEN_ISSUE = "token.issue"
     TOKEN_REVOKE = "token.revoke"
@@ -101,6 +103,8 @@ LABELS: dict[str, tuple[str, str]] = {
     Action.CONSENT_RECORD: ("本人同意の記録", "Consent recorded"),
     Action.CASE_SHARE: ("案件の共有", "Case shared"),
     Action.DEFINITION_DEPLOY: ("プロセス定義の登録", "Process definitions deployed"),
+    Action.CASE_MIGRATE: ("案件の版の移行", "Case moved to another process version"),
+    Action.FORM_CHANGE: ("フォームの変更", "Form changed"),
     Action.USER_CHANGE: ("ユーザー情報の変更", "User changed"),
     Action.TOKEN_ISSUE: ("APIトークンの発行", "API token issued"),
     Action.TOKEN_REVOKE: ("APIトークンの無効化", "API token revoked"),

@@ -1,4 +1,5 @@
-"""The domain API: open cases, complete, claim, release and assign tasks, read cases.
+"""The domain API: open cases, complete, claim, release and assign tasks, read cases; each
+command ends in the one write path, `engine.writes`.
 
 Each command runs in one transaction: the workflow state, the task projection, timers,
 history and outbox rows are written together and committed at the end, or not at all.
@@ -17,9 +18,8 @@ from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, forms, limits, messages, runtime
+from engine import audit, forms, limits, messages, runtime, writes
 from engine.access import (
     can_see_case,
     can_work_on,
@@ -29,7 +29,7 @@ from engine.access import (
     visible_cases_clause,
 )
 from engine.clock import utcnow
-from engine.db import begin_write, command
+from engine.db import command
 from engine.env import Env
 from engine.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized
 from engine.expressions import limit_exceeded
@@ -38,232 +38,14 @@ from engine.models import (
     CaseEvent,
     CaseLink,
     CaseMember,
-    Counter,
     Group,
     HumanTask,
     InboundMessage,
-    OutboxEvent,
     Source,
     Timer,
     User,
 )
-from engine.specs import LoadedDefinition, latest_definition, parse_iso_duration
-from engine.status import CaseStatus, EventKind, OutboxKind, Role, TaskState, TimerStatus
-
-NUMBER_PREFIX = {"multi_agency": "MA", "emergency": "EM", "outreach": "OR"}
-# What a handed-over case is told about its origin, by the origin's process: the name the
-# summary gives it, and the origin's facts the receiving team needs (kept under the
-# origin's process key). Anything else stays in the origin case.
-HANDOVER_FACTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "emergency": ("緊急対応", ("urgency", "danger_to", "situation", "response", "outcome")),
-    "outreach": ("アウトリーチ", ("source", "household_ref", "amount_yen", "months_in_arrears", "attempts",
-                               "visited_on", "situation", "needs")),
-}
-MAX_DATA_BYTES = 256 * 1024
-
-
-class WorkflowFailed(DomainError):
-    """The diagram itself failed on this input (a script or gateway raised)."""
-
-    code, status = "workflow_error", 422
-
-
-# ---------------------------------------------------------------- helpers
-
-
-def _next_number(session: Session, process_key: str, now: datetime) -> str:
-    prefix = NUMBER_PREFIX.get(process_key, process_key[:2].upper())
-    name = f"{prefix}-{now.year}"
-    for _ in range(3):
-        value = session.scalar(update(Counter).where(Counter.name == name)
-                               .values(value=Counter.value + 1).returning(Counter.value))
-        if value is not None:
-            return f"{name}-{value:05d}"
-        try:
-            with session.begin_nested():
-                session.add(Counter(name=name, value=1))
-            return f"{name}-00001"
-        except IntegrityError:
-            continue  # another transaction created the counter first
-    raise Conflict("案件番号を採番できませんでした。もう一度お試しください / could not allocate a case number; try again")
-
-
-def _history(session: Session, case: Case, kind: EventKind, now: datetime, actor: User | None,
-             step: str | None = None, step_name: str | None = None, task_id: str | None = None,
-             data: dict[str, Any] | None = None) -> None:
-    session.add(CaseEvent(case_id=case.id, at=now, actor_id=actor.id if actor else None, kind=kind,
-                          step=step, step_name=step_name, task_id=task_id, data=data))
-
-
-def _outbox(session: Session, kind: OutboxKind, case: Case, now: datetime, **payload: Any) -> None:
-    body = {"case_id": case.id, "case_number": case.number, "process": case.process_key, **payload}
-    session.add(OutboxEvent(kind=kind, case_id=case.id, payload=body, created_at=now))
-
-
-def _load(env: Env, case: Case) -> tuple[LoadedDefinition, Any]:
-    defn = env.specs.for_case(case)
-    return defn, runtime.load(defn, case.state, case.serializer_version)
-
-
-def workflow_failure(exc: Exception) -> WorkflowFailed:
-    """The 422 for an exception out of Spiff: the element it failed at, and what went wrong
-    (a script limit's own text when that was it)."""
-    task = getattr(exc, "task", None)
-    element = getattr(getattr(task, "task_spec", None), "bpmn_id", None) if task is not None else None
-    fields = {"element": element} if element else None
-    limit = limit_exceeded(exc)
-    if limit is not None:
-        ja, _, en = limit.message.partition(" / ")
-        return WorkflowFailed(f"{ja}（要素 {element}） / {en} (element {element})" if element else limit.message,
-                              fields)
-    detail = getattr(exc, "error_msg", None) or str(exc).splitlines()[0]
-    where = f" at element {element}" if element else ""
-    return WorkflowFailed(f"ワークフローの実行に失敗しました{where} / The workflow failed{where}: {detail}", fields)
-
-
-def _sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any, actor: User | None,
-          now: datetime, context: dict[str, Any] | None = None, handing_group: str | None = None) -> None:
-    """Bring our rows in line with the workflow after it moved, then store its state.
-    `handing_group` holds the step just completed: it refers any case handed over."""
-    ready = {str(t.id): t for t in runtime.ready_user_tasks(wf)}
-    open_rows = {r.id: r for r in session.scalars(
-        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.state == TaskState.OPEN))}
-    for task_id, row in open_rows.items():
-        if task_id not in ready:
-            row.state = TaskState.CANCELLED
-            _history(session, case, EventKind.TASK_CANCELLED, now, actor, row.step, row.name, row.id)
-    for task_id, task in ready.items():
-        if task_id in open_rows:
-            continue
-        step = task.task_spec.bpmn_id
-        info = defn.steps[step]
-        due = now + parse_iso_duration(info.due_in, now) if info.due_in else None
-        row = HumanTask(id=task_id, case_id=case.id, process_key=case.process_key, step=step, name=info.name,
-                        lane=info.lane, group_id=env.org.lane_group(info.lane, case.referring_group_id),
-                        form_key=info.form_key, state=TaskState.OPEN, created_at=now, due_at=due)
-        session.add(row)
-        _history(session, case, EventKind.TASK_CREATED, now, actor, step, info.name, task_id)
-        _outbox(session, OutboxKind.TASK_CREATED, case, now, task_id=task_id, step=step, step_name=info.name,
-                group=row.group_id, due_at=due.isoformat() if due else None)
-        if info.same_assignee_as:
-            _keep_assignee(session, case, row, info.same_assignee_as, now)
-
-    waiting = {str(t.id): (t, due) for t, due in runtime.waiting_timers(wf)}
-    pending = {r.task_id: r for r in session.scalars(
-        select(Timer).where(Timer.case_id == case.id, Timer.status == TimerStatus.PENDING))}
-    for task_id, row in pending.items():
-        if task_id not in waiting:
-            row.status = TimerStatus.CANCELLED
-    for task_id, (task, due_text) in waiting.items():
-        if task_id in pending:
-            continue
-        due = datetime.fromisoformat(due_text)
-        name = task.task_spec.bpmn_name or task.task_spec.bpmn_id
-        session.add(Timer(case_id=case.id, task_id=task_id, step=task.task_spec.bpmn_id, step_name=name,
-                          due_at=due, status=TimerStatus.PENDING, created_at=now))
-        _history(session, case, EventKind.TIMER_SCHEDULED, now, actor, task.task_spec.bpmn_id, name, task_id,
-                 {"due_at": due.isoformat()})
-
-    messages.sync_waits(session, case, wf, now)
-
-    for event in wf.get_events():
-        target = defn.message_routes.get(getattr(event.event_definition, "name", None))
-        if target:
-            _hand_over(session, env, case, target, actor, now, context or {},
-                       handing_group or case.referring_group_id)
-
-    if wf.is_completed() and case.status != CaseStatus.COMPLETED:
-        case.status = CaseStatus.COMPLETED
-        case.completed_at = now
-        _history(session, case, EventKind.CASE_COMPLETED, now, actor)
-        _outbox(session, OutboxKind.CASE_COMPLETED, case, now)
-    elif case.status == CaseStatus.ERROR:
-        case.status, case.error = CaseStatus.ACTIVE, None
-
-    case.state = runtime.dump(wf)
-    case.serializer_version = runtime.SERIALIZER_VERSION
-    case.updated_at = now
-
-
-def _keep_assignee(session: Session, case: Case, row: HumanTask, step: str, now: datetime) -> None:
-    """Give `row` to whoever completed the case's latest `step` task, if they may still work
-    on it: a caseworker keeps the household they already contacted."""
-    previous = session.scalars(
-        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.step == step,
-                                HumanTask.state == TaskState.COMPLETED, HumanTask.completed_by_id.is_not(None))
-        .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc()).limit(1)).first()
-    user = session.get(User, previous.completed_by_id) if previous is not None else None
-    if user is None or not user.active or row.group_id not in user.group_ids:
-        return  # left in the group's queue
-    row.assignee_id = user.id
-    _history(session, case, EventKind.TASK_ASSIGNED, now, None, row.step, row.name, row.id,
-             {"assignee": user.name, "same_as": step})
-    _outbox(session, OutboxKind.TASK_CLAIMED, case, now, task_id=row.id, step=row.step, by="assignment")
-
-
-def _hand_over(session: Session, env: Env, origin: Case, process_key: str, actor: User | None,
-               now: datetime, context: dict[str, Any], group: str) -> Case:
-    """Start the case a thrown message asks for (emergency or outreach → multi-agency) and
-    link both. `group` (the group that handed over) is the new case's referring agency."""
-    reason = context.get("reason") or ""
-    label, facts = HANDOVER_FACTS.get(origin.process_key, (origin.process_key, ()))
-    data = {
-        "summary": f"{label} {origin.number} からの引継ぎ。{reason}".strip(),
-        "origin_case": {"id": origin.id, "number": origin.number, "process": origin.process_key},
-        origin.process_key: {k: context[k] for k in facts if k in context},
-    }
-    if origin.consent:
-        data["consent"] = origin.consent
-    new = _open_case(session, env, actor, process_key, data, group, now)
-    session.add(CaseLink(from_case_id=origin.id, to_case_id=new.id, kind="handover", created_at=now))
-    _history(session, origin, EventKind.CASE_LINKED, now, actor, data={"to": new.number, "to_id": new.id})
-    _history(session, new, EventKind.CASE_LINKED, now, actor, data={"from": origin.number, "from_id": origin.id})
-    _outbox(session, OutboxKind.CASE_LINKED, origin, now, linked_case_id=new.id, linked_case_number=new.number)
-    return new
-
-
-def _open_case(session: Session, env: Env, actor: User | None, process_key: str, data: dict[str, Any],
-               group: str, now: datetime, message: str | None = None,
-               correlation: dict[str, Any] | None = None) -> Case:
-    row = latest_definition(session, process_key)
-    if row is None:
-        raise Invalid(f"プロセス {process_key!r} はありません / unknown process {process_key!r}", {"process": "unknown process"})
-    defn = env.specs.get(row)
-    if defn.start_form is not None:
-        try:
-            forms.validate(defn.start_form, data, env.org.group_ids())
-        except Invalid as exc:
-            fields = {f"data.{k}": v for k, v in (exc.fields or {}).items()}
-            raise Invalid(f"開始時のデータに誤りがあります / Invalid start data: {', '.join(sorted(fields))}",
-                          fields) from None
-    wf = runtime.new_workflow(defn)
-    try:
-        runtime.start(wf, dict(data), now, env.settings.script_limits, message, correlation)
-    except SpiffWorkflowException as exc:
-        raise workflow_failure(exc) from None
-    summary = data.get("summary") if isinstance(data.get("summary"), str) else ""
-    case = Case(id=str(uuid.uuid4()), number=_next_number(session, process_key, now), process_key=process_key,
-                definition_id=row.id, definition=row, status=CaseStatus.ACTIVE, referring_group_id=group,
-                created_by_id=actor.id if actor else None, summary=summary[:4000],
-                created_at=now, updated_at=now, state="", serializer_version=runtime.SERIALIZER_VERSION)
-    if data.get("consent") in ("given", "not_given", "unknown"):
-        _set_consent(case, data["consent"], actor, now)
-    session.add(case)
-    session.flush()
-    _history(session, case, EventKind.CASE_STARTED, now, actor, data=data or None)
-    _outbox(session, OutboxKind.CASE_CREATED, case, now, group=group)
-    _sync(session, env, case, defn, wf, actor, now)
-    return case
-
-
-def _commit(session: Session) -> None:
-    try:
-        session.commit()
-    except StaleDataError:
-        session.rollback()
-        raise Conflict("この案件は他の操作で更新されました。もう一度お試しください / "
-                       "The case was changed by someone else at the same time; reload and try again") from None
-
+from engine.status import EventKind, OutboxKind, Role, TaskState, TimerStatus
 
 # ---------------------------------------------------------------- commands
 
@@ -281,7 +63,7 @@ def start_case(session: Session, env: Env, actor: User, process_key: Any, data: 
     limits.check_depth(data)
     if any(not isinstance(k, str) or not k.isidentifier() or k.startswith("_") for k in data):
         raise Invalid("data のキーは英数字の名前です / data keys must be plain identifiers", {"data": "keys must be identifiers"})
-    if len(repr(data)) > MAX_DATA_BYTES:
+    if len(repr(data)) > writes.MAX_DATA_BYTES:
         raise Invalid("data が大きすぎます / data is too large", {"data": "too large"})
     mine = actor.group_ids
     if group is None:
@@ -295,9 +77,9 @@ def start_case(session: Session, env: Env, actor: User, process_key: Any, data: 
     privileged = set(mine) & env.org.case_wide_groups or Role.ADMIN in actor.roles
     if group not in mine and not privileged:
         raise Forbidden(f"グループ {group!r} に所属していません / you are not a member of group {group!r}", {"group": "not one of your groups"})
-    case = _open_case(session, env, actor, process_key, data, group, now)
+    case = writes.open_case(session, env, actor, process_key, data, group, now)
     audit.record(session, actor, audit.Action.CASE_START, now, case, {"process": process_key, "group": group})
-    _commit(session)
+    writes.commit(session)
     return case
 
 
@@ -312,7 +94,7 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     if row.assignee_id is not None and row.assignee_id != actor.id:
         raise Conflict("この作業は他の職員が担当しています / the task is claimed by someone else")
     case = row.case
-    defn, wf = _load(env, case)
+    defn, wf = writes.load(env, case)
     schema = defn.forms[row.form_key] if row.form_key else {"type": "object"}
     limits.check_depth(data)
     data = forms.validate(schema, data, env.org.group_ids())
@@ -326,8 +108,8 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
         runtime.complete(wf, task, data, now, env.settings.script_limits)
     except SpiffWorkflowException as exc:
         session.rollback()
-        failed = workflow_failure(exc)
-        mark_error(session, case.id, failed.message if limit_exceeded(exc) else str(exc), now,
+        failed = writes.workflow_failure(exc)
+        writes.mark_error(session, case.id, failed.message if limit_exceeded(exc) else str(exc), now,
                    (failed.fields or {}).get("element"))
         raise failed from None
     row.state, row.completed_at, row.completed_by_id, row.draft = TaskState.COMPLETED, now, actor.id, None
@@ -336,43 +118,14 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     if isinstance(data.get("summary"), str):
         case.summary = data["summary"][:4000]
     if data.get("consent") in ("given", "not_given", "unknown"):
-        _set_consent(case, data["consent"], actor, now)
-    _add_participants(session, case, data.get("participants"), now)
-    _history(session, case, EventKind.TASK_COMPLETED, now, actor, row.step, row.name, row.id, data)
-    _outbox(session, OutboxKind.TASK_COMPLETED, case, now, task_id=row.id, step=row.step, step_name=row.name)
-    _sync(session, env, case, defn, wf, actor, now, context=dict(task.data), handing_group=row.group_id)
+        writes.set_consent(case, data["consent"], actor, now)
+    writes.add_participants(session, case, data.get("participants"), now)
+    writes.history(session, case, EventKind.TASK_COMPLETED, now, actor, row.step, row.name, row.id, data)
+    writes.emit(session, OutboxKind.TASK_COMPLETED, case, now, task_id=row.id, step=row.step, step_name=row.name)
+    writes.sync(session, env, case, defn, wf, actor, now, context=dict(task.data), handing_group=row.group_id)
     audit.record(session, actor, audit.Action.TASK_COMPLETE, now, case, {"task_id": row.id, "step": row.step})
-    _commit(session)
+    writes.commit(session)
     return case
-
-
-def _add_participants(session: Session, case: Case, participants: Any, now: datetime) -> None:
-    if not isinstance(participants, list):
-        return
-    have = set(session.scalars(select(CaseMember.group_id).where(CaseMember.case_id == case.id)))
-    for group_id in dict.fromkeys(p for p in participants if isinstance(p, str)):
-        if group_id not in have:
-            session.add(CaseMember(case_id=case.id, group_id=group_id, source="support_meeting", since=now))
-
-
-def mark_error(session: Session, case_id: str, error: str, now: datetime, element: str | None = None) -> None:
-    """Mark the case `error` with `error` as its text, in a transaction of its own (commits
-    whatever else the session holds, e.g. the failed timer)."""
-    # A write transaction from the start: after the caller's rollback a plain one would read
-    # first and, on SQLite, fail at once (not wait) if another writer committed meanwhile.
-    begin_write(session)
-    case = session.get(Case, case_id)
-    if case is None:
-        session.commit()
-        return
-    case.status, case.error = CaseStatus.ERROR, error[:2000]
-    _history(session, case, EventKind.CASE_ERROR, now, None, data={"error": error[:2000]})
-    # The error text may quote form data: only the failing element goes out.
-    _outbox(session, OutboxKind.CASE_ERROR, case, now, step=element)
-    try:
-        session.commit()
-    except StaleDataError:
-        session.rollback()
 
 
 def _task_for(session: Session, env: Env, actor: User, task_id: Any, via: str, now: datetime | None,
@@ -412,8 +165,8 @@ def claim_task(session: Session, env: Env, actor: User, task_id: str, now: datet
     if result.rowcount != 1:
         session.rollback()
         raise Conflict("この作業は他の職員が担当しています / the task is already claimed by someone else")
-    _history(session, row.case, EventKind.TASK_CLAIMED, now, actor, row.step, row.name, row.id)
-    _outbox(session, OutboxKind.TASK_CLAIMED, row.case, now, task_id=row.id, step=row.step, by="claim")
+    writes.history(session, row.case, EventKind.TASK_CLAIMED, now, actor, row.step, row.name, row.id)
+    writes.emit(session, OutboxKind.TASK_CLAIMED, row.case, now, task_id=row.id, step=row.step, by="claim")
     audit.record(session, actor, audit.Action.TASK_CLAIM, now, row.case, {"task_id": row.id, "step": row.step})
     session.commit()
     session.refresh(row)
@@ -428,7 +181,7 @@ def release_task(session: Session, env: Env, actor: User, task_id: str, now: dat
     if row.assignee_id != actor.id and Role.SUPERVISOR not in actor.roles:
         raise Forbidden("作業を戻せるのは担当者か管理職です / only the assignee or a supervisor may release a task")
     row.assignee_id = None
-    _history(session, row.case, EventKind.TASK_RELEASED, now, actor, row.step, row.name, row.id)
+    writes.history(session, row.case, EventKind.TASK_RELEASED, now, actor, row.step, row.name, row.id)
     audit.record(session, actor, audit.Action.TASK_RELEASE, now, row.case, {"task_id": row.id, "step": row.step})
     session.commit()
     return row
@@ -448,9 +201,9 @@ def assign_task(session: Session, env: Env, actor: User, task_id: str, assignee_
     if row.group_id not in assignee.group_ids:
         raise Invalid(f"{assignee.name} はグループ {row.group_id} に所属していません / {assignee.name} is not a member of group {row.group_id}", {"assignee": "not in the task's group"})
     row.assignee_id = assignee.id
-    _history(session, row.case, EventKind.TASK_ASSIGNED, now, actor, row.step, row.name, row.id,
+    writes.history(session, row.case, EventKind.TASK_ASSIGNED, now, actor, row.step, row.name, row.id,
              {"assignee": assignee.name})
-    _outbox(session, OutboxKind.TASK_CLAIMED, row.case, now, task_id=row.id, step=row.step, by="assignment")
+    writes.emit(session, OutboxKind.TASK_CLAIMED, row.case, now, task_id=row.id, step=row.step, by="assignment")
     audit.record(session, actor, audit.Action.TASK_ASSIGN, now, row.case,
                  {"task_id": row.id, "step": row.step, "assignee": assignee.name})
     session.commit()
@@ -468,7 +221,7 @@ def save_draft(session: Session, env: Env, actor: User, task_id: str, data: Any,
     if not isinstance(data, dict):
         raise Invalid("下書きは JSON オブジェクトです / draft must be a JSON object", {"data": "must be an object"})
     limits.check_depth(data)
-    if len(repr(data)) > MAX_DATA_BYTES:
+    if len(repr(data)) > writes.MAX_DATA_BYTES:
         raise Invalid("下書きが大きすぎます / draft is too large", {"data": "too large"})
     row.draft = data
     audit.record(session, actor, audit.Action.TASK_DRAFT, now, row.case, {"task_id": row.id, "step": row.step})
@@ -476,25 +229,17 @@ def save_draft(session: Session, env: Env, actor: User, task_id: str, data: Any,
     return row
 
 
-CONSENT_VALUES = ("given", "not_given", "unknown")
-
-
-def _set_consent(case: Case, value: str, actor: User | None, now: datetime) -> None:
-    case.consent, case.consent_recorded_at = value, now
-    case.consent_recorded_by_id = actor.id if actor else None
-
-
 @command
 def record_consent(session: Session, env: Env, actor: User, case_id: str, consent: Any, now: datetime) -> Case:
     """Record the resident's consent (本人同意) with when and by whom."""
     case = require_case(session, actor, case_id, env.org, via=audit.Action.CONSENT_RECORD, now=now)
-    if consent not in CONSENT_VALUES:
-        raise Invalid(f"同意は {', '.join(CONSENT_VALUES)} のいずれかです / consent must be one of {', '.join(CONSENT_VALUES)}", {"consent": "given, not_given or unknown"})
+    if consent not in writes.CONSENT_VALUES:
+        raise Invalid(f"同意は {', '.join(writes.CONSENT_VALUES)} のいずれかです / consent must be one of {', '.join(writes.CONSENT_VALUES)}", {"consent": "given, not_given or unknown"})
     old = case.consent
-    _set_consent(case, consent, actor, now)
-    _history(session, case, EventKind.CONSENT_RECORDED, now, actor, data={"consent": consent, "previous": old})
+    writes.set_consent(case, consent, actor, now)
+    writes.history(session, case, EventKind.CONSENT_RECORDED, now, actor, data={"consent": consent, "previous": old})
     audit.record(session, actor, audit.Action.CONSENT_RECORD, now, case, {"consent": consent, "previous": old})
-    _commit(session)
+    writes.commit(session)
     return case
 
 
@@ -520,9 +265,9 @@ def share_case(session: Session, env: Env, actor: User, case_id: str, group: Any
     if member is None:
         member = CaseMember(case_id=case.id, group_id=group, source=f"shared:{purpose.strip()[:20]}", since=now)
         session.add(member)
-    _history(session, case, EventKind.CASE_SHARED, now, actor, data={"group": group, "purpose": purpose})
+    writes.history(session, case, EventKind.CASE_SHARED, now, actor, data={"group": group, "purpose": purpose})
     audit.record(session, actor, audit.Action.CASE_SHARE, now, case, {"group": group, "purpose": purpose})
-    _commit(session)
+    writes.commit(session)
     return member
 
 
@@ -659,7 +404,7 @@ def receive_message(session: Session, env: Env, actor: User | None, name: Any, d
     wait = messages.find_wait(session, name, correlation, only)
     if wait is not None:
         case = session.get(Case, wait.case_id)
-        defn, wf = _load(env, case)
+        defn, wf = writes.load(env, case)
         try:
             runtime.deliver(wf, uuid.UUID(wait.task_id), data, correlation, now, env.settings.script_limits)
         except runtime.MessageNotCaught:
@@ -668,7 +413,7 @@ def receive_message(session: Session, env: Env, actor: User | None, name: Any, d
         except (DomainError, SQLAlchemyError):
             raise
         except Exception as exc:  # noqa: BLE001 - a script or expression of the diagram failed on this message
-            raise workflow_failure(exc) from None
+            raise writes.workflow_failure(exc) from None
         step, step_name = wait.step, wait.step_name
     else:
         process_key = messages.starting_process(session, env, name, only)
@@ -678,20 +423,20 @@ def receive_message(session: Session, env: Env, actor: User | None, name: Any, d
                                    {"type": "no match"})
         group = _message_group(env, actor, source)
         try:
-            case = _open_case(session, env, actor, process_key, data, group, now, name, correlation)
+            case = writes.open_case(session, env, actor, process_key, data, group, now, name, correlation)
         except (DomainError, SQLAlchemyError):
             raise
         except Exception as exc:  # noqa: BLE001 - as above, at the start event
-            raise workflow_failure(exc) from None
+            raise writes.workflow_failure(exc) from None
         defn, wf, step, step_name = None, None, None, None
     # History keeps what the case received (a starting message's data is on case_started
     # already); outbox and audit name the message, never its data or correlation values.
     origin = {"message": name, "source": source.name if source is not None else None}
-    _history(session, case, EventKind.MESSAGE_RECEIVED, now, actor, step, step_name,
+    writes.history(session, case, EventKind.MESSAGE_RECEIVED, now, actor, step, step_name,
              data={**origin, "correlation": correlation or None, "data": (data or None) if wf is not None else None})
-    _outbox(session, OutboxKind.MESSAGE_RECEIVED, case, now, step=step, **origin)
+    writes.emit(session, OutboxKind.MESSAGE_RECEIVED, case, now, step=step, **origin)
     if wf is not None:
-        _sync(session, env, case, defn, wf, actor, now)
+        writes.sync(session, env, case, defn, wf, actor, now)
     if source is not None and webhook_id is not None:
         session.add(InboundMessage(source_id=source.id, webhook_id=webhook_id, message=name, case_id=case.id,
                                    received_at=now))
@@ -699,7 +444,7 @@ def receive_message(session: Session, env: Env, actor: User | None, name: Any, d
                  {**origin, "step": step, "correlation": sorted(correlation)},
                  actor_name=f"source:{source.name}" if source is not None else None)
     try:
-        _commit(session)
+        writes.commit(session)
     except IntegrityError:
         session.rollback()  # the same webhook-id committed meanwhile by a concurrent delivery
         raise Conflict("このメッセージは受信済みです / message already received (webhook-id replayed)",

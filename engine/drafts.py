@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from engine import specs
+from engine import form_store, specs, versions
 from engine.access import require_designer
 from engine.db import begin_write, command
 from engine.env import Env
@@ -130,18 +130,11 @@ def delete_draft(session: Session, actor: User, process_key: str) -> None:
 
 
 def known_parts(session: Session, settings: Settings) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
-    """(DMN by file name, forms by key) a draft may call: those of the latest deployed versions,
-    and the forms folder."""
-    latest = (select(ProcessDefinition.process_key, func.max(ProcessDefinition.version).label("v"))
-              .group_by(ProcessDefinition.process_key).subquery())
-    rows = session.scalars(select(ProcessDefinition).join(
-        latest, (ProcessDefinition.process_key == latest.c.process_key) & (ProcessDefinition.version == latest.c.v)))
-    all_dmn: dict[str, str] = {}
-    all_forms = specs.read_forms(settings.forms_dir) if settings.forms_dir.is_dir() else {}
-    for row in rows:
-        all_dmn.update(row.bundle.get("dmn", {}))
-        all_forms.update(row.bundle.get("forms", {}))
-    return all_dmn, all_forms
+    """(DMN by file name, forms by key) a draft may call: what a deployment would use, the DMN
+    of the latest versions (`versions.current_dmn`) and the stored forms (`form_store`), with the
+    forms folder under them (forms not stored yet, as in a fresh install's files)."""
+    folder = specs.read_forms(settings.forms_dir) if settings.forms_dir.is_dir() else {}
+    return versions.current_dmn(session), {**folder, **form_store.latest_forms(session)}
 
 
 def known_sources(session: Session, settings: Settings, bpmn: str, dmn: dict[str, str] | None = None,
@@ -173,15 +166,13 @@ def _latest(session: Session, process_key: str) -> int | None:
 
 def validate_draft(session: Session, env: Env, actor: User, bpmn: Any, dmn: Any = None,
                    forms: dict[str, dict[str, Any]] | None = None) -> dict[str, list[dict[str, Any]]]:
-    """What deploying the draft would say: {"errors": [{"element", "message"}], "warnings": [...]}.
-    The engine's checks stop at the first fault, so there is at most one error."""
+    """What deploying the draft would say (`versions.check_diagram`: the engine's checks and
+    bpmnlint's rules): {"errors": [{"element", "message"}], "warnings": [...]}."""
     require_designer(actor)
     bpmn, dmn, _ = check_draft(bpmn, dmn, None)
-    try:
-        specs.check_sources(known_sources(session, env.settings, bpmn, dmn, forms), env.org)
-    except DeployError as exc:
-        return {"errors": [{"element": exc.element, "message": exc.message}], "warnings": []}
-    return {"errors": [], "warnings": []}
+    errors, warnings = versions.check_diagram(known_sources(session, env.settings, bpmn, dmn, forms), env)
+    return {"errors": [{"element": p.element, "message": p.message} for p in errors],
+            "warnings": [{"element": p.element, "message": p.message} for p in warnings]}
 
 
 @dataclass
@@ -192,20 +183,29 @@ class Deployed:
 
 
 def deploy_draft(session: Session, env: Env, actor: User, bpmn: Any, dmn: Any, opened: str | None,
-                 overwrite: bool, now: datetime, forms: dict[str, dict[str, Any]] | None = None) -> Deployed:
-    """Deploy a draft as the next version of the process it names, and drop the designer's draft
-    of it. A draft naming an existing process other than the one the designer opened (`opened`;
-    None for a new diagram) is refused with Conflict unless `overwrite`: unrelated diagrams that
-    share an id (tools default to Process_1) must not silently become versions of each other."""
+                 overwrite: bool, now: datetime, forms: dict[str, dict[str, Any]] | None = None,
+                 comment: Any = None) -> Deployed:
+    """Deploy a draft (with the DMN edited with it) as the next version of the process it names,
+    with a comment, and drop the designer's draft of it. A draft naming an existing process other
+    than the one the designer opened (`opened`; None for a new diagram) is refused with Conflict
+    unless `overwrite`: unrelated diagrams that share an id (tools default to Process_1) must not
+    silently become versions of each other. Refused like `versions.deploy_diagram` otherwise."""
     require_designer(actor)
     bpmn, dmn, _ = check_draft(bpmn, dmn, None)
+    if comment is not None and (not isinstance(comment, str) or len(comment) > versions.MAX_COMMENT):
+        raise Invalid(f"コメントは {versions.MAX_COMMENT} 文字以内です / comment must be at most "
+                      f"{versions.MAX_COMMENT} characters", {"comment": f"at most {versions.MAX_COMMENT} characters"})
     key = process_key_of(bpmn)
     if key is not None and key != opened and _latest(session, key) is not None and not overwrite:
         raise Conflict(f"プロセス {key} は開いたものとは別の既存のプロセスです。新しい版として配置するには確認してください / "
                        f"{key} is an existing process you did not open; confirm to deploy over it",
                        {"process_key": "an existing process that was not opened"})
     sources = known_sources(session, env.settings, bpmn, dmn, forms)
-    result = specs.deploy(session, sources, env.org, now, actor.name)[0]
+    errors, _warnings = versions.check_diagram(sources, env)
+    if errors:
+        raise versions.refusal(errors)
+    result = specs.deploy(session, sources, env.org, now, actor=actor.name, comment=(comment or "").strip() or None,
+                          new_version=True)[0]
     begin_write(session)
     session.execute(delete(ProcessDraft).where(ProcessDraft.user_id == actor.id,
                                                ProcessDraft.process_key.in_({result.process_key, opened or ""})))
@@ -214,24 +214,15 @@ def deploy_draft(session: Session, env: Env, actor: User, bpmn: Any, dmn: Any, o
 
 
 def catalogue(session: Session, actor: User) -> list[dict[str, Any]]:
-    """Every process with its versions, newest first: what the modeler lists."""
-    require_designer(actor)
-    rows = session.scalars(select(ProcessDefinition).order_by(ProcessDefinition.process_key,
-                                                              ProcessDefinition.version.desc()))
-    out: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        entry = out.setdefault(row.process_key, {"key": row.process_key, "name": row.name,
-                                                 "latest_version": row.version, "versions": []})
-        entry["versions"].append({"version": row.version, "created_at": row.deployed_at,
-                                  "author": row.deployed_by, "dmn": sorted(row.bundle.get("dmn", {}))})
-    return list(out.values())
+    """Every process with its versions (`versions.list_processes`), newest first, each version with
+    the DMN files it holds: what the modeler lists."""
+    listed = versions.list_processes(session, actor)
+    dmn = {(row.process_key, row.version): sorted(row.bundle.get("dmn", {}))
+           for row in session.scalars(select(ProcessDefinition))}
+    return [{**p, "versions": [{**v, "dmn": dmn.get((p["key"], v["version"]), [])}
+                               for v in reversed(p["versions"])]} for p in listed]
 
 
 def version(session: Session, actor: User, process_key: str, number: int) -> ProcessDefinition:
     """One deployed version (read-only), for opening and downloading."""
-    require_designer(actor)
-    row = session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_key == process_key,
-                                                         ProcessDefinition.version == number))
-    if row is None:
-        raise NotFound(f"プロセス {process_key} の版 {number} はありません / No version {number} of {process_key}")
-    return row
+    return versions.get_version(session, actor, process_key, number)

@@ -48,3 +48,16 @@ class DeployError(DomainError):
         super().__init__(f"{where}: {message}" if where else message, {element: message} if element else None)
         self.element = element
         self.file = file
+
+
+class WorkflowFailed(DomainError):
+    """The diagram itself failed on this input (a script or gateway raised)."""
+
+    code, status = "workflow_error", 422
+
+
+class DeployRefused(DomainError):
+    """A deployment refused with every problem found: `fields` maps each element id (or `body`) to
+    what is wrong with it."""
+
+    code, status = "invalid_definition", 422

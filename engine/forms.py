@@ -96,18 +96,45 @@ def validate(schema: dict[str, Any], data: Any, group_ids: set[str]) -> dict[str
     return data
 
 
+# The formats the engine checks (make_format_checker); any other would go unchecked.
+FORMATS = ("group", "duration", "date")
 
-def check_schema(schema: Any) -> dict[str, Any]:
-    """A form's JSON Schema as a designer sends it: an object that is a valid JSON Schema (draft
-    2020-12) with `properties`; Invalid naming `schema` otherwise."""
+
+def check_schema(schema: Any) -> dict[str, str]:
+    """What is wrong with a form, by path: it must be a valid JSON Schema (the 2020-12
+    metaschema) for an object with `properties`, whose `required` names are among them and whose
+    formats are ones the engine checks. Empty when it is fine."""
     if not isinstance(schema, dict):
-        raise Invalid("schema は JSON オブジェクトで送ってください / schema must be a JSON object",
-                      {"schema": "not an object"})
+        return {"schema": "JSON オブジェクトで送ってください / must be a JSON object"}
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        raise Invalid(f"JSON Schema として正しくありません / Not a valid JSON Schema: {exc.message}",
-                      {"schema": exc.message}) from None
-    if not isinstance(schema.get("properties", {}), dict):
-        raise Invalid("properties はオブジェクトです / properties must be an object", {"schema.properties": "not an object"})
-    return schema
+        where = ".".join(str(p) for p in exc.path) or "schema"
+        return {where: f"JSON Schema として正しくありません / not a valid JSON Schema: {exc.message}"}
+    problems: dict[str, str] = {}
+    if schema.get("type") != "object":
+        problems["type"] = "フォームは type: object です / a form's type must be \"object\""
+    if not isinstance(schema.get("properties"), dict):
+        problems["properties"] = "項目（properties）がありません / a form needs properties"
+        return problems
+    for name in schema.get("required", []):
+        if name not in schema["properties"]:
+            problems[f"required.{name}"] = (f"必須の {name} が properties にありません / required field {name} "
+                                            "is not among the properties")
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            fmt = node.get("format")
+            if isinstance(fmt, str) and fmt not in FORMATS:
+                problems[f"{path}.format" if path else "format"] = (
+                    f"形式 {fmt!r} は使えません（{', '.join(FORMATS)}）/ format {fmt!r} is not checked by the "
+                    f"engine; use one of {', '.join(FORMATS)}")
+            for key, value in node.items():
+                if not key.startswith("x-"):
+                    walk(value, f"{path}.{key}" if path else key)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}.{i}")
+
+    walk(schema["properties"], "properties")
+    return problems

@@ -1,7 +1,7 @@
 """Incoming messages: what a message may hold, which case waits for it, which process it starts.
 
 A case's waiting message (and signal) catches are mirrored in `message_waits` rows, kept
-in line with the workflow by `engine.cases._sync` (through `sync_waits`), so a message is
+in line with the workflow by `engine.writes.sync` (through `sync_waits`), so a message is
 routed by an index lookup on (kind, name, correlation key) whatever the number of cases.
 The correlation key is a hash of the canonical {property: value} the catch expects; values
 compare as text, so `123` and `"123"` correlate alike.

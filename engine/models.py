@@ -129,7 +129,26 @@ class ProcessDefinition(Base):
     # {"bpmn": {file: xml}, "dmn": {file: xml}, "forms": {key: schema}}: all a case needs.
     bundle: Mapped[dict[str, Any]]
     deployed_at: Mapped[datetime]
+    # The author: a user's name (API), the OS user (`tsunagu deploy`), or "tsunagu init".
     deployed_by: Mapped[str | None] = mapped_column(String(100))
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class FormVersion(Base):
+    """One version of a form (a JSON Schema). The newest version of each key is what the next
+    deployment uses; a deployed process version keeps the schemas it was deployed with in its
+    bundle, so editing a form never changes a running case."""
+
+    __tablename__ = "form_versions"
+    __table_args__ = (UniqueConstraint("form_key", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    form_key: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int]
+    schema: Mapped[dict[str, Any]]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(100))
 
 
 class Counter(Base):

@@ -29,14 +29,14 @@ from SpiffWorkflow.bpmn.specs.mixins.events.event_types import ThrowingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import ManualTask, ScriptTask, UserTask
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import audit
 from engine.db import begin_write
 from engine.errors import DeployError, NotFound
 from engine.expressions import UnsafeCode, check_code
-from engine.models import ProcessDefinition
+from engine.models import FormVersion, ProcessDefinition
 from engine.org import Organisation
 
 DMN_NS = {
@@ -323,8 +323,7 @@ def check_sources(sources: Sources, org: Organisation) -> list[Checked]:
             "dmn": {name: sources.dmn[name] for name in dmn_files},
             "forms": {k: sources.forms[k] for k in used_forms},
         }
-        digest = hashlib.sha256(json.dumps(bundle, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-        out.append(Checked(key, spec.description or key, bundle, digest))
+        out.append(Checked(key, spec.description or key, bundle, content_hash(bundle)))
     return out
 
 
@@ -336,11 +335,71 @@ class DeployResult:
     created: bool
 
 
+def definitions_id(xml: str) -> str | None:
+    """The `id` of a BPMN file's `<definitions>`: what tells one diagram from another."""
+    try:
+        return _parse_xml("", xml).get("id") or None
+    except DeployError:
+        return None
+
+
+def same_diagram(previous: ProcessDefinition, item: Checked) -> bool:
+    """Whether `item` continues the diagram `previous` was deployed from: their `<definitions>`
+    ids match, or, when neither has one, they come from a file of the same name."""
+    (old_file, old_xml), = previous.bundle["bpmn"].items()
+    (new_file, new_xml), = item.bundle["bpmn"].items()
+    old_id, new_id = definitions_id(old_xml), definitions_id(new_xml)
+    if old_id is None and new_id is None:
+        return old_file == new_file
+    return old_id == new_id
+
+
+def store_forms(session: Session, forms: dict[str, dict[str, Any]], now: datetime, actor: str | None) -> list[str]:
+    """Keep each form whose content differs from its newest stored version as a new version
+    (in the caller's transaction). Returns the keys stored."""
+    stored = []
+    for key, schema in sorted(forms.items()):
+        digest = content_hash(schema)
+        latest = session.scalar(select(FormVersion).where(FormVersion.form_key == key)
+                                .order_by(FormVersion.version.desc()).limit(1))
+        if latest is not None and latest.content_hash == digest:
+            continue
+        session.add(FormVersion(form_key=key, version=(latest.version if latest else 0) + 1, schema=schema,
+                                content_hash=digest, created_at=now, created_by=actor))
+        stored.append(key)
+    session.flush()
+    return stored
+
+
+def content_hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
 def deploy(session: Session, sources: Sources, org: Organisation, now: datetime,
-           actor: str | None = None) -> list[DeployResult]:
-    """Check and store new versions of every process in `sources`. Commits."""
+           actor: str | None = None, comment: str | None = None, new_version: bool = False) -> list[DeployResult]:
+    """Check and store new versions of every process in `sources`, and its forms. Commits.
+
+    A process already deployed from another diagram (see `same_diagram`) is refused unless
+    `new_version`: unrelated diagrams that share a process id (`Process_1`, `main`) must not
+    silently become versions of each other."""
     checked = check_sources(sources, org)
     begin_write(session)
+    try:
+        results = _store(session, checked, now, actor, comment, new_version)
+        store_forms(session, sources.forms, now, actor)
+    except BaseException:
+        session.rollback()
+        raise
+    if any(r.created for r in results):
+        audit.record(session, None, audit.Action.DEFINITION_DEPLOY, now, actor_name=actor,
+                     detail={"deployed": [f"{r.process_key} v{r.version}" for r in results if r.created],
+                             **({"comment": comment} if comment else {})})
+    session.commit()
+    return results
+
+
+def _store(session: Session, checked: list[Checked], now: datetime, actor: str | None, comment: str | None,
+           new_version: bool) -> list[DeployResult]:
     results = []
     for item in checked:
         existing = session.scalar(select(ProcessDefinition).where(
@@ -348,18 +407,20 @@ def deploy(session: Session, sources: Sources, org: Organisation, now: datetime,
         if existing is not None:
             results.append(DeployResult(item.process_key, existing.version, existing.id, False))
             continue
-        latest = session.scalar(select(func.max(ProcessDefinition.version))
-                                .where(ProcessDefinition.process_key == item.process_key)) or 0
-        row = ProcessDefinition(process_key=item.process_key, version=latest + 1, name=item.name,
-                                content_hash=item.content_hash, bundle=item.bundle, deployed_at=now,
-                                deployed_by=actor)
+        previous = latest_definition(session, item.process_key)
+        if previous is not None and not new_version and not same_diagram(previous, item):
+            raise DeployError(
+                f"プロセス {item.process_key!r} の v{previous.version} は別の図（definitions id "
+                f"{definitions_id(next(iter(previous.bundle['bpmn'].values())))!r}）から登録されています。"
+                f"その次の版にするなら --new-version を付けてください / process {item.process_key!r} v"
+                f"{previous.version} was deployed from another diagram; give --new-version to make this its "
+                f"next version, or give the process another id", element=item.process_key)
+        row = ProcessDefinition(process_key=item.process_key, version=(previous.version if previous else 0) + 1,
+                                name=item.name, content_hash=item.content_hash, bundle=item.bundle,
+                                deployed_at=now, deployed_by=actor, comment=comment or None)
         session.add(row)
         session.flush()
         results.append(DeployResult(item.process_key, row.version, row.id, True))
-    if any(r.created for r in results):
-        audit.record(session, None, audit.Action.DEFINITION_DEPLOY, now, actor_name=actor,
-                     detail={"deployed": [f"{r.process_key} v{r.version}" for r in results if r.created]})
-    session.commit()
     return results
 
 

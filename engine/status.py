@@ -42,6 +42,7 @@ class EventKind(StrEnum):
     CONSENT_RECORDED = "consent_recorded"
     CASE_SHARED = "case_shared"
     MESSAGE_RECEIVED = "message_received"
+    CASE_MIGRATED = "case_migrated"
 
 
 class OutboxKind(StrEnum):
@@ -52,8 +53,9 @@ class OutboxKind(StrEnum):
     CASE_COMPLETED = "case.completed"
     CASE_ERROR = "case.error"
     CASE_LINKED = "case.linked"
-    # Reserved for case migration to a new definition version and for escalation; nothing emits them yet.
+    # A case moved to another version of its process (engine.versions).
     CASE_MIGRATED = "case.migrated"
+    # Reserved for escalation; nothing emits it yet.
     CASE_ESCALATED = "case.escalated"
     TASK_CREATED = "task.created"
     TASK_CLAIMED = "task.claimed"

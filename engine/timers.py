@@ -20,8 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, runtime
-from engine.cases import _history, _load, _outbox, _sync, mark_error, workflow_failure
+from engine import audit, runtime, writes
 from engine.db import begin_write
 from engine.env import Env
 from engine.expressions import limit_exceeded
@@ -71,17 +70,17 @@ def _fire(session: Session, env: Env, timer_id: int, now: datetime) -> bool:
         timer.status = TimerStatus.CANCELLED
         session.commit()
         return False
-    defn, wf = _load(env, case)
+    defn, wf = writes.load(env, case)
     runtime.run_engine(wf, now, env.settings.script_limits)
     task = wf.get_task_from_id(uuid.UUID(timer.task_id))
     if task is not None and task.state == SpiffState.WAITING:
         # Spiff does not see it as due (e.g. the diagram changed the due time): not ours to force.
         session.rollback()
         return False
-    _history(session, case, EventKind.TIMER_FIRED, now, None, timer.step, timer.step_name, timer.task_id,
+    writes.history(session, case, EventKind.TIMER_FIRED, now, None, timer.step, timer.step_name, timer.task_id,
              {"due_at": timer.due_at.isoformat()})
-    _outbox(session, OutboxKind.TIMER_FIRED, case, now, step=timer.step, due_at=timer.due_at.isoformat())
-    _sync(session, env, case, defn, wf, None, now)
+    writes.emit(session, OutboxKind.TIMER_FIRED, case, now, step=timer.step, due_at=timer.due_at.isoformat())
+    writes.sync(session, env, case, defn, wf, None, now)
     audit.record(session, None, audit.Action.TIMER_FIRE, now, case, {"step": timer.step, "timer_id": timer.id},
                  actor_name="scheduler")
     session.commit()
@@ -106,7 +105,7 @@ def _record_failure(session_factory: sessionmaker[Session], timer_id: int, exc: 
 def _record_runaway(session_factory: sessionmaker[Session], timer_id: int, exc: Exception, now: datetime) -> None:
     """The diagram's code went over its limits after this timer: it would again on every retry,
     so the timer fails at once and its case is marked `error` with the limit's text."""
-    failed = workflow_failure(exc)
+    failed = writes.workflow_failure(exc)
     message = failed.message
     with session_factory() as session:
         begin_write(session)
@@ -114,7 +113,7 @@ def _record_runaway(session_factory: sessionmaker[Session], timer_id: int, exc: 
         if timer is None:
             return
         timer.status, timer.attempts, timer.last_error = TimerStatus.FAILED, timer.attempts + 1, message[:2000]
-        mark_error(session, timer.case_id, message, now, (failed.fields or {}).get("element"))
+        writes.mark_error(session, timer.case_id, message, now, (failed.fields or {}).get("element"))
 
 
 def fire_due(session_factory: sessionmaker[Session], env: Env, now: datetime, limit: int = 200) -> int:

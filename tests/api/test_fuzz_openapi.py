@@ -132,7 +132,8 @@ def _seed_more(session, api, personas, now) -> dict:  # noqa: ANN001
                                     delivered_at=now if status == DeliveryStatus.DELIVERED else None))
     known = {"session_id": list(session.scalars(select(WebSession.id))), "sub_id": [sub.id],
              "event_id": [e.id for e in events[:9]], ("POST", "/api/messages/{name}", "name"): MESSAGES,
-             "process_key": ["multi_agency", "emergency", "no_such_process"]}
+             "process_key": ["multi_agency", "emergency", "no_such_process"],
+             "key": ["multi_agency", "intake", "emergency"], "version": [1]}
     # Ends the transaction, so that no snapshot of it is held while the server writes.
     session.commit()
     assert api("admin").post("/api/sources", json={"name": "fuzz-kept"}).status_code == 201

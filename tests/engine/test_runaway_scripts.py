@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import specs
-from engine.cases import WorkflowFailed
 from engine.clock import FrozenClock
 from engine.env import Env
+from engine.errors import WorkflowFailed
 from engine.expressions import (
     MEMORY_LIMIT_MESSAGE,
     SIZE_LIMIT_MESSAGE,

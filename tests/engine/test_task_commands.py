@@ -8,8 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import cases, specs
-from engine.cases import WorkflowFailed
-from engine.errors import Conflict, Forbidden, Invalid
+from engine.errors import Conflict, Forbidden, Invalid, WorkflowFailed
 from engine.models import OutboxEvent
 from engine.settings import ROOT
 from engine.status import CaseStatus, EventKind, OutboxKind

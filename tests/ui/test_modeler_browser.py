@@ -1,7 +1,8 @@
 """The modeler in a real browser (Chromium, Playwright): a designer opens the six-step process, adds
 a user task with a form in the secretariat lane, sets its time limit in the properties panel,
 validates, test-runs and deploys it; a new case runs on the new version while a running case stays on
-the old one; the diff of the two versions lists the new task in words. Every state of the page is
+the old one, until it is previewed and migrated; the diff of the two versions lists the new task in
+words. Every state of the page is
 checked with axe-core, and screenshots go to test-artifacts/screenshots/."""
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def test_a_designer_adds_a_step_deploys_it_and_compares_the_versions(
     page.get_by_label("配置のコメント（変更点）").fill("終結後の確認を追加")
     page.get_by_role("button", name="配置", exact=True).click()
     expect(page.locator("#editor-status")).to_have_text("multi_agency の版 2 を配置しました。")
+    expect(page.get_by_label("多機関協働事業による支援の流れ の版")).to_contain_text("「終結後の確認を追加」")
     with session_factory() as s:
         new_case = cases.start_case(s, env, s.get(type(personas.caseworker), personas.caseworker.id),
                                     "multi_agency", {}, None, clock.now()).id
@@ -116,6 +118,16 @@ def test_a_designer_adds_a_step_deploys_it_and_compares_the_versions(
     expect(page.locator("#diff-to-canvas g.djs-element.diff-added[data-element-id='follow_up']")).to_be_attached()
     check_page(page)
     shot(page, "modeler-diff")
+
+    page.get_by_role("button", name="移行できる案件を確認").click()
+    expect(page.locator("#migrate-result")).to_have_text("版 1 → 版 2：移行できる 1 件、できない 0 件。")
+    with session_factory() as s:
+        old_number = s.get(Case, old_case).number
+    expect(page.locator("#movable-list")).to_have_text(old_number)
+    page.get_by_role("button", name="移行できる案件をすべて移行").click()
+    expect(page.locator("#migrate-result")).to_have_text("1 件を移行しました。失敗 0 件。")
+    assert case_version(session_factory, old_case) == 2
+    check_page(page)
 
     page.get_by_label("フォーム", exact=True).select_option("intake")
     expect(page.locator("#form-preview")).to_contain_text("相談")

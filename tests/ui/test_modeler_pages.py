@@ -103,6 +103,31 @@ def test_the_form_preview_is_the_task_pages_form(designer: PageClient) -> None:
     html = r.get_json()["html"]
     assert "相談の概要" in html and 'aria-required="true"' in html and 'type="radio" value="b"' in html
     r = send(designer, "POST", "/modeler/data/forms/preview", {"schema": {"type": 5}})
-    assert r.status_code == 422 and "schema" in r.get_json()["error"]["fields"]
+    assert r.status_code == 422 and list(r.get_json()["error"]["fields"]) == ["schema.type"]
     r = send(designer, "POST", "/modeler/data/forms/preview", ["x"])
     assert r.status_code == 422
+
+
+def test_a_form_saved_from_the_page_is_the_next_version_of_it(designer: PageClient) -> None:
+    schema = {"type": "object", "title": "確認", "properties": {"checked": {"type": "boolean", "title": "確認した"}}}
+    r = send(designer, "PUT", "/modeler/data/forms/follow_up_check", {"schema": schema})
+    assert r.get_json() == {"key": "follow_up_check", "version": 1, "created": True}
+    assert send(designer, "PUT", "/modeler/data/forms/follow_up_check", {"schema": schema}).get_json()["created"] is False
+    r = send(designer, "PUT", "/modeler/data/forms/follow_up_check", {"schema": {"type": "object"}})
+    assert r.status_code == 422 and "properties" in r.get_json()["error"]["fields"]
+    data = island(designer.get("/modeler").get_data(as_text=True))
+    assert data["forms"]["follow_up_check"]["schema"] == schema
+
+
+def test_migration_preview_and_migrate_from_the_page(designer: PageClient, api) -> None:  # noqa: ANN001
+    case = api("caseworker").post("/api/cases", json={"process": "multi_agency", "data": {"summary": "x"}}).get_json()
+    changed = SIX_STEPS.replace("1. 相談・調整", "1. 相談")
+    assert send(designer, "POST", "/modeler/data/deploy", {"bpmn": changed, "opened": "multi_agency",
+                                                          "comment": "名前の変更"}).status_code == 200
+    r = designer.get("/modeler/data/processes/multi_agency/migration?from=1&to=2")
+    assert r.get_json()["movable"] == [{"case_id": case["id"], "number": case["number"]}]
+    assert designer.get("/modeler/data/processes/multi_agency/migration?from=x&to=2").status_code == 422
+    r = send(designer, "POST", "/modeler/data/processes/multi_agency/migration", {"from": 1, "to": 2})
+    assert r.get_json() == {"migrated": [{"case_id": case["id"]}], "failed": []}
+    listed = {p["key"]: p for p in island(designer.get("/modeler").get_data(as_text=True))["processes"]}
+    assert listed["multi_agency"]["versions"][0]["comment"] == "名前の変更"

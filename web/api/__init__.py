@@ -142,9 +142,9 @@ def init_app(app: Flask) -> None:
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.register_converter(IdConverter, id_param_schema)
 
-    from web.api import admin, cases, drafts, groups, messages, tasks, webhooks
+    from web.api import admin, cases, drafts, groups, messages, processes, tasks, webhooks
 
-    for blp in (groups.blp, cases.blp, tasks.blp, admin.blp, webhooks.blp, messages.blp, drafts.blp):
+    for blp in (groups.blp, cases.blp, tasks.blp, admin.blp, webhooks.blp, messages.blp, processes.blp, drafts.blp):
         api.register_blueprint(blp)
 
     @app.errorhandler(DomainError)

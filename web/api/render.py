@@ -30,7 +30,8 @@ def task(session: Session, row: HumanTask) -> dict[str, Any]:
 def case(session: Session, env: Env, actor: User, row: Case) -> dict[str, Any]:
     return {
         "id": row.id, "number": row.number, "process": row.process_key, "status": row.status,
-        "definition_version": env.specs.for_case(row).version, "referring_group": row.referring_group_id,
+        "definition_version": env.specs.for_case(row).version, "version": env.specs.for_case(row).version,
+        "referring_group": row.referring_group_id,
         "summary": row.summary, "consent": row.consent, "consent_recorded_at": row.consent_recorded_at,
         "consent_recorded_by": _user_name(session, row.consent_recorded_by_id), "created_at": row.created_at, "updated_at": row.updated_at,
         "completed_at": row.completed_at, "error": row.error,

@@ -90,6 +90,7 @@ class CaseOut(Schema):
     process = fields.String(required=True)
     status = fields.String(required=True, metadata={"description": "active, completed or error"})
     definition_version = fields.Integer()
+    version = fields.Integer(metadata={"description": "the version of its process the case runs on"})
     referring_group = fields.String()
     summary = fields.String()
     consent = fields.String(allow_none=True, metadata={"description": "本人同意: given, not_given, unknown"})

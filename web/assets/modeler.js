@@ -640,7 +640,8 @@ function renderCatalogue() {
     label.className = "visually-hidden";
     label.textContent = fmt(M.md_version_of, { name: p.name });
     for (const v of p.versions) {
-      select.append(option(v.version, `v${v.version} ${v.created_at.slice(0, 10)} ${v.author || ""}`.trim()));
+      select.append(option(v.version,
+        `v${v.version} ${v.created_at.slice(0, 10)} ${v.author || ""} ${v.comment ? `「${v.comment}」` : ""}`.trim()));
     }
     const button = (text, onClick, aria) => {
       const b = document.createElement("button");
@@ -739,6 +740,47 @@ async function showDiff() {
   out.focus();
 }
 
+// ------------------------------------------------------------------ migration
+
+async function previewMigration() {
+  const key = $("diff-process").value;
+  const from = Number($("diff-from").value);
+  const to = Number($("diff-to").value);
+  const out = $("migrate-result");
+  try {
+    const result = await call("GET", `${url(DATA.urls.migration, { key })}?from=${from}&to=${to}`);
+    const item = (c, text) => {
+      const li = document.createElement("li");
+      li.textContent = text ? `${c.number}: ${text}` : c.number;
+      return li;
+    };
+    $("movable-list").replaceChildren(...(result.movable.length ? result.movable.map((c) => item(c)) : [item({ number: M.md_none })]));
+    $("blocked-list").replaceChildren(...(result.blocked.length ? result.blocked.map((c) => item(c, c.reason))
+      : [item({ number: M.md_none })]));
+    $("migrate-run").disabled = !result.movable.length;
+    state.migration = { key, from, to };
+    say(out, fmt(M.md_migrate_summary, { from, to, movable: result.movable.length, blocked: result.blocked.length }), "ok");
+  } catch (error) {
+    say(out, fmt(M.md_failed, { message: error.message }), "error");
+  }
+  out.focus();
+}
+
+async function runMigration() {
+  const out = $("migrate-result");
+  const { key, from, to } = state.migration || {};
+  if (!key) return;
+  try {
+    const result = await call("POST", url(DATA.urls.migration, { key }), { from, to });
+    say(out, fmt(M.md_migrated, { migrated: result.migrated.length, failed: result.failed.length }),
+      result.failed.length ? "error" : "ok");
+    $("migrate-run").disabled = true;
+  } catch (error) {
+    say(out, fmt(M.md_failed, { message: error.message }), "error");
+  }
+  out.focus();
+}
+
 // ------------------------------------------------------------------ forms
 
 let previewTimer = null;
@@ -800,6 +842,30 @@ function useForm() {
   }
 }
 
+async function saveForm() {
+  const out = $("form-status");
+  const key = ($("form-new-key").value || "").trim() || $("form-key").value;
+  let schema;
+  try {
+    schema = JSON.parse($("form-schema").value);
+  } catch (error) {
+    say(out, fmt(M.md_schema_not_json, { message: error.message }), "error");
+    return;
+  }
+  try {
+    const result = await call("PUT", url(DATA.urls.form, { key }), { schema });
+    DATA.forms[key] = { schema };
+    delete state.forms[key];
+    renderFormChoices();
+    $("form-key").value = key;
+    $("form-new-key").value = "";
+    say(out, fmt(result.created ? M.md_form_saved : M.md_form_unchanged, { key, version: result.version }), "ok");
+  } catch (error) {
+    const where = error.fields ? " " + Object.entries(error.fields).map(([k, v]) => `${k}: ${v}`).join("; ") : "";
+    say(out, fmt(M.md_failed, { message: error.message + where }), "error");
+  }
+}
+
 function downloadForm() {
   const key = $("form-key").value || "form";
   const blob = new Blob([$("form-schema").value], { type: "application/json" });
@@ -834,6 +900,9 @@ $("form-key").addEventListener("change", loadForm);
 $("form-schema").addEventListener("input", preview);
 $("form-use").addEventListener("click", useForm);
 $("form-download").addEventListener("click", downloadForm);
+$("form-save").addEventListener("click", saveForm);
+$("migrate-preview").addEventListener("click", previewMigration);
+$("migrate-run").addEventListener("click", runMigration);
 
 // bpmn-js draws its canvas as an SVG without a name; give the regions names screen readers announce.
 for (const [id, name] of [["canvas", M.md_canvas], ["readonly-canvas", M.md_canvas_readonly],

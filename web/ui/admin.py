@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 
-from engine import audit, cases, sessions, users
+from engine import audit, cases, sessions, users, writes
 from engine.errors import Conflict, Forbidden, Invalid
 from engine.status import Role
 from web.extensions import db, engine_env, now, session_idle_timeout
@@ -253,7 +253,7 @@ def _group(group_id: Any) -> str:
 
 
 def _consent(value: Any) -> str:
-    return t(f"consent_{value}") if value in cases.CONSENT_VALUES else t("consent_not_recorded")
+    return t(f"consent_{value}") if value in writes.CONSENT_VALUES else t("consent_not_recorded")
 
 
 def _listed(items: list[Any]) -> str:

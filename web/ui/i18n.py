@@ -191,6 +191,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ev_case_error": ("エラー", "Error"),
     "ev_consent_recorded": ("本人同意を記録", "Consent recorded"),
     "ev_case_shared": ("案件を共有", "Case shared"),
+    "ev_case_migrated": ("プロセスの版を移行", "Moved to another process version"),
     "key_previous": ("変更前", "Previous"),
     "key_group": ("機関", "Group"),
     "key_purpose": ("目的", "Purpose"),

@@ -16,10 +16,11 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, render_template, request, url_for
 
-from engine import drafts, sandbox
+from engine import drafts, form_store, sandbox, versions
 from engine import forms as form_rules
 from engine.access import require_designer
 from engine.errors import DomainError, Invalid
+from engine.limits import MAX_INT
 from web.api import error_response
 from web.extensions import db, engine_env, now
 from web.ui import csrf, errors, forms
@@ -97,6 +98,21 @@ MESSAGES.update({
     "md_form_preview": ("プレビュー", "Preview"),
     "md_form_use": ("このフォームを下書きで使う", "Use this form in the draft"),
     "md_form_download": (".json をダウンロード", "Download .json"),
+    "md_form_save": ("フォームを保存", "Save form"),
+    "md_form_saved": ("フォーム {key} を保存しました（版 {version}）。次に配置する版から使われます。",
+                      "Form {key} saved (version {version}); it takes effect with the next deployed version."),
+    "md_form_unchanged": ("フォーム {key} は変わっていません（版 {version}）。", "Form {key} is unchanged (version {version})."),
+    "md_migrate_title": ("進行中の案件の移行", "Moving running cases"),
+    "md_migrate_lead": ("上の「版の比較」で選んだ二つの版について、比較元の版で進行中の案件を比較先の版へ移せるか確認し、まとめて移行します。",
+                        "For the two versions chosen under Compare versions: check which running cases of the older can "
+                        "move to the newer, then move them all at once."),
+    "md_migrate_preview": ("移行できる案件を確認", "Check which cases can move"),
+    "md_migrate_run": ("移行できる案件をすべて移行", "Move every movable case"),
+    "md_movable": ("移行できる案件", "Cases that can move"),
+    "md_blocked": ("移行できない案件（理由）", "Cases that cannot move (why)"),
+    "md_migrate_summary": ("版 {from} → 版 {to}：移行できる {movable} 件、できない {blocked} 件。",
+                           "Version {from} → {to}: {movable} can move, {blocked} cannot."),
+    "md_migrated": ("{migrated} 件を移行しました。失敗 {failed} 件。", "{migrated} moved; {failed} failed."),
     # --- texts the browser code shows (passed to it in the page's language)
     "md_referring": ("つなぎ元の機関（案件ごと）", "The referring agency (per case)"),
     "md_choose": ("（選択してください）", "(choose)"),
@@ -235,6 +251,8 @@ def page() -> Any:
             "testRun": url_for("ui_modeler_data.test_run"),
             "deploy": url_for("ui_modeler_data.deploy"),
             "preview": url_for("ui_modeler_data.form_preview"),
+            "form": "/modeler/data/forms/{key}",
+            "migration": "/modeler/data/processes/{key}/migration",
         },
     }
     # `</` cannot end the data island early: JSON allows the slash to be escaped.
@@ -323,7 +341,12 @@ def _forms(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     value = body.get("forms") or {}
     if not isinstance(value, dict):
         raise Invalid("forms はキーから JSON Schema への対応です / forms must be {key: JSON Schema}", {"forms": "not an object"})
-    return {key: form_rules.check_schema(schema) for key, schema in value.items()}
+    for key, schema in value.items():
+        problems = form_rules.check_schema(schema)
+        if problems:
+            raise Invalid(f"フォーム {key} の JSON Schema に誤りがあります / The JSON Schema of form {key} is not valid",
+                          {f"forms.{key}.{path}": what for path, what in problems.items()})
+    return value
 
 
 @data.route("/validate", methods=["POST"])
@@ -347,14 +370,46 @@ def deploy() -> Any:
     opened = body.get("opened")
     result = drafts.deploy_draft(db.session, engine_env(), g.actor, body.get("bpmn"), body.get("dmn"),
                                  opened if isinstance(opened, str) else None, body.get("overwrite") is True, now(),
-                                 _forms(body))
+                                 _forms(body), body.get("comment"))
     return jsonify({"process_key": result.process_key, "version": result.version, "created": result.created})
 
 
 @data.route("/forms/preview", methods=["POST"])
 def form_preview() -> Any:
     _designer()
-    schema = form_rules.check_schema(_body().get("schema"))
+    schema = _body().get("schema")
+    problems = form_rules.check_schema(schema)
+    if problems:
+        raise Invalid("JSON Schema に誤りがあります / The JSON Schema is not valid",
+                      {"schema" if path == "schema" else f"schema.{path}": what for path, what in problems.items()})
     groups = list(engine_env().org.groups)
     fields = forms.build(schema, {}, {}, groups)
     return jsonify({"html": render_template("ui/_form_preview.html", fields=fields)})
+
+
+@data.route("/forms/<key>", methods=["PUT"])
+def save_form(key: str) -> Any:
+    row, created = form_store.put_form(db.session, g.actor, key, _body().get("schema"), now())
+    return jsonify({"key": row.form_key, "version": row.version, "created": created})
+
+
+def _version_arg(name: str) -> int:
+    raw = request.args.get(name, "")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_INT:
+        raise Invalid(f"{name} は版番号です / {name} must be a version number", {name: "a version number"})
+    return int(raw)
+
+
+@data.route("/processes/<process_key>/migration", methods=["GET"])
+def migration_preview(process_key: str) -> Any:
+    movable, blocked = versions.preview(db.session, engine_env(), g.actor, process_key, _version_arg("from"),
+                                        _version_arg("to"))
+    return jsonify({"movable": movable, "blocked": blocked})
+
+
+@data.route("/processes/<process_key>/migration", methods=["POST"])
+def migrate(process_key: str) -> Any:
+    body = _body()
+    result = versions.migrate(db.session, engine_env(), g.actor, process_key, body.get("from"), body.get("to"),
+                              body.get("cases"), now())
+    return jsonify({"migrated": result.migrated, "failed": result.failed})

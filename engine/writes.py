@@ -1,0 +1,275 @@
+"""The one write path: everything a state change writes besides the command's own rows.
+
+Commands (engine/cases.py), timers (engine/timers.py) and messages all end the same way: the
+workflow moved, so `sync` brings the open-task projection, timer rows, message waits, history and
+outbox in line with it and stores its state, in the caller's transaction; `commit` turns a
+concurrent change of the same case into a Conflict. `history` and `emit` are the only writers of
+case events and outbox events; `open_case` the only way a case comes to exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine import forms, messages, runtime
+from engine.db import begin_write
+from engine.env import Env
+from engine.errors import Conflict, Invalid, WorkflowFailed
+from engine.expressions import limit_exceeded
+from engine.models import Case, CaseEvent, CaseLink, CaseMember, Counter, HumanTask, OutboxEvent, Timer, User
+from engine.specs import LoadedDefinition, latest_definition, parse_iso_duration
+from engine.status import CaseStatus, EventKind, OutboxKind, TaskState, TimerStatus
+
+NUMBER_PREFIX = {"multi_agency": "MA", "emergency": "EM", "outreach": "OR"}
+# What a handed-over case is told about its origin, by the origin's process: the name the
+# summary gives it, and the origin's facts the receiving team needs (kept under the
+# origin's process key). Anything else stays in the origin case.
+
+
+HANDOVER_FACTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "emergency": ("緊急対応", ("urgency", "danger_to", "situation", "response", "outcome")),
+    "outreach": ("アウトリーチ", ("source", "household_ref", "amount_yen", "months_in_arrears", "attempts",
+                               "visited_on", "situation", "needs")),
+}
+
+
+MAX_DATA_BYTES = 256 * 1024
+
+
+def next_number(session: Session, process_key: str, now: datetime) -> str:
+    prefix = NUMBER_PREFIX.get(process_key, process_key[:2].upper())
+    name = f"{prefix}-{now.year}"
+    for _ in range(3):
+        value = session.scalar(update(Counter).where(Counter.name == name)
+                               .values(value=Counter.value + 1).returning(Counter.value))
+        if value is not None:
+            return f"{name}-{value:05d}"
+        try:
+            with session.begin_nested():
+                session.add(Counter(name=name, value=1))
+            return f"{name}-00001"
+        except IntegrityError:
+            continue  # another transaction created the counter first
+    raise Conflict("案件番号を採番できませんでした。もう一度お試しください / could not allocate a case number; try again")
+
+
+def history(session: Session, case: Case, kind: EventKind, now: datetime, actor: User | None,
+             step: str | None = None, step_name: str | None = None, task_id: str | None = None,
+             data: dict[str, Any] | None = None) -> None:
+    session.add(CaseEvent(case_id=case.id, at=now, actor_id=actor.id if actor else None, kind=kind,
+                          step=step, step_name=step_name, task_id=task_id, data=data))
+
+
+def emit(session: Session, kind: OutboxKind, case: Case, now: datetime, **payload: Any) -> None:
+    body = {"case_id": case.id, "case_number": case.number, "process": case.process_key, **payload}
+    session.add(OutboxEvent(kind=kind, case_id=case.id, payload=body, created_at=now))
+
+
+def load(env: Env, case: Case) -> tuple[LoadedDefinition, Any]:
+    defn = env.specs.for_case(case)
+    return defn, runtime.load(defn, case.state, case.serializer_version)
+
+
+def workflow_failure(exc: Exception) -> WorkflowFailed:
+    """The 422 for an exception out of Spiff: the element it failed at, and what went wrong
+    (a script limit's own text when that was it)."""
+    task = getattr(exc, "task", None)
+    element = getattr(getattr(task, "task_spec", None), "bpmn_id", None) if task is not None else None
+    fields = {"element": element} if element else None
+    limit = limit_exceeded(exc)
+    if limit is not None:
+        ja, _, en = limit.message.partition(" / ")
+        return WorkflowFailed(f"{ja}（要素 {element}） / {en} (element {element})" if element else limit.message,
+                              fields)
+    detail = getattr(exc, "error_msg", None) or str(exc).splitlines()[0]
+    where = f" at element {element}" if element else ""
+    return WorkflowFailed(f"ワークフローの実行に失敗しました{where} / The workflow failed{where}: {detail}", fields)
+
+
+def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any, actor: User | None,
+          now: datetime, context: dict[str, Any] | None = None, handing_group: str | None = None) -> None:
+    """Bring our rows in line with the workflow after it moved, then store its state.
+    `handing_group` holds the step just completed: it refers any case handed over."""
+    ready = {str(t.id): t for t in runtime.ready_user_tasks(wf)}
+    open_rows = {r.id: r for r in session.scalars(
+        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.state == TaskState.OPEN))}
+    for task_id, row in open_rows.items():
+        if task_id not in ready:
+            row.state = TaskState.CANCELLED
+            history(session, case, EventKind.TASK_CANCELLED, now, actor, row.step, row.name, row.id)
+    for task_id, task in ready.items():
+        if task_id in open_rows:
+            continue
+        step = task.task_spec.bpmn_id
+        info = defn.steps[step]
+        due = now + parse_iso_duration(info.due_in, now) if info.due_in else None
+        row = HumanTask(id=task_id, case_id=case.id, process_key=case.process_key, step=step, name=info.name,
+                        lane=info.lane, group_id=env.org.lane_group(info.lane, case.referring_group_id),
+                        form_key=info.form_key, state=TaskState.OPEN, created_at=now, due_at=due)
+        session.add(row)
+        history(session, case, EventKind.TASK_CREATED, now, actor, step, info.name, task_id)
+        emit(session, OutboxKind.TASK_CREATED, case, now, task_id=task_id, step=step, step_name=info.name,
+                group=row.group_id, due_at=due.isoformat() if due else None)
+        if info.same_assignee_as:
+            _keep_assignee(session, case, row, info.same_assignee_as, now)
+
+    waiting = {str(t.id): (t, due) for t, due in runtime.waiting_timers(wf)}
+    pending = {r.task_id: r for r in session.scalars(
+        select(Timer).where(Timer.case_id == case.id, Timer.status == TimerStatus.PENDING))}
+    for task_id, row in pending.items():
+        if task_id not in waiting:
+            row.status = TimerStatus.CANCELLED
+    for task_id, (task, due_text) in waiting.items():
+        if task_id in pending:
+            continue
+        due = datetime.fromisoformat(due_text)
+        name = task.task_spec.bpmn_name or task.task_spec.bpmn_id
+        session.add(Timer(case_id=case.id, task_id=task_id, step=task.task_spec.bpmn_id, step_name=name,
+                          due_at=due, status=TimerStatus.PENDING, created_at=now))
+        history(session, case, EventKind.TIMER_SCHEDULED, now, actor, task.task_spec.bpmn_id, name, task_id,
+                 {"due_at": due.isoformat()})
+
+    messages.sync_waits(session, case, wf, now)
+
+    for event in wf.get_events():
+        target = defn.message_routes.get(getattr(event.event_definition, "name", None))
+        if target:
+            _hand_over(session, env, case, target, actor, now, context or {},
+                       handing_group or case.referring_group_id)
+
+    if wf.is_completed() and case.status != CaseStatus.COMPLETED:
+        case.status = CaseStatus.COMPLETED
+        case.completed_at = now
+        history(session, case, EventKind.CASE_COMPLETED, now, actor)
+        emit(session, OutboxKind.CASE_COMPLETED, case, now)
+    elif case.status == CaseStatus.ERROR:
+        case.status, case.error = CaseStatus.ACTIVE, None
+
+    case.state = runtime.dump(wf)
+    case.serializer_version = runtime.SERIALIZER_VERSION
+    case.updated_at = now
+
+
+def _keep_assignee(session: Session, case: Case, row: HumanTask, step: str, now: datetime) -> None:
+    """Give `row` to whoever completed the case's latest `step` task, if they may still work
+    on it: a caseworker keeps the household they already contacted."""
+    previous = session.scalars(
+        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.step == step,
+                                HumanTask.state == TaskState.COMPLETED, HumanTask.completed_by_id.is_not(None))
+        .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc()).limit(1)).first()
+    user = session.get(User, previous.completed_by_id) if previous is not None else None
+    if user is None or not user.active or row.group_id not in user.group_ids:
+        return  # left in the group's queue
+    row.assignee_id = user.id
+    history(session, case, EventKind.TASK_ASSIGNED, now, None, row.step, row.name, row.id,
+             {"assignee": user.name, "same_as": step})
+    emit(session, OutboxKind.TASK_CLAIMED, case, now, task_id=row.id, step=row.step, by="assignment")
+
+
+def _hand_over(session: Session, env: Env, origin: Case, process_key: str, actor: User | None,
+               now: datetime, context: dict[str, Any], group: str) -> Case:
+    """Start the case a thrown message asks for (emergency or outreach → multi-agency) and
+    link both. `group` (the group that handed over) is the new case's referring agency."""
+    reason = context.get("reason") or ""
+    label, facts = HANDOVER_FACTS.get(origin.process_key, (origin.process_key, ()))
+    data = {
+        "summary": f"{label} {origin.number} からの引継ぎ。{reason}".strip(),
+        "origin_case": {"id": origin.id, "number": origin.number, "process": origin.process_key},
+        origin.process_key: {k: context[k] for k in facts if k in context},
+    }
+    if origin.consent:
+        data["consent"] = origin.consent
+    new = open_case(session, env, actor, process_key, data, group, now)
+    session.add(CaseLink(from_case_id=origin.id, to_case_id=new.id, kind="handover", created_at=now))
+    history(session, origin, EventKind.CASE_LINKED, now, actor, data={"to": new.number, "to_id": new.id})
+    history(session, new, EventKind.CASE_LINKED, now, actor, data={"from": origin.number, "from_id": origin.id})
+    emit(session, OutboxKind.CASE_LINKED, origin, now, linked_case_id=new.id, linked_case_number=new.number)
+    return new
+
+
+def open_case(session: Session, env: Env, actor: User | None, process_key: str, data: dict[str, Any],
+               group: str, now: datetime, message: str | None = None,
+               correlation: dict[str, Any] | None = None) -> Case:
+    row = latest_definition(session, process_key)
+    if row is None:
+        raise Invalid(f"プロセス {process_key!r} はありません / unknown process {process_key!r}", {"process": "unknown process"})
+    defn = env.specs.get(row)
+    if defn.start_form is not None:
+        try:
+            forms.validate(defn.start_form, data, env.org.group_ids())
+        except Invalid as exc:
+            fields = {f"data.{k}": v for k, v in (exc.fields or {}).items()}
+            raise Invalid(f"開始時のデータに誤りがあります / Invalid start data: {', '.join(sorted(fields))}",
+                          fields) from None
+    wf = runtime.new_workflow(defn)
+    try:
+        runtime.start(wf, dict(data), now, env.settings.script_limits, message, correlation)
+    except SpiffWorkflowException as exc:
+        raise workflow_failure(exc) from None
+    summary = data.get("summary") if isinstance(data.get("summary"), str) else ""
+    case = Case(id=str(uuid.uuid4()), number=next_number(session, process_key, now), process_key=process_key,
+                definition_id=row.id, definition=row, status=CaseStatus.ACTIVE, referring_group_id=group,
+                created_by_id=actor.id if actor else None, summary=summary[:4000],
+                created_at=now, updated_at=now, state="", serializer_version=runtime.SERIALIZER_VERSION)
+    if data.get("consent") in ("given", "not_given", "unknown"):
+        set_consent(case, data["consent"], actor, now)
+    session.add(case)
+    session.flush()
+    history(session, case, EventKind.CASE_STARTED, now, actor, data=data or None)
+    emit(session, OutboxKind.CASE_CREATED, case, now, group=group)
+    sync(session, env, case, defn, wf, actor, now)
+    return case
+
+
+def commit(session: Session) -> None:
+    try:
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+        raise Conflict("この案件は他の操作で更新されました。もう一度お試しください / "
+                       "The case was changed by someone else at the same time; reload and try again") from None
+
+
+def add_participants(session: Session, case: Case, participants: Any, now: datetime) -> None:
+    if not isinstance(participants, list):
+        return
+    have = set(session.scalars(select(CaseMember.group_id).where(CaseMember.case_id == case.id)))
+    for group_id in dict.fromkeys(p for p in participants if isinstance(p, str)):
+        if group_id not in have:
+            session.add(CaseMember(case_id=case.id, group_id=group_id, source="support_meeting", since=now))
+
+
+def mark_error(session: Session, case_id: str, error: str, now: datetime, element: str | None = None) -> None:
+    """Mark the case `error` with `error` as its text, in a transaction of its own (commits
+    whatever else the session holds, e.g. the failed timer)."""
+    # A write transaction from the start: after the caller's rollback a plain one would read
+    # first and, on SQLite, fail at once (not wait) if another writer committed meanwhile.
+    begin_write(session)
+    case = session.get(Case, case_id)
+    if case is None:
+        session.commit()
+        return
+    case.status, case.error = CaseStatus.ERROR, error[:2000]
+    history(session, case, EventKind.CASE_ERROR, now, None, data={"error": error[:2000]})
+    # The error text may quote form data: only the failing element goes out.
+    emit(session, OutboxKind.CASE_ERROR, case, now, step=element)
+    try:
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+
+
+CONSENT_VALUES = ("given", "not_given", "unknown")
+
+
+def set_consent(case: Case, value: str, actor: User | None, now: datetime) -> None:
+    case.consent, case.consent_recorded_at = value, now
+    case.consent_recorded_by_id = actor.id if actor else None
