@@ -131,3 +131,17 @@ def test_migration_preview_and_migrate_from_the_page(designer: PageClient, api) 
     assert r.get_json() == {"migrated": [{"case_id": case["id"]}], "failed": []}
     listed = {p["key"]: p for p in island(designer.get("/modeler").get_data(as_text=True))["processes"]}
     assert listed["multi_agency"]["versions"][0]["comment"] == "名前の変更"
+
+
+def test_a_malicious_script_is_stopped_or_refused_from_the_page_with_its_element(designer: PageClient,
+                                                                                tmp_path) -> None:  # noqa: ANN001
+    from tests.engine.support import ADVICE, diagram
+
+    loop = (diagram(tmp_path, script="i = 0\nwhile i >= 0:\n    i = i + 1") / "probe.bpmn").read_text()
+    r = send(designer, "POST", "/modeler/data/test-run", {"bpmn": loop, "answers": {"work": ADVICE}})
+    assert r.status_code == 200 and r.get_json()["error"]["element"] == "middle"
+    escape = (diagram(tmp_path, script="x = ().__class__.__bases__") / "probe.bpmn").read_text()
+    for url in ("/modeler/data/test-run", "/modeler/data/deploy"):
+        r = send(designer, "POST", url, {"bpmn": escape, "answers": {"work": ADVICE}})
+        assert r.status_code == 422 and "middle" in r.get_json()["error"]["fields"], r.get_json()
+    assert "probe" not in {p["key"] for p in island(designer.get("/modeler").get_data(as_text=True))["processes"]}
