@@ -22,6 +22,9 @@ from tests.ui.conftest import PASSWORD
 from tests.ui.test_browser import check_page, shot, sign_in
 
 pytestmark = pytest.mark.browser
+# Validate and deploy run bpmnlint in node and the engine's checks: on a busy machine that is more
+# than expect's default wait, so these waits for the server's answer are longer (no speed is asserted).
+SERVER = {"timeout": 60_000}
 # the browser, the served app and the page of the staff pages' browser tests
 chromium, server, browser_page = browser.chromium, browser.server, browser.browser_page
 
@@ -87,14 +90,14 @@ def test_a_designer_adds_a_step_deploys_it_and_compares_the_versions(
     shot(page, "modeler-properties")
 
     page.get_by_role("button", name="検証", exact=True).click()
-    expect(page.locator("#editor-status")).to_have_text("検証しました：配置できます。")
+    expect(page.locator("#editor-status")).to_have_text("検証しました：配置できます。", **SERVER)
 
     answers = {"intake": {"multiple_targets": False, "all_targets_have_lead_department": True,
                           "lead_department_can_handle_alone": True, "coordination_problem": False,
                           "summary": "テスト", "consent": "not_given"}}
     page.get_by_label("回答例（JSON：{\"ステップID\": {項目: 値}}）").fill(json.dumps(answers, ensure_ascii=False))
     page.get_by_role("button", name="テスト実行", exact=True).click()
-    expect(page.locator("#run-result")).to_contain_text("止まった要素：advice")
+    expect(page.locator("#run-result")).to_contain_text("止まった要素：advice", **SERVER)
     expect(page.locator("#canvas g.djs-element.tsunagu-path[data-element-id='screening']")).to_be_attached()
     expect(page.locator("#canvas g.djs-element.tsunagu-stop[data-element-id='advice']")).to_be_attached()
     check_page(page)
@@ -102,7 +105,7 @@ def test_a_designer_adds_a_step_deploys_it_and_compares_the_versions(
 
     page.get_by_label("配置のコメント（変更点）").fill("終結後の確認を追加")
     page.get_by_role("button", name="配置", exact=True).click()
-    expect(page.locator("#editor-status")).to_have_text("multi_agency の版 2 を配置しました。")
+    expect(page.locator("#editor-status")).to_have_text("multi_agency の版 2 を配置しました。", **SERVER)
     expect(page.get_by_label("多機関協働事業による支援の流れ の版")).to_contain_text("「終結後の確認を追加」")
     with session_factory() as s:
         new_case = cases.start_case(s, env, s.get(type(personas.caseworker), personas.caseworker.id),
@@ -113,19 +116,19 @@ def test_a_designer_adds_a_step_deploys_it_and_compares_the_versions(
     page.get_by_label("比較元の版", exact=True).select_option("1")
     page.get_by_label("比較先の版", exact=True).select_option("2")
     page.get_by_role("button", name="差分を表示").click()
-    expect(page.locator("#diff-result")).to_contain_text("版 1 → 版 2")
+    expect(page.locator("#diff-result")).to_contain_text("版 1 → 版 2", **SERVER)
     expect(page.locator("#diff-added-list")).to_contain_text("follow_up")
     expect(page.locator("#diff-to-canvas g.djs-element.diff-added[data-element-id='follow_up']")).to_be_attached()
     check_page(page)
     shot(page, "modeler-diff")
 
     page.get_by_role("button", name="移行できる案件を確認").click()
-    expect(page.locator("#migrate-result")).to_have_text("版 1 → 版 2：移行できる 1 件、できない 0 件。")
+    expect(page.locator("#migrate-result")).to_have_text("版 1 → 版 2：移行できる 1 件、できない 0 件。", **SERVER)
     with session_factory() as s:
         old_number = s.get(Case, old_case).number
     expect(page.locator("#movable-list")).to_have_text(old_number)
     page.get_by_role("button", name="移行できる案件をすべて移行").click()
-    expect(page.locator("#migrate-result")).to_have_text("1 件を移行しました。失敗 0 件。")
+    expect(page.locator("#migrate-result")).to_have_text("1 件を移行しました。失敗 0 件。", **SERVER)
     assert case_version(session_factory, old_case) == 2
     check_page(page)
 

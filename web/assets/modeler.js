@@ -512,6 +512,7 @@ async function discardDraft() {
 }
 
 async function validate() {
+  say($("editor-status"), M.md_working);
   try {
     serverFindings = await call("POST", DATA.urls.validate,
       { bpmn: await currentXml(), dmn: await currentDmn(), forms: state.forms });
@@ -547,6 +548,7 @@ async function testRun() {
     out.focus();
     return;
   }
+  say(out, M.md_working);
   try {
     const result = await call("POST", DATA.urls.testRun,
       { bpmn: await currentXml(), answers, dmn: await currentDmn(), forms: state.forms });
@@ -589,6 +591,7 @@ async function deploy() {
     if (!window.confirm(fmt(M.md_confirm_overwrite, { key }))) return;
     overwrite = true;
   }
+  say($("editor-status"), M.md_working);
   try {
     const result = await call("POST", DATA.urls.deploy, { bpmn: await currentXml(), dmn: await currentDmn(),
       opened: state.opened, overwrite, comment: $("deploy-comment").value, forms: state.forms });
@@ -770,6 +773,7 @@ async function runMigration() {
   const out = $("migrate-result");
   const { key, from, to } = state.migration || {};
   if (!key) return;
+  say(out, M.md_working);
   try {
     const result = await call("POST", url(DATA.urls.migration, { key }), { from, to });
     say(out, fmt(M.md_migrated, { migrated: result.migrated.length, failed: result.failed.length }),

@@ -115,6 +115,7 @@ MESSAGES.update({
     "md_migrated": ("{migrated} 件を移行しました。失敗 {failed} 件。", "{migrated} moved; {failed} failed."),
     # --- texts the browser code shows (passed to it in the page's language)
     "md_referring": ("つなぎ元の機関（案件ごと）", "The referring agency (per case)"),
+    "md_working": ("処理しています…", "Working…"),
     "md_choose": ("（選択してください）", "(choose)"),
     "md_engine_group": ("つなぐの設定", "Tsunagu settings"),
     "md_form": ("入力フォーム", "Form"),
