@@ -133,7 +133,9 @@ def _seed_more(session, api, personas, now) -> dict:  # noqa: ANN001
     known = {"session_id": list(session.scalars(select(WebSession.id))), "sub_id": [sub.id],
              "event_id": [e.id for e in events[:9]], ("POST", "/api/messages/{name}", "name"): MESSAGES,
              "process_key": ["multi_agency", "emergency", "no_such_process"],
-             "key": ["multi_agency", "intake", "emergency"], "version": [1]}
+             "key": ["multi_agency", "intake", "emergency"], "version": [1],
+             ("GET", "/api/processes/{key}/versions/{version}/dmn/{name}", "name"): ["intake_criteria.dmn",
+                                                                                      "intake_criteria", "x.dmn"]}
     # Ends the transaction, so that no snapshot of it is held while the server writes.
     session.commit()
     assert api("admin").post("/api/sources", json={"name": "fuzz-kept"}).status_code == 201
