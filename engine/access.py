@@ -112,3 +112,4 @@ def task_queue_clause(actor: User):  # noqa: ANN201
 
 def can_work_on(actor: User, task: HumanTask) -> bool:
     return task.assignee_id == actor.id or task.group_id in actor.group_ids
+

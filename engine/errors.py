@@ -44,7 +44,8 @@ class DeployError(DomainError):
 
     def __init__(self, message: str, element: str | None = None, file: str | None = None) -> None:
         where = " ".join(p for p in (f"file {file}" if file else "", f"element {element}" if element else "") if p)
-        super().__init__(f"{where}: {message}" if where else message)
+        # keyed by the element at fault, so a modeler can point at it
+        super().__init__(f"{where}: {message}" if where else message, {element: message} if element else None)
         self.detail = message  # the message without the place
         self.element = element
         self.file = file

@@ -692,3 +692,19 @@ class ResourceGap(Base):
     kind: Mapped[str] = mapped_column(String(32))
     need: Mapped[str] = mapped_column(Text, default="")
     recorded_at: Mapped[datetime]
+class ProcessDraft(Base):
+    """A designer's unfinished change to a process, kept on the server between sittings: one per
+    designer and process. `base_version` is the version the draft was opened from (None for a new
+    process), so deploying over a process the designer did not open can be noticed."""
+
+    __tablename__ = "process_drafts"
+    __table_args__ = (UniqueConstraint("user_id", "process_key", name="uq_process_drafts_user_process"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    process_key: Mapped[str] = mapped_column(String(100))
+    bpmn: Mapped[str] = mapped_column(Text)
+    # {file name: DMN XML} of the decision tables edited with the diagram
+    dmn: Mapped[dict[str, Any]]
+    base_version: Mapped[int | None]
+    updated_at: Mapped[datetime]

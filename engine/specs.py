@@ -644,20 +644,31 @@ class SpecCache:
         return loaded
 
     def _load(self, d: ProcessDefinition) -> LoadedDefinition:
-        bundle = d.bundle
-        # A stored version loads even if today's checks would refuse it (deployed before they
-        # existed): its cases run, or fail with the element named, as they did then.
-        parsed = _Parsed(bundle["bpmn"], bundle["dmn"], strict=False)
-        spec, subs = parsed.get(d.process_key)
-        steps, routes, _ = _inspect(d.process_key, spec, subs, dict(bundle["forms"]), self.org, None,
-                                    parsed.camunda, Faults(collect=True))
-        start_form = _start_form_key(spec, bundle["forms"], None)
-        return LoadedDefinition(d.id, d.process_key, d.version, spec, subs, bundle["forms"], steps, routes,
-                                next(iter(bundle["bpmn"].values())),
-                                bundle["forms"][start_form] if start_form else None, message_start_names(spec))
+        return load_bundle(d.process_key, d.bundle, self.org, d.id, d.version)
+
+
+def load_bundle(process_key: str, bundle: dict[str, Any], org: Organisation, definition_id: int = 0,
+                version: int = 0) -> LoadedDefinition:
+    """Parse a bundle ({"bpmn", "dmn", "forms"}, see `check_sources`) into a runnable definition.
+    Stored versions load with their id; a sandbox run (engine.sandbox) with none. A stored
+    version loads even if today's checks would refuse it (deployed before they existed): its
+    cases run, or fail with the element named, as they did then."""
+    parsed = _Parsed(bundle["bpmn"], bundle["dmn"], strict=False)
+    spec, subs = parsed.get(process_key)
+    steps, routes, _ = _inspect(process_key, spec, subs, dict(bundle["forms"]), org, None, parsed.camunda,
+                                Faults(collect=True))
+    start_form = _start_form_key(spec, bundle["forms"], None)
+    return LoadedDefinition(definition_id, process_key, version, spec, subs, bundle["forms"], steps, routes,
+                            next(iter(bundle["bpmn"].values())),
+                            bundle["forms"][start_form] if start_form else None, message_start_names(spec))
 
 
 def message_start_names(spec: Any) -> frozenset[str]:
     """Messages that start the process: its top level's message start events."""
     return frozenset(ts.event_definition.name for ts in spec.task_specs.values()
                      if isinstance(ts, StartEvent) and isinstance(ts.event_definition, MessageEventDefinition))
+
+
+def parse_xml(name: str, content: bytes | str) -> etree._Element:
+    """XML parsed without entities or network access; DeployError naming `name` if malformed."""
+    return _parse_xml(name, content)

@@ -138,8 +138,10 @@ def _seed_more(session, api, personas, now) -> dict:  # noqa: ANN001
     session.flush()
     known = {"session_id": list(session.scalars(select(WebSession.id))), "sub_id": [sub.id],
              "event_id": [e.id for e in events[:9]], ("POST", "/api/messages/{name}", "name"): MESSAGES,
-             "key": ["emergency", "multi_agency"], "version": [1],
-             ("GET", "/api/processes/{key}/versions/{version}/dmn/{name}", "name"): ["intake_criteria.dmn"],
+             "process_key": ["multi_agency", "emergency", "no_such_process"],
+             "key": ["emergency", "multi_agency", "intake"], "version": [1],
+             ("GET", "/api/processes/{key}/versions/{version}/dmn/{name}", "name"): ["intake_criteria.dmn",
+                                                                                      "intake_criteria", "x.dmn"],
              ("GET", "/api/forms/{key}", "key"): ["advice"], ("PUT", "/api/forms/{key}", "key"): ["advice"],
              "escalation_id": [item.id]}
     # Ends the transaction, so that no snapshot of it is held while the server writes.

@@ -445,7 +445,7 @@ def html_pages(app) -> set[str]:  # noqa: ANN001
     """Every GET route of the staff pages that renders HTML, from the app's URL map."""
     return {r.endpoint for r in app.url_map.iter_rules()
             if "GET" in r.methods and r.endpoint.split(".")[0] in ("ui", "ui_auth", "ui_admin", "ui_webhooks", "ui_scheme",
-                                                                          "ui_reports")
+                                                                          "ui_reports", "ui_modeler")
             and r.endpoint not in NOT_PAGES}
 
 
@@ -579,6 +579,9 @@ def test_every_page_passes_axe_in_japanese_and_english(app, browser_page) -> Non
     for url in ("/supervisor", "/supervisor/stuck", "/supervisor/heatmap"):
         page.goto(url)
         check()  # the supervisors' pages (an administrator may read them too), over the cases they may see
+    page.goto("/modeler")
+    expect(page.locator("body[data-modeler-ready='true']")).to_be_attached()
+    check()  # the process designers' page (its editing states: tests/ui/test_modeler_browser.py)
 
     missing = html_pages(app) - seen
     assert not missing, f"pages no browser test checks with axe-core: {sorted(missing)}"

@@ -142,10 +142,22 @@ def init_app(app: Flask) -> None:
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     api.register_converter(IdConverter, id_param_schema)
 
-    from web.api import admin, cases, groups, messages, processes, reports, scheme, supervise, tasks, webhooks
+    from web.api import (
+        admin,
+        cases,
+        drafts,
+        groups,
+        messages,
+        processes,
+        reports,
+        scheme,
+        supervise,
+        tasks,
+        webhooks,
+    )
 
     for blp in (groups.blp, cases.blp, tasks.blp, admin.blp, webhooks.blp, messages.blp, scheme.blp, processes.blp,
-                reports.blp, supervise.blp):
+                drafts.blp, reports.blp, supervise.blp):
         api.register_blueprint(blp)
 
     @app.errorhandler(DomainError)

@@ -185,3 +185,50 @@ class TaskQuery(Schema):
     group = fields.String()
     limit = fields.Integer(load_default=500, validate=validate.Range(1, 1000))
     offset = fields.Integer(load_default=0, validate=validate.Range(0, MAX_INT))
+
+
+class ProcessDraftIn(Schema):
+    bpmn = fields.String(required=True, metadata={"description": "the draft's BPMN XML (bpmn:definitions)"})
+    dmn = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict,
+                      metadata={"description": "{file name (name.dmn): DMN XML} edited with the diagram"})
+    base_version = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(1, MAX_INT),
+                                  metadata={"description": "the version the draft was opened from; null for a "
+                                                           "new process"})
+
+
+class ProcessDraftOut(Schema):
+    process_key = fields.String(required=True)
+    bpmn = fields.String(required=True)
+    dmn = fields.Dict(keys=fields.String(), values=fields.String())
+    base_version = fields.Integer(allow_none=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class SandboxRunIn(Schema):
+    bpmn = fields.String(required=True, metadata={"description": "BPMN XML to run (its first executable process)"})
+    answers = fields.Dict(keys=fields.String(), values=fields.Dict(), load_default=dict, metadata={
+        "description": "{step id: form data} completing each user task; the start event's id for start data"})
+    dmn = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict, metadata={
+        "description": "{file name: DMN XML} over the deployed decision tables"})
+    forms = fields.Dict(keys=fields.String(), values=fields.Dict(), load_default=dict, metadata={
+        "description": "{form key: JSON Schema} over the deployed forms"})
+
+
+class SandboxWaiting(Schema):
+    element = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"description": "task, timer, message, signal or event"})
+
+
+class SandboxError(Schema):
+    element = fields.String(allow_none=True)
+    message = fields.String(required=True)
+    fields = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class SandboxRunOut(Schema):
+    process_key = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "completed, waiting, error or step_limit"})
+    path = fields.List(fields.String(), required=True, metadata={"description": "element ids in the order run"})
+    waiting = fields.List(fields.Nested(SandboxWaiting), required=True)
+    error = fields.Nested(SandboxError, allow_none=True)
+    data = fields.Dict(metadata={"description": "the case data where the run ended"})

@@ -39,11 +39,22 @@ def _fromiso(value: Any) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from web.ui import admin, auth, errors, forms, reports, scheme, sources, views, webhooks  # noqa: F401 - sources adds routes to admin.bp
+    from web.ui import (  # noqa: F401 - sources adds routes to admin.bp
+        admin,
+        auth,
+        errors,
+        forms,
+        modeler,
+        reports,
+        scheme,
+        sources,
+        views,
+        webhooks,
+    )
 
     auth.configure(app)
     errors.install_app(app)
-    for blueprint in (auth.bp, views.bp, admin.bp, webhooks.bp, scheme.bp, reports.bp):
+    for blueprint in (auth.bp, views.bp, admin.bp, webhooks.bp, scheme.bp, reports.bp, modeler.bp, modeler.data):
         app.register_blueprint(blueprint)
 
     app.jinja_env.globals.update(
@@ -57,7 +68,7 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _page_context() -> dict[str, Any]:
-        if request.blueprint not in ("ui", "ui_auth", "ui_admin"):
+        if request.blueprint not in ("ui", "ui_auth", "ui_admin", "ui_modeler", "ui_scheme", "ui_reports", "ui_webhooks"):
             return {}
         return {"actor": g.get("actor")}
 
