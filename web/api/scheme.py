@@ -193,6 +193,7 @@ def consultation_categories(query):  # noqa: ANN001, ANN201
 @blp.arguments(ConsultationIn)
 @blp.response(201, ConsultationOut)
 @blp.alt_response(403, schema=ApiError)
+@blp.alt_response(404, schema=ApiError)
 def record_consultation(body):  # noqa: ANN001, ANN201
     """Record a consultation at a window; it may open a case or link to one."""
     return consultations.record_consultation(db.session, engine_env(), g.actor, body, now())
