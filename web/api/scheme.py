@@ -135,22 +135,18 @@ class WalkInIn(Schema):
     note = fields.Raw(**ANY)
 
 
-class PlaceIn(Schema):
-    name = fields.Raw(required=True)
-    kind = fields.Raw(required=True, metadata={"description": "activity, workplace or community"})
-    description = fields.Raw(**ANY)
-    group = fields.Raw(**ANY)
-    capacity = fields.Raw(**ANY)
-    active = fields.Raw(**ANY)
-
-
 class PlaceChange(Schema):
-    name = fields.Raw(**ANY)
-    kind = fields.Raw(**ANY)
-    description = fields.Raw(**ANY)
-    group = fields.Raw(**ANY)
-    capacity = fields.Raw(**ANY)
-    active = fields.Raw(**ANY)
+    name = fields.String(validate=validate.Length(max=200))
+    kind = fields.String(metadata={"description": "activity, workplace or community"})
+    description = fields.String(validate=validate.Length(max=4000))
+    group = fields.String(allow_none=True)
+    capacity = fields.Integer(allow_none=True, validate=validate.Range(1, 10_000))
+    active = fields.Boolean(strict=True)
+
+
+class PlaceIn(PlaceChange):
+    name = fields.String(required=True, validate=validate.Length(max=200))
+    kind = fields.String(required=True, metadata={"description": "activity, workplace or community"})
 
 
 class PlaceOut(Schema):
