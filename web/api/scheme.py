@@ -141,7 +141,7 @@ class PlaceChange(Schema):
     description = fields.String(validate=validate.Length(max=4000))
     group = fields.String(allow_none=True)
     capacity = fields.Integer(allow_none=True, validate=validate.Range(1, 10_000))
-    active = fields.Boolean(strict=True)
+    active = fields.Boolean(truthy={True}, falsy={False})
 
 
 class PlaceIn(PlaceChange):
