@@ -148,8 +148,9 @@ def _add(session: Session, actor: User, group: str, received_on: date, channel: 
 
 
 def _visible(actor: User, env: Env):  # noqa: ANN202
-    """Consultations of the caller's windows; the secretariat and its lead see every window."""
-    if sees_every_case(actor, env.org) or Role.ADMIN in actor.roles:
+    """Consultations of the caller's windows; the secretariat and its lead see every window
+    (an administrator, like for cases, only those of their own groups)."""
+    if sees_every_case(actor, env.org):
         return Consultation.id.is_not(None)
     return Consultation.group_id.in_(actor.group_ids)
 

@@ -61,11 +61,10 @@ def record(session: Session, env: Env, case: Case, step: str, data: dict[str, An
         reason = "consultation"
     if reason:
         case.closure_reason = reason[:32]
-    if process == "multi_agency" and step == "meeting" and isinstance(data.get("plan_review"), dict):
-        _review(session, case, "plan", data["plan_review"], now)
+    if process == "multi_agency" and step == "meeting":
+        _review(session, case, "plan", data, "plan_review", now)
     if process == "multi_agency" and step == "closure":
-        if isinstance(data.get("evaluation_review"), dict):
-            _review(session, case, "closure", data["evaluation_review"], now)
+        _review(session, case, "closure", data, "evaluation_review", now)
         for gap in data.get("resource_gaps") or []:
             session.add(ResourceGap(case_id=case.id, kind=gap["kind"], need=gap.get("need", ""), recorded_at=now))
     if process == "participation":
@@ -79,10 +78,14 @@ def finished(session: Session, case: Case) -> None:
         case.closure_reason = "handed_over" if linked is not None else "completed"
 
 
-def _review(session: Session, case: Case, stage: str, review: dict[str, Any], now: datetime) -> None:
-    held = date.fromisoformat(review["held_on"]) if isinstance(review.get("held_on"), str) else None
-    session.add(MeetingReview(case_id=case.id, stage=stage, held_on=held, result=str(review.get("result", "")),
-                              comments=str(review.get("comments", "")), recorded_at=now))
+def _review(session: Session, case: Case, stage: str, data: dict[str, Any], prefix: str, now: datetime) -> None:
+    """The review's fields are `<prefix>_held_on`, `_result` and `_comments`; a result records it."""
+    result = data.get(f"{prefix}_result")
+    if not isinstance(result, str):
+        return
+    held = data.get(f"{prefix}_held_on")
+    session.add(MeetingReview(case_id=case.id, stage=stage, held_on=date.fromisoformat(held) if isinstance(held, str) else None,
+                              result=result, comments=str(data.get(f"{prefix}_comments", "")), recorded_at=now))
 
 
 def _placement(session: Session, case: Case, step: str, data: dict[str, Any], now: datetime) -> None:

@@ -147,6 +147,14 @@ def _seed_more(session, api, personas, now) -> dict:  # noqa: ANN001
     # Ends the transaction, so that no snapshot of it is held while the server writes.
     session.commit()
     assert api("admin").post("/api/sources", json={"name": "fuzz-kept"}).status_code == 201
+    # A participation place and a consultation day (issue 13) for the paths that name one.
+    place = api("secretariat").post("/api/places", json={"name": "ふらっとカフェ", "kind": "community"})
+    day = api("secretariat").post("/api/events", json={"title": "くらしを守る総合相談会", "held_on": "2026-03-20",
+                                                        "place": "市役所", "groups": ["hokatsu-center"]})
+    assert place.status_code == day.status_code == 201
+    known["place_id"] = [place.json["id"]]
+    for method, path in (("GET", "/api/events/{event_id}"), ("POST", "/api/events/{event_id}/consultations")):
+        known[(method, path, "event_id")] = [day.json["id"]]
     return known
 
 

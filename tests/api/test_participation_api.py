@@ -13,7 +13,8 @@ PLAN = {"issues": "ひきこもりの長男と高齢の母", "policy": "長男�
         "participation": True, "participation_need": "週1回、人と関われる居場所"}
 MEETING = {"held_on": "2026-04-10", "participants": ["choju-anshin"],
            "roles": [{"group": "choju-anshin", "role": "母の介護"}],
-           "plan_review": {"held_on": "2026-04-10", "result": "appropriate", "comments": "参加支援を併せて行う"}}
+           "plan_review_held_on": "2026-04-10", "plan_review_result": "appropriate",
+           "plan_review_comments": "参加支援を併せて行う"}
 
 
 def _places(sec) -> tuple[int, int]:  # noqa: ANN001
@@ -80,7 +81,7 @@ def test_a_plan_without_participation_need_hands_over_nothing(api) -> None:  # n
     complete(ref, case["id"], "intake", ELIGIBLE)
     complete(sec, case["id"], "assessment", {"members": ["choju-anshin"], "assessment": "a"})
     complete(sec, case["id"], "plan", {"issues": "i", "policy": "p", "monitoring_interval": "P1M"})
-    state = complete(sec, case["id"], "meeting", {k: v for k, v in MEETING.items() if k != "plan_review"})
+    state = complete(sec, case["id"], "meeting", {k: v for k, v in MEETING.items() if not k.startswith("plan_review")})
     assert state["linked_cases"] == [] and len(state["timers"]) == 1
 
 
@@ -101,11 +102,11 @@ def test_closure_records_the_evaluation_review_and_resource_gaps(api, clock, ses
     complete(ref, case["id"], "intake", ELIGIBLE)
     complete(sec, case["id"], "assessment", {"members": ["choju-anshin"], "assessment": "a"})
     complete(sec, case["id"], "plan", {"issues": "i", "policy": "p", "monitoring_interval": "P14D"})
-    complete(sec, case["id"], "meeting", {k: v for k, v in MEETING.items() if k != "plan_review"})
+    complete(sec, case["id"], "meeting", {k: v for k, v in MEETING.items() if not k.startswith("plan_review")})
     fire_due(session_factory, env, clock.advance(days=15))
     complete(sec, case["id"], "monitoring", {"next": "close", "progress": "安定"})
     closure = {"evaluation": "支援が定着", "outcome": "established",
-               "evaluation_review": {"held_on": "2026-05-01", "result": "approved"},
+               "evaluation_review_held_on": "2026-05-01", "evaluation_review_result": "approved",
                "resource_gaps": [{"kind": "place_to_be", "need": "夜間の居場所"}, {"kind": "nowhere", "need": "x"}]}
     task = only_task(sec, case["id"], "closure")
     bad = sec.post(f"/api/tasks/{task['id']}/complete", json={"data": closure})

@@ -108,6 +108,27 @@ ENDPOINTS: dict[str, Endpoint] = {
     # a result per task: the administrator's says not_found
     "supervise.assign_many": Endpoint("POST", "/api/tasks/assign", {**everyone(FB), "lead": OK, "admin": OK},
                                       {"tasks": ["{task}"], "assignee": "kyosei.tanaka"}),
+    # issue 13: consultations at any window, consultation days, places, statistics
+    "scheme.consultation_categories": Endpoint("GET", "/api/consultations/categories", everyone(OK)),
+    "scheme.record_consultation": Endpoint("POST", "/api/consultations", everyone(OK),
+                                           {"received_on": "2026-03-31", "content": "other", "response": "information",
+                                            "group": "{own_group}"}),
+    "scheme.list_consultations": Endpoint("GET", "/api/consultations", everyone(OK)),
+    "scheme.create_event": Endpoint("POST", "/api/events", {**everyone(FB), "secretariat": OK, "lead": OK, "admin": OK},
+                                    {"title": "総合相談会", "held_on": "2026-03-20", "place": "市役所",
+                                     "groups": ["hokatsu-center"]}),
+    "scheme.list_events": Endpoint("GET", "/api/events", everyone(OK)),
+    "scheme.get_event": Endpoint("GET", "/api/events/999", everyone(NF)),
+    "scheme.record_walk_in": Endpoint("POST", "/api/events/999/consultations", everyone(NF), {"kinds": ["other"]}),
+    "scheme.list_places": Endpoint("GET", "/api/places", everyone(OK)),
+    "scheme.add_place": Endpoint("POST", "/api/places", {**everyone(FB), "secretariat": OK, "lead": OK, "admin": OK},
+                                 {"name": "居場所", "kind": "community"}),
+    "scheme.change_place": Endpoint("PATCH", "/api/places/999", {**everyone(FB), "secretariat": NF, "lead": NF,
+                                                                  "admin": NF}, {"active": False}),
+    "scheme.get_statistics": Endpoint("GET", "/api/reports/statistics",
+                                      {**everyone(FB), "secretariat": OK, "lead": OK, "admin": OK}),
+    "scheme.get_statistics_csv": Endpoint("GET", "/api/reports/statistics.csv",
+                                          {**everyone(FB), "secretariat": OK, "lead": OK, "admin": OK}),
     # signed by a registered source, never by a bearer token: no persona's token gets in
     "inbound_webhooks.receive": Endpoint("POST", "/webhooks/matrix", everyone("401"), {"type": "matrix_probe"}),
 }

@@ -135,22 +135,18 @@ class WalkInIn(Schema):
     note = fields.Raw(**ANY)
 
 
-class PlaceIn(Schema):
-    name = fields.Raw(required=True)
-    kind = fields.Raw(required=True, metadata={"description": "activity, workplace or community"})
-    description = fields.Raw(**ANY)
-    group = fields.Raw(**ANY)
-    capacity = fields.Raw(**ANY)
-    active = fields.Raw(**ANY)
-
-
 class PlaceChange(Schema):
-    name = fields.Raw(**ANY)
-    kind = fields.Raw(**ANY)
-    description = fields.Raw(**ANY)
-    group = fields.Raw(**ANY)
-    capacity = fields.Raw(**ANY)
-    active = fields.Raw(**ANY)
+    name = fields.String(validate=validate.Length(max=200))
+    kind = fields.String(metadata={"description": "activity, workplace or community"})
+    description = fields.String(validate=validate.Length(max=4000))
+    group = fields.String(allow_none=True)
+    capacity = fields.Integer(allow_none=True, validate=validate.Range(1, 10_000))
+    active = fields.Boolean(truthy={True}, falsy={False})
+
+
+class PlaceIn(PlaceChange):
+    name = fields.String(required=True, validate=validate.Length(max=200))
+    kind = fields.String(required=True, metadata={"description": "activity, workplace or community"})
 
 
 class PlaceOut(Schema):
@@ -193,6 +189,7 @@ def consultation_categories(query):  # noqa: ANN001, ANN201
 @blp.arguments(ConsultationIn)
 @blp.response(201, ConsultationOut)
 @blp.alt_response(403, schema=ApiError)
+@blp.alt_response(404, schema=ApiError)
 def record_consultation(body):  # noqa: ANN001, ANN201
     """Record a consultation at a window; it may open a case or link to one."""
     return consultations.record_consultation(db.session, engine_env(), g.actor, body, now())
