@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import audit, runtime, writes
+from engine.clock import Clock
 from engine.db import begin_write
 from engine.env import Env
 from engine.expressions import limit_exceeded
@@ -136,8 +137,12 @@ def _record_runaway(session_factory: sessionmaker[Session], timer_id: int, exc: 
         writes.mark_error(session, timer.case_id, message, now, (failed.fields or {}).get("element"))
 
 
-def fire_due(session_factory: sessionmaker[Session], env: Env, now: datetime, limit: int = 200) -> int:
+def fire_due(session_factory: sessionmaker[Session], env: Env, now: datetime, limit: int = 200,
+             clock: Clock | None = None) -> int:
     """Fire timers due before `now` (at most `limit`, earliest first). Returns how many this call fired.
+
+    With `clock` (the sweeper's), each timer is claimed and fired at the clock's time then, not at
+    `now`: its `fired_at` is when it fired even late in a long sweep.
 
     Each transaction claims the next due timer that no other transaction holds, so sweepers running
     at once share the work rather than all trying the same timers. A timer tried once in this call
@@ -152,14 +157,15 @@ def fire_due(session_factory: sessionmaker[Session], env: Env, now: datetime, li
     for _ in range(due):
         with session_factory() as session:
             begin_write(session)
-            claimed = _claim(session, _CLAIM_NEXT, now=now, tried=tried)
+            at = clock.now() if clock is not None else now
+            claimed = _claim(session, _CLAIM_NEXT, now=at, tried=tried)
             if claimed is None:
                 session.rollback()
                 break  # another sweeper has taken the rest
             timer_id = claimed.id
             tried.append(timer_id)
             try:
-                fired += _fire(session, env, claimed, now)
+                fired += _fire(session, env, claimed, at)
             except StaleDataError:
                 session.rollback()  # the case moved meanwhile; the timer is still pending
             except DB_UNAVAILABLE:
@@ -169,8 +175,8 @@ def fire_due(session_factory: sessionmaker[Session], env: Env, now: datetime, li
                 session.rollback()
                 if limit_exceeded(exc) is not None:
                     log.warning("timer %s: the diagram went over its script limits: %s", timer_id, exc)
-                    _record_runaway(session_factory, timer_id, exc, now)
+                    _record_runaway(session_factory, timer_id, exc, at)
                     continue
                 log.exception("timer %s failed", timer_id)
-                _record_failure(session_factory, timer_id, exc, now)
+                _record_failure(session_factory, timer_id, exc, at)
     return fired
