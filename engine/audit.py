@@ -1,16 +1,33 @@
 """The audit trail: who read or changed which case's data, when, from where.
 
-Records are append-only and chained: each carries the hash of the one before it and a
-hash over its own content. They are written in the transaction of the read or change
-they describe, after the single `audit_head` row is locked, so records form one line
-in commit order. `verify` walks the chain and reports the first record that was
-altered, removed or inserted out of order.
+Records are append-only and chained: each carries the hash of the one before it on its chain
+and a hash over its own content. `verify` walks every chain and reports the first record that
+was altered, removed or inserted out of order.
 
-A chain kept in the same database detects tampering by anyone short of rewriting the
-whole tail with fresh hashes. Anchors close that gap: an anchor is the head (sequence,
-hash, time) written outside the database, one JSON line appended to a file (`anchor`,
-and daily by the sweeper with `anchor_if_due`); `verify(anchors=...)` then also checks
-that every anchored record is still there with the anchored hash.
+Why several chains (AUDIT_CHAINS, 16), not one: a record is written in the transaction of the
+read or change it describes, under the lock of its chain's head row (`audit_head`, one row a
+chain), and that lock is held until the transaction commits. With one chain every audited
+transaction in the system (a case read is one) queues on that single row, so writers of
+unrelated cases serialise on it however many workers or cores there are. A record goes on the
+chain of its case (`chain_of`: a hash of the case id; for a record without a case, of the
+actor's name), so the transactions of one case still form one line in commit order, and
+unrelated cases meet on a chain only by chance (1 in 16). The other design considered, writing
+records unchained and sealing them into one chain after commit, leaves a window in which
+records are unprotected and needs a sealer that knows when a sequence gap is a rollback rather
+than a transaction still open; chains per shard keep the protection in the writing transaction.
+Each record also has `seq`, the trail's one total order (search, export, CSV), allocated by the
+database; within a chain the order is `chain_seq`, gapless, which is what detects a removal.
+Chain 1 is the trail as it was before chains (migration 0014 put every earlier record on it,
+with `chain_seq` = its old `seq` and its hash unchanged), and its records' hashes keep the
+single-chain form; the other chains' hashes also cover the chain's number.
+
+A chain kept in the same database detects tampering by anyone short of rewriting a whole
+tail with fresh hashes. Anchors close that gap: an anchor is the heads (sequence, hash) of
+every chain and a time, written outside the database as one JSON line appended to a file
+(`anchor`, and daily by the sweeper with `anchor_if_due`); `verify(anchors=...)` then also
+checks that every anchored record is still there with the anchored hash. An anchor line is
+`{"seq", "hash", "at"}` for chain 1 plus `"chains": {"2": [seq, hash], ...}` for the others,
+so a line written before chains is read as chain 1's anchor.
 
 Where a request came from is a plain value the caller sets with `origin_scope` (the web
 layer: the client address; the CLI: "cli"; the scheduler: "scheduler").
@@ -26,13 +43,14 @@ import io
 import json
 import logging
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.limits import check_instant, check_int
@@ -44,6 +62,8 @@ ANCHOR_EVERY = timedelta(days=1)
 # not at every sweep.
 ANCHOR_RETRY = timedelta(minutes=5)
 log = logging.getLogger(__name__)
+_HEADS = AuditHead.__table__
+_RECORDS = AuditRecord.__table__
 _origin: contextvars.ContextVar[str | None] = contextvars.ContextVar("tsunagu_origin", default=None)
 
 
@@ -173,40 +193,69 @@ def current_origin() -> str | None:
     return _origin.get()
 
 
-def _digest(seq: int, at: datetime, actor_id: int | None, actor_name: str | None, action: str,
+AUDIT_CHAINS = 16
+# The head's lock is taken by moving it on: the UPDATE hands back the new place in the chain
+# and the hash to chain to.
+_MOVE_HEAD = (update(_HEADS).where(_HEADS.c.id == bindparam("chain")).values(seq=_HEADS.c.seq + 1)
+              .returning(_HEADS.c.seq, _HEADS.c.hash))
+_INSERT_RECORD = _RECORDS.insert()
+_SET_HEAD_HASH = update(_HEADS).where(_HEADS.c.id == bindparam("chain")).values(hash=bindparam("digest"))
+
+
+def chain_of(case_id: str | None, actor_name: str | None) -> int:
+    """The chain a record goes on: its case's, else its actor's (1..AUDIT_CHAINS)."""
+    key = f"case:{case_id}" if case_id else f"actor:{actor_name or ''}"
+    return 1 + zlib.crc32(key.encode()) % AUDIT_CHAINS
+
+
+def _digest(chain: int, seq: int, at: datetime, actor_id: int | None, actor_name: str | None, action: str,
             case_id: str | None, case_number: str | None, origin: str | None, detail: Any, prev: str) -> str:
-    body = json.dumps([seq, at.isoformat(), actor_id, actor_name, action, case_id, case_number, origin, detail, prev],
+    fields = [seq, at.isoformat(), actor_id, actor_name, action, case_id, case_number, origin, detail, prev]
+    # Chain 1 keeps the form of the records written before chains, whose hashes it carries on.
+    body = json.dumps(fields if chain == 1 else [chain, *fields],
                       sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
 def expected_hash(r: AuditRecord) -> str:
     """The hash a record carries if nothing in it was changed since it was written."""
-    return _digest(r.seq, r.at, r.actor_id, r.actor_name, r.action, r.case_id, r.case_number, r.origin, r.detail,
-                   r.prev_hash)
+    return _digest(r.chain, r.chain_seq, r.at, r.actor_id, r.actor_name, r.action, r.case_id, r.case_number,
+                   r.origin, r.detail, r.prev_hash)
+
+
+def _ensure_head(conn: Any, chain: int) -> None:
+    """Create a chain's head row if it is missing (the first record on it); a concurrent
+    creator wins quietly."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    conn.execute(insert(_HEADS).values(id=chain, seq=0, hash=GENESIS).on_conflict_do_nothing(index_elements=["id"]))
 
 
 def record(session: Session, actor: User | None, action: str, now: datetime, case: Case | None = None,
            detail: dict[str, Any] | None = None, actor_name: str | None = None) -> AuditRecord:
-    """Append one record in the caller's transaction (committed with it)."""
-    head = session.scalar(select(AuditHead).where(AuditHead.id == 1).with_for_update())
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
-        session.flush()
-    seq = head.seq + 1
+    """Append one record in the caller's transaction (committed with it), on its chain: three
+    Core statements (move the head, insert, give the head the hash), no ORM objects."""
     name = actor.name if actor is not None else actor_name
+    case_id = case.id if case else None
+    chain = chain_of(case_id, name)
+    conn = session.connection()
+    moved = conn.execute(_MOVE_HEAD, {"chain": chain}).first()
+    if moved is None:
+        _ensure_head(conn, chain)
+        moved = conn.execute(_MOVE_HEAD, {"chain": chain}).first()
+    chain_seq, prev = moved
     origin = current_origin()
     detail = json.loads(json.dumps(detail, default=str, ensure_ascii=False)) if detail else None
-    digest = _digest(seq, now, actor.id if actor else None, name, action, case.id if case else None,
-                     case.number if case else None, origin, detail, head.hash)
-    row = AuditRecord(seq=seq, at=now, actor_id=actor.id if actor else None, actor_name=name, action=action,
-                      case_id=case.id if case else None, case_number=case.number if case else None, origin=origin,
-                      detail=detail, prev_hash=head.hash, hash=digest)
-    session.add(row)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=digest))
-    head.seq, head.hash = seq, digest
-    return row
+    values = {"chain": chain, "chain_seq": chain_seq, "at": now, "actor_id": actor.id if actor else None,
+              "actor_name": name, "action": action, "case_id": case_id,
+              "case_number": case.number if case else None, "origin": origin, "detail": detail, "prev_hash": prev}
+    values["hash"] = digest = _digest(chain, chain_seq, now, values["actor_id"], name, action, case_id,
+                                      values["case_number"], origin, detail, prev)
+    inserted = conn.execute(_INSERT_RECORD, values)
+    conn.execute(_SET_HEAD_HASH, {"chain": chain, "digest": digest})
+    return AuditRecord(seq=inserted.inserted_primary_key[0], **values)
 
 
 @dataclass
@@ -229,28 +278,54 @@ def verify(session: Session, batch: int = 5000, anchors: list[Anchor] | None = N
 
 
 def _walk(session: Session, batch: int) -> Verification:
-    prev, expected_seq, count = GENESIS, 1, 0
-    last = 0
+    """Every chain from its first record to its head, in batches (by chain, then place on it)."""
+    heads = {h.id: (h.seq, h.hash) for h in session.execute(select(_HEADS.c.id, _HEADS.c.seq, _HEADS.c.hash))}
+    ends: dict[int, tuple[int, str]] = {}
+    count = 0
+    chain, prev, expected = 0, GENESIS, 1
+    after = (0, 0)
     while True:
-        rows = list(session.scalars(select(AuditRecord).where(AuditRecord.seq > last).order_by(AuditRecord.seq)
-                                    .limit(batch)))
+        rows = list(session.scalars(
+            select(AuditRecord).where(tuple_(AuditRecord.chain, AuditRecord.chain_seq) > tuple_(*after))
+            .order_by(AuditRecord.chain, AuditRecord.chain_seq).limit(batch)))
         if not rows:
             break
         for r in rows:
-            if r.seq != expected_seq:
-                return Verification(False, count, prev, f"record {expected_seq} is missing (next is {r.seq})",
-                                    expected_seq)
+            if r.chain != chain:
+                chain, prev, expected = r.chain, GENESIS, 1
+            where = f"record {r.seq} (chain {r.chain}, place {r.chain_seq})"
+            if r.chain_seq != expected:
+                return Verification(False, count, prev, f"chain {r.chain}: record {expected} of the chain is missing "
+                                                        f"(next is {where})", r.seq)
             if r.prev_hash != prev:
-                return Verification(False, count, prev, f"record {r.seq} does not follow record {r.seq - 1}", r.seq)
+                return Verification(False, count, prev, f"{where} does not follow the record before it", r.seq)
             if expected_hash(r) != r.hash:
-                return Verification(False, count, prev, f"record {r.seq} was altered", r.seq)
-            prev, expected_seq, count = r.hash, expected_seq + 1, count + 1
-            last = r.seq
-    head = session.get(AuditHead, 1)
-    if head is not None and (head.seq != count or head.hash != prev):
-        return Verification(False, count, prev, f"the chain ends at record {count} but its head says {head.seq}: "
-                                               f"records at the end were removed or the head was altered", count)
-    return Verification(True, count, prev)
+                return Verification(False, count, prev, f"{where} was altered", r.seq)
+            prev, expected, count = r.hash, expected + 1, count + 1
+            ends[chain] = (r.chain_seq, r.hash)
+            after = (r.chain, r.chain_seq)
+        session.expunge_all()  # a long trail is walked in constant memory
+    for c in sorted(set(heads) | set(ends)):
+        end = ends.get(c, (0, GENESIS))
+        head = heads.get(c)
+        if head is None or head != end:
+            said = head[0] if head is not None else "nothing"
+            return Verification(False, count, _heads_hash(heads), f"chain {c} ends at its record {end[0]} but its head "
+                                                                  f"says {said}: records at the end were removed or "
+                                                                  f"the head was altered", None)
+    return Verification(True, count, _heads_hash(heads))
+
+
+def _heads_hash(heads: dict[int, tuple[int, str]]) -> str:
+    """One hash for the trail's state: chain 1's head hash while it is the only chain (as before
+    chains), else a SHA-256 over every chain's head."""
+    live = {c: h for c, h in heads.items() if h[0] > 0}
+    if not live:
+        return GENESIS
+    if set(live) == {1}:
+        return live[1][1]
+    body = json.dumps(sorted([c, seq, digest] for c, (seq, digest) in live.items()), separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- anchors
@@ -258,13 +333,23 @@ def _walk(session: Session, batch: int) -> Verification:
 
 @dataclass(frozen=True)
 class Anchor:
+    """The heads of the chains at a moment: chain 1's as `seq`/`hash` (all an anchor of a
+    one-chain trail had), the others' in `chains` as (chain, seq, hash)."""
+
     seq: int
     hash: str
     at: str
     line: int = 0  # where it was read from, to name it in a report
+    chains: tuple[tuple[int, int, str], ...] = ()
+
+    def heads(self) -> list[tuple[int, int, str]]:
+        return [(1, self.seq, self.hash), *self.chains]
 
     def to_json(self) -> str:
-        return json.dumps({"seq": self.seq, "hash": self.hash, "at": self.at}, separators=(",", ":"))
+        value: dict[str, Any] = {"seq": self.seq, "hash": self.hash, "at": self.at}
+        if self.chains:
+            value["chains"] = {str(c): [seq, digest] for c, seq, digest in self.chains}
+        return json.dumps(value, separators=(",", ":"))
 
     def describe(self) -> str:
         return f"the anchor of {self.at} (line {self.line}: record {self.seq}, hash {self.hash[:12]}…)"
@@ -274,12 +359,21 @@ class AnchorFileError(ValueError):
     """The anchor file cannot be read as anchors."""
 
 
+def _anchor_of(heads: dict[int, tuple[int, str]], now: datetime) -> Anchor:
+    seq, digest = heads.get(1, (0, GENESIS))
+    others = tuple((c, h[0], h[1]) for c, h in sorted(heads.items()) if c != 1 and h[0] > 0)
+    return Anchor(seq, digest, now.isoformat(), chains=others)
+
+
+def _read_heads(session: Session) -> dict[int, tuple[int, str]]:
+    return {h.id: (h.seq, h.hash) for h in session.execute(select(_HEADS.c.id, _HEADS.c.seq, _HEADS.c.hash))}
+
+
 def head_anchor(session: Session, now: datetime) -> Anchor:
-    """The chain's head as an anchor (record 0 and the genesis hash for an empty chain)."""
-    head = session.get(AuditHead, 1)
-    seq, digest = (head.seq, head.hash) if head is not None else (0, GENESIS)
+    """Every chain's head as an anchor (record 0 and the genesis hash for an empty chain 1)."""
+    heads = _read_heads(session)
     session.commit()
-    return Anchor(seq, digest, now.isoformat())
+    return _anchor_of(heads, now)
 
 
 def append_anchor(path: Path, anchor: Anchor) -> None:
@@ -294,9 +388,9 @@ def append_anchor(path: Path, anchor: Anchor) -> None:
 
 
 def anchor_if_due(session_factory: sessionmaker[Session], path: Path, now: datetime) -> Anchor | None:
-    """The sweeper's daily anchor: claim → write. The claim is a conditional UPDATE of the
-    head row (its next due time moved a day on) that one transaction wins however many
-    sweepers run, and it returns the head as committed at that moment. The line is
+    """The sweeper's daily anchor: claim → write. The claim is a conditional UPDATE of chain
+    1's head row (its next due time moved a day on) that one transaction wins however many
+    sweepers run, and that transaction reads every chain's head as committed at that moment. The line is
     written after the claim commits, so a slow or hung anchor disk never holds the head
     row that every audited request needs; a failed write moves the next try to
     ANCHOR_RETRY from now. The anchor if this call wrote one."""
@@ -308,14 +402,21 @@ def anchor_if_due(session_factory: sessionmaker[Session], path: Path, now: datet
         if due is not None and due > now:
             return None  # the common case, decided without taking a write lock
         begin_write(session)
-        won = session.execute(
-            update(AuditHead).where(AuditHead.id == 1)
-            .where((AuditHead.anchor_due_at.is_(None)) | (AuditHead.anchor_due_at <= now))
-            .values(anchor_due_at=now + ANCHOR_EVERY).returning(AuditHead.seq, AuditHead.hash)).one_or_none()
+        claim = (update(AuditHead).where(AuditHead.id == 1)
+                 .where((AuditHead.anchor_due_at.is_(None)) | (AuditHead.anchor_due_at <= now))
+                 .values(anchor_due_at=now + ANCHOR_EVERY).returning(AuditHead.id))
+        won = session.execute(claim).one_or_none()
+        if won is None and due is None and session.scalar(select(func.count()).select_from(AuditHead)):
+            # Records so far went only on other chains: chain 1's row (which carries the
+            # due time) is made, empty, so that the claim has a row to win.
+            _ensure_head(session.connection(), 1)
+            won = session.execute(claim).one_or_none()
+        # The heads in the claiming transaction: as committed when it won.
+        heads = _read_heads(session) if won is not None else {}
         session.commit()
         if won is None:  # another sweeper was first, or the trail is still empty
             return None
-        anchor = Anchor(won.seq, won.hash, now.isoformat())
+        anchor = _anchor_of(heads, now)
         try:
             append_anchor(path, anchor)
         except OSError as exc:
@@ -330,7 +431,8 @@ def anchor_if_due(session_factory: sessionmaker[Session], path: Path, now: datet
 
 
 def read_anchors(lines: Iterable[str]) -> list[Anchor]:
-    """Anchors from the lines of an anchor file; blank lines are skipped."""
+    """Anchors from the lines of an anchor file; blank lines are skipped. A line without
+    `chains` (written before the trail had chains) anchors chain 1 alone."""
     out = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -338,39 +440,54 @@ def read_anchors(lines: Iterable[str]) -> list[Anchor]:
         try:
             value = json.loads(line)
             seq, digest, at = value["seq"], value["hash"], value["at"]
-        except (ValueError, TypeError, KeyError):
+            chains = value.get("chains", {})
+            others = tuple(sorted((int(c), h[0], h[1]) for c, h in chains.items()))
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError):
             raise AnchorFileError(f"line {n} is not an anchor (a JSON object with seq, hash and at)") from None
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0 or not isinstance(digest, str) \
-                or len(digest) != 64 or not isinstance(at, str):
+        if not all(_is_head(s_, d_) for s_, d_ in [(seq, digest), *((s_, d_) for _, s_, d_ in others)]) \
+                or not isinstance(at, str) or any(c < 2 or c > 10_000 for c, _, _ in others):
             raise AnchorFileError(f"line {n} is not an anchor (seq must be a whole number, hash 64 hex digits)")
-        out.append(Anchor(seq, digest, at, n))
+        out.append(Anchor(seq, digest, at, n, others))
     return out
+
+
+def _is_head(seq: Any, digest: Any) -> bool:
+    return isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 and isinstance(digest, str) \
+        and len(digest) == 64
 
 
 def _check_anchors(session: Session, anchors: list[Anchor], walked: Verification, batch: int) -> Verification:
     def broken(anchor: Anchor, problem: str) -> Verification:
         return Verification(False, walked.records, walked.head_hash, f"{anchor.describe()} {problem}", anchor.seq)
 
-    wanted = sorted({a.seq for a in anchors if a.seq > 0})
-    hashes: dict[int, str] = {}
+    wanted: dict[int, set[int]] = {}
+    for anchor in anchors:
+        for chain, seq, _ in anchor.heads():
+            if seq > 0:
+                wanted.setdefault(chain, set()).add(seq)
+    hashes: dict[tuple[int, int], str] = {}
     step = min(batch, 500)  # bound parameters per query
-    for i in range(0, len(wanted), step):
-        rows = session.execute(select(AuditRecord.seq, AuditRecord.hash)
-                               .where(AuditRecord.seq.in_(wanted[i:i + step])))
-        hashes.update({seq: digest for seq, digest in rows})
+    for chain, places in wanted.items():
+        places_list = sorted(places)
+        for i in range(0, len(places_list), step):
+            rows = session.execute(select(AuditRecord.chain_seq, AuditRecord.hash)
+                                   .where(AuditRecord.chain == chain, AuditRecord.chain_seq.in_(places_list[i:i + step])))
+            hashes.update({(chain, seq): digest for seq, digest in rows})
     session.commit()
     for anchor in anchors:
-        if anchor.seq == 0:
-            if anchor.hash != GENESIS:
-                return broken(anchor, "is of an empty trail but does not carry the genesis hash")
-            continue
-        have = hashes.get(anchor.seq)
-        if have is None:
-            return broken(anchor, f"names record {anchor.seq}, which the trail no longer has: records "
-                                  f"anchored before were removed")
-        if have != anchor.hash:
-            return broken(anchor, f"does not match record {anchor.seq}: the trail was rewritten from that "
-                                  f"record or an earlier one after it was anchored")
+        for chain, seq, digest in anchor.heads():
+            name = f"record {seq}" if chain == 1 else f"record {seq} of chain {chain}"
+            if seq == 0:
+                if digest != GENESIS:
+                    return broken(anchor, "is of an empty trail but does not carry the genesis hash")
+                continue
+            have = hashes.get((chain, seq))
+            if have is None:
+                return broken(anchor, f"names {name}, which the trail no longer has: records "
+                                      f"anchored before were removed")
+            if have != digest:
+                return broken(anchor, f"does not match {name}: the trail was rewritten from that "
+                                      f"record or an earlier one after it was anchored")
     return walked
 
 

@@ -22,7 +22,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from engine import limits, runtime
@@ -85,10 +85,17 @@ def correlation_key(correlation: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_WAITS_OF_CASE = (select(MessageWait.__table__.c.id, MessageWait.__table__.c.task_id,
+                         MessageWait.__table__.c.correlation, MessageWait.__table__.c.correlation_key)
+                  .where(MessageWait.__table__.c.case_id == bindparam("case_id")))
+
+
 def sync_waits(session: Session, case: Case, wf: Any, now: datetime) -> None:
     """Bring the case's message_waits rows in line with the catches its workflow waits at."""
     waiting = {str(task.id): (task, kind, name, expected) for task, kind, name, expected in runtime.waiting_catches(wf)}
-    rows = {r.task_id: r for r in session.scalars(select(MessageWait).where(MessageWait.case_id == case.id))}
+    # Plain rows, not objects: most steps find nothing to change here.
+    table = MessageWait.__table__
+    rows = {r.task_id: r for r in session.connection().execute(_WAITS_OF_CASE, {"case_id": case.id})}
     gone = [r.id for task_id, r in rows.items() if task_id not in waiting]
     if gone:
         session.execute(delete(MessageWait).where(MessageWait.id.in_(gone)))
@@ -98,7 +105,9 @@ def sync_waits(session: Session, case: Case, wf: Any, now: datetime) -> None:
         row = rows.get(task_id)
         if row is not None:
             # A catch's expectation can change while it waits (an earlier message set the key).
-            row.correlation, row.correlation_key = plain, key
+            if (row.correlation, row.correlation_key) != (plain, key):
+                session.execute(update(table).where(table.c.id == row.id)
+                                .values(correlation=plain, correlation_key=key))
             continue
         session.add(MessageWait(case_id=case.id, process_key=case.process_key, task_id=task_id, kind=kind,
                                 name=name, step=task.task_spec.bpmn_id,

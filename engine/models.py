@@ -455,15 +455,16 @@ class WebhookAttempt(Base):
 
 
 class AuditHead(Base):
-    """The end of the audit chain: one row, locked by every append so the chain stays a line."""
+    """The end of one audit chain (`id` is the chain's number): locked by every append to that
+    chain, so each chain stays a line; unrelated cases append to different chains (engine.audit)."""
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigId, default=0)
     hash: Mapped[str] = mapped_column(String(64))
-    # When the sweeper next writes the head to the anchor file (TSUNAGU_AUDIT_ANCHOR_FILE);
-    # the conditional UPDATE that moves it on is the claim, so one sweeper anchors per day.
+    # When the sweeper next writes the heads to the anchor file (TSUNAGU_AUDIT_ANCHOR_FILE), on
+    # chain 1's row; the conditional UPDATE that moves it on is the claim, so one sweeper anchors per day.
     anchor_due_at: Mapped[datetime | None]
 
 
@@ -472,10 +473,15 @@ class AuditRecord(Base):
 
     __tablename__ = "audit_records"
     __table_args__ = (Index("ix_audit_records_case_at", "case_id", "at"), Index("ix_audit_records_actor_at", "actor_name", "at"),
-                      Index("ix_audit_records_at", "at"))
+                      Index("ix_audit_records_at", "at"),
+                      UniqueConstraint("chain", "chain_seq"))
 
-    # Gapless sequence taken under the head lock: a deleted record leaves a visible hole.
-    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    # The trail's one total order (search, export): allocated by the database, not gapless.
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    # Which chain the record is on, and its gapless place in it (taken under that chain's head
+    # lock): a deleted record leaves a visible hole in its chain.
+    chain: Mapped[int] = mapped_column(Integer)
+    chain_seq: Mapped[int] = mapped_column(BigId)
     at: Mapped[datetime]
     actor_id: Mapped[int | None] = mapped_column(Integer)
     actor_name: Mapped[str | None] = mapped_column(String(100))

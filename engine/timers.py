@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import audit, runtime, writes
+from engine.clock import Clock
 from engine.db import begin_write
 from engine.env import Env
 from engine.expressions import limit_exceeded
@@ -33,6 +34,34 @@ MAX_ATTEMPTS = 8
 DB_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
+_TIMERS = Timer.__table__
+# The timer a claim may take: pending and due, and not held by another transaction (PostgreSQL:
+# SKIP LOCKED, passed over at once rather than waited for; SQLite's writers take turns anyway).
+# Either the one named, or the earliest due one this call has not tried yet.
+_FREE_BY_ID = (select(_TIMERS.c.id).where(_TIMERS.c.id == bindparam("timer_id"),
+                                          _TIMERS.c.status == TimerStatus.PENDING, _TIMERS.c.due_at < bindparam("now"))
+               .with_for_update(skip_locked=True).scalar_subquery())
+_NEXT_FREE = (select(_TIMERS.c.id)
+              .where(_TIMERS.c.status == TimerStatus.PENDING, _TIMERS.c.due_at < bindparam("now"),
+                     _TIMERS.c.id.not_in(bindparam("tried", expanding=True)))
+              .order_by(_TIMERS.c.due_at, _TIMERS.c.id).limit(1)
+              .with_for_update(skip_locked=True).scalar_subquery())
+
+
+def _claim_statement(free: Any) -> Any:
+    """Mark the timer that `free` selects as fired, handing back what firing it needs. Built once
+    per kind: a sweep runs it for every timer."""
+    return (update(_TIMERS)
+            .where(_TIMERS.c.id == free, _TIMERS.c.status == TimerStatus.PENDING, _TIMERS.c.due_at < bindparam("now"))
+            .values(status=TimerStatus.FIRED, fired_at=bindparam("now"), attempts=_TIMERS.c.attempts + 1)
+            .returning(_TIMERS.c.id, _TIMERS.c.case_id, _TIMERS.c.task_id, _TIMERS.c.step, _TIMERS.c.step_name,
+                       _TIMERS.c.due_at))
+
+
+_CLAIM_BY_ID = _claim_statement(_FREE_BY_ID)
+_CLAIM_NEXT = _claim_statement(_NEXT_FREE)
+
+
 def due_timer_ids(session: Session, now: datetime, limit: int) -> list[int]:
     stmt = (select(Timer.id).where(Timer.status == TimerStatus.PENDING, Timer.due_at < now)
             .order_by(Timer.due_at, Timer.id).limit(limit))
@@ -42,32 +71,24 @@ def due_timer_ids(session: Session, now: datetime, limit: int) -> list[int]:
 def fire_one(session: Session, env: Env, timer_id: int, now: datetime) -> bool:
     """Fire one timer if this transaction wins the claim. Commits. True if it fired."""
     begin_write(session)
-    free = (select(Timer.id).where(Timer.id == timer_id, Timer.status == TimerStatus.PENDING, Timer.due_at < now)
-            .with_for_update(skip_locked=True).scalar_subquery())
-    if _claim(session, free, now) is None:
+    claimed = _claim(session, _CLAIM_BY_ID, timer_id=timer_id, now=now)
+    if claimed is None:
         session.rollback()
         return False
-    return _fire(session, env, timer_id, now)
+    return _fire(session, env, claimed, now)
 
 
-def _claim(session: Session, free: Any, now: datetime) -> int | None:
-    """Mark the timer that `free` selects as fired; its id if this transaction won it, else None.
-    PostgreSQL: a row another sweeper holds is passed over at once (SKIP LOCKED), not waited for;
-    SQLite's writers take turns anyway."""
-    return session.scalar(
-        update(Timer)
-        .where(Timer.id == free, Timer.status == TimerStatus.PENDING, Timer.due_at < now)
-        .values(status=TimerStatus.FIRED, fired_at=now, attempts=Timer.attempts + 1)
-        .returning(Timer.id)
-        .execution_options(synchronize_session=False))
+def _claim(session: Session, statement: Any, **params: Any) -> Any:
+    """Run a claim; the claimed row if this transaction won it, else None."""
+    return session.connection().execute(statement, params).first()
 
 
-def _fire(session: Session, env: Env, timer_id: int, now: datetime) -> bool:
-    """Run the case past the timer this transaction has claimed. Commits. True if it fired."""
-    timer = session.get(Timer, timer_id)
+def _fire(session: Session, env: Env, timer: Any, now: datetime) -> bool:
+    """Run the case past the timer this transaction has claimed (`timer`: the claimed row). Commits.
+    True if it fired."""
     case = session.get(Case, timer.case_id)
     if case is None or case.status == CaseStatus.COMPLETED:
-        timer.status = TimerStatus.CANCELLED
+        session.execute(update(_TIMERS).where(_TIMERS.c.id == timer.id).values(status=TimerStatus.CANCELLED))
         session.commit()
         return False
     defn, wf = writes.load(env, case)
@@ -116,28 +137,35 @@ def _record_runaway(session_factory: sessionmaker[Session], timer_id: int, exc: 
         writes.mark_error(session, timer.case_id, message, now, (failed.fields or {}).get("element"))
 
 
-def fire_due(session_factory: sessionmaker[Session], env: Env, now: datetime, limit: int = 200) -> int:
+def fire_due(session_factory: sessionmaker[Session], env: Env, now: datetime, limit: int = 200,
+             clock: Clock | None = None) -> int:
     """Fire timers due before `now` (at most `limit`, earliest first). Returns how many this call fired.
+
+    With `clock` (the sweeper's), each timer is claimed and fired at the clock's time then, not at
+    `now`: its `fired_at` is when it fired even late in a long sweep.
 
     Each transaction claims the next due timer that no other transaction holds, so sweepers running
     at once share the work rather than all trying the same timers. A timer tried once in this call
     (fired, failed or not yet due for Spiff) is not tried again in it."""
     fired = 0
     tried: list[int] = []
-    for _ in range(limit):
+    # One read says how many are due (up to `limit`): a lone sweeper then claims exactly those,
+    # without a last claim that finds nothing (a write transaction on SQLite).
+    with session_factory() as session:
+        due = len(due_timer_ids(session, now, limit))
+        session.commit()
+    for _ in range(due):
         with session_factory() as session:
             begin_write(session)
-            free = (select(Timer.id)
-                    .where(Timer.status == TimerStatus.PENDING, Timer.due_at < now, Timer.id.not_in(tried))
-                    .order_by(Timer.due_at, Timer.id).limit(1)
-                    .with_for_update(skip_locked=True).scalar_subquery())
-            timer_id = _claim(session, free, now)
-            if timer_id is None:
+            at = clock.now() if clock is not None else now
+            claimed = _claim(session, _CLAIM_NEXT, now=at, tried=tried)
+            if claimed is None:
                 session.rollback()
-                break
+                break  # another sweeper has taken the rest
+            timer_id = claimed.id
             tried.append(timer_id)
             try:
-                fired += _fire(session, env, timer_id, now)
+                fired += _fire(session, env, claimed, at)
             except StaleDataError:
                 session.rollback()  # the case moved meanwhile; the timer is still pending
             except DB_UNAVAILABLE:
@@ -147,8 +175,8 @@ def fire_due(session_factory: sessionmaker[Session], env: Env, now: datetime, li
                 session.rollback()
                 if limit_exceeded(exc) is not None:
                     log.warning("timer %s: the diagram went over its script limits: %s", timer_id, exc)
-                    _record_runaway(session_factory, timer_id, exc, now)
+                    _record_runaway(session_factory, timer_id, exc, at)
                     continue
                 log.exception("timer %s failed", timer_id)
-                _record_failure(session_factory, timer_id, exc, now)
+                _record_failure(session_factory, timer_id, exc, at)
     return fired

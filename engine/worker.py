@@ -38,7 +38,7 @@ def sweep(session_factory: sessionmaker[Session], env: Env, clock: Clock) -> int
     the next pass tries again, and the timers it left are still pending."""
     audit.set_origin("scheduler")
     try:
-        fired = fire_due(session_factory, env, clock.now())
+        fired = fire_due(session_factory, env, clock.now(), clock=clock)
         escalate(session_factory, env, clock)
         with session_factory() as session:
             prune_received(session, clock.now())
@@ -96,7 +96,7 @@ def sweep_until_done(session_factory: sessionmaker[Session], env: Env, clock: Cl
     audit.set_origin("scheduler")
     total, before = 0, None
     while True:
-        fired = fire_due(session_factory, env, clock.now())
+        fired = fire_due(session_factory, env, clock.now(), clock=clock)
         total += fired
         with session_factory() as session:
             due = set(due_timer_ids(session, clock.now(), 1000))

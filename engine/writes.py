@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -56,6 +56,23 @@ HANDOVER_FACTS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 MAX_DATA_BYTES = 256 * 1024
+_EVENTS = CaseEvent.__table__
+_OUTBOX = OutboxEvent.__table__
+_TIMERS = Timer.__table__
+_TASKS = HumanTask.__table__
+# Built once: a step runs these on the session's connection (no autoflush, no statement
+# construction each time).
+_INSERT_EVENT = _EVENTS.insert()
+_INSERT_OUTBOX = _OUTBOX.insert()
+_INSERT_TIMER = _TIMERS.insert()
+_INSERT_TASK = _TASKS.insert()
+# Not `draft`: left out it is SQL NULL, as an ORM insert leaves it (a JSON column given None
+# would store JSON null).
+_TASK_COLUMNS = [c.key for c in _TASKS.columns if c.key != "draft"]
+_OPEN_TASK_IDS = select(_TASKS.c.id).where(_TASKS.c.case_id == bindparam("case_id"),
+                                           _TASKS.c.state == TaskState.OPEN)
+_PENDING_TIMERS = select(_TIMERS.c.task_id, _TIMERS.c.id).where(_TIMERS.c.case_id == bindparam("case_id"),
+                                                               _TIMERS.c.status == TimerStatus.PENDING)
 
 
 def next_number(session: Session, process_key: str, now: datetime) -> str:
@@ -114,20 +131,26 @@ def _prefix_candidates(process_key: str) -> list[str]:
 def history(session: Session, case: Case, kind: EventKind, now: datetime, actor: User | None,
              step: str | None = None, step_name: str | None = None, task_id: str | None = None,
              data: dict[str, Any] | None = None) -> None:
-    session.add(CaseEvent(case_id=case.id, at=now, actor_id=actor.id if actor else None, kind=kind,
-                          step=step, step_name=step_name, task_id=task_id, data=data))
+    # A Core insert, executed at once: nothing reads the row back as an object, and an ORM add
+    # would cost a unit-of-work flush (and trigger the autoflush of every later query).
+    session.connection().execute(_INSERT_EVENT, {"case_id": case.id, "at": now, "actor_id": actor.id if actor else None,
+                                                    "kind": kind, "step": step, "step_name": step_name,
+                                                    "task_id": task_id, "data": data})
     # Kept with the history row it mirrors, so the stuck report's `idle` reads one indexed column.
     # A plain UPDATE, not an attribute change: it must not bump the case's version, or a claim
-    # would collide with a concurrent completion of another task of the same case.
+    # would collide with a concurrent completion of another task of the same case. Once per
+    # instant: a step writes several history rows at the same `now`.
     if case.last_event_at is None or now > case.last_event_at:
-        session.execute(update(Case).where(Case.id == case.id, or_(Case.last_event_at.is_(None), Case.last_event_at < now))
-                        .values(last_event_at=now).execution_options(synchronize_session=False))
+        session.connection().execute(
+            update(Case).where(Case.id == case.id, or_(Case.last_event_at.is_(None), Case.last_event_at < now))
+            .values(last_event_at=now).execution_options(synchronize_session=False))
         set_committed_value(case, "last_event_at", now)
 
 
 def emit(session: Session, kind: OutboxKind, case: Case, now: datetime, **payload: Any) -> None:
     body = {"case_id": case.id, "case_number": case.number, "process": case.process_key, **payload}
-    session.add(OutboxEvent(kind=kind, case_id=case.id, payload=body, created_at=now))
+    session.connection().execute(_INSERT_OUTBOX, {"kind": kind, "case_id": case.id, "payload": body,
+                                                  "created_at": now, "delivered_at": None, "attempts": 0})
 
 
 def load(env: Env, case: Case) -> tuple[LoadedDefinition, Any]:
@@ -155,15 +178,19 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
           now: datetime, context: dict[str, Any] | None = None, handing_group: str | None = None) -> None:
     """Bring our rows in line with the workflow after it moved, then store its state.
     `handing_group` holds the step just completed: it refers any case handed over."""
+    # One flush of what the command changed on its objects (the completed task, say), then
+    # plain Core reads and writes: the projection's queries see it, and none of them pays
+    # for an autoflush or for building ORM objects it only compares ids of.
+    session.flush()
     ready = {str(t.id): t for t in runtime.ready_user_tasks(wf)}
-    open_rows = {r.id: r for r in session.scalars(
-        select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.state == TaskState.OPEN))}
-    for task_id, row in open_rows.items():
-        if task_id not in ready:
-            row.state = TaskState.CANCELLED
-            history(session, case, EventKind.TASK_CANCELLED, now, actor, row.step, row.name, row.id)
+    conn = session.connection()
+    open_ids = set(conn.execute(_OPEN_TASK_IDS, {"case_id": case.id}).scalars())
+    for task_id in sorted(open_ids - ready.keys()):
+        row = session.get(HumanTask, task_id)  # rare: through the ORM, so a loaded object stays true
+        row.state = TaskState.CANCELLED
+        history(session, case, EventKind.TASK_CANCELLED, now, actor, row.step, row.name, row.id)
     for task_id, task in ready.items():
-        if task_id in open_rows:
+        if task_id in open_ids:
             continue
         step = task.task_spec.bpmn_id
         info = defn.steps[step]
@@ -171,26 +198,27 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
         row = HumanTask(id=task_id, case_id=case.id, process_key=case.process_key, step=step, name=info.name,
                         lane=info.lane, group_id=env.org.lane_group(info.lane, case.referring_group_id),
                         form_key=info.form_key, state=TaskState.OPEN, created_at=now, due_at=due)
-        session.add(row)
         history(session, case, EventKind.TASK_CREATED, now, actor, step, info.name, task_id)
         emit(session, OutboxKind.TASK_CREATED, case, now, task_id=task_id, step=step, step_name=info.name,
                 group=row.group_id, due_at=due.isoformat() if due else None)
         if info.same_assignee_as:
             _keep_assignee(session, case, row, info.same_assignee_as, now)
+        # `row` stays a plain object (not added): a Core insert, as for history.
+        conn.execute(_INSERT_TASK, {key: getattr(row, key) for key in _TASK_COLUMNS})
 
     waiting = {str(t.id): (t, due) for t, due in runtime.waiting_timers(wf)}
-    pending = {r.task_id: r for r in session.scalars(
-        select(Timer).where(Timer.case_id == case.id, Timer.status == TimerStatus.PENDING))}
-    for task_id, row in pending.items():
-        if task_id not in waiting:
-            row.status = TimerStatus.CANCELLED
+    pending = {task_id: timer_id for task_id, timer_id in conn.execute(_PENDING_TIMERS, {"case_id": case.id})}
+    gone = [timer_id for task_id, timer_id in pending.items() if task_id not in waiting]
+    for timer_id in gone:
+        session.get(Timer, timer_id).status = TimerStatus.CANCELLED  # rare, as for tasks
     for task_id, (task, due_text) in waiting.items():
         if task_id in pending:
             continue
         due = datetime.fromisoformat(due_text)
         name = task.task_spec.bpmn_name or task.task_spec.bpmn_id
-        session.add(Timer(case_id=case.id, task_id=task_id, step=task.task_spec.bpmn_id, step_name=name,
-                          due_at=due, status=TimerStatus.PENDING, created_at=now))
+        conn.execute(_INSERT_TIMER, {"case_id": case.id, "task_id": task_id, "step": task.task_spec.bpmn_id,
+                                     "step_name": name, "due_at": due, "status": TimerStatus.PENDING,
+                                     "created_at": now, "fired_at": None, "attempts": 0, "last_error": None})
         history(session, case, EventKind.TIMER_SCHEDULED, now, actor, task.task_spec.bpmn_id, name, task_id,
                  {"due_at": due.isoformat()})
 

@@ -122,3 +122,58 @@ def test_database_with_foreign_tables_but_no_history_is_refused(database_url: st
     with pytest.raises(RuntimeError, match="no migration history"):
         upgrade_database(database_url)
     assert current_revision(database_url) is None
+
+
+def _old_digest(seq: int, at: datetime, action: str, prev: str) -> str:
+    """A record's hash as written before the trail had chains (0003–0009)."""
+    import hashlib
+    import json
+
+    body = json.dumps([seq, at.isoformat(), None, "kacho", action, None, None, "cli", None, prev],
+                      sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def test_a_one_chain_trail_verifies_after_it_is_split_into_chains(database_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from engine import audit
+    from engine.db import make_session_factory
+    from engine.models import User
+
+    engine = make_engine(database_url, poolclass=pool.NullPool)
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(connection=conn), "0009")
+        with engine.begin() as conn:
+            prev = audit.GENESIS
+            for seq in (1, 2, 3):
+                digest = _old_digest(seq, now, "user.change", prev)
+                conn.execute(text("INSERT INTO audit_records (seq, at, actor_id, actor_name, action, origin, prev_hash, "
+                                  "hash) VALUES (:seq, :at, NULL, 'kacho', 'user.change', 'cli', :prev, :hash)"),
+                             {"seq": seq, "at": now.replace(tzinfo=None), "prev": prev, "hash": digest})
+                prev = digest
+            conn.execute(text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 3, :hash)"), {"hash": prev})
+        old_anchor = audit.Anchor(3, prev, "before the upgrade", 1)
+
+        upgrade_database(database_url)
+
+        assert _differences(database_url) == []
+        factory = make_session_factory(engine)
+        with factory() as session:
+            assert audit.verify(session, anchors=[old_anchor]).ok  # the anchor of before still matches
+            # New records go on (chain 1 for this actor or another chain), after the old ones.
+            for name in ("kacho", "designer", "someone"):
+                audit.record(session, User(id=None, name=name), audit.Action.USER_CHANGE, now)
+            session.commit()
+            result = audit.verify(session, anchors=[old_anchor])
+            assert result.ok and result.records == 6
+            assert [r.seq for r in audit.search(session)] == [6, 5, 4, 3, 2, 1]
+            session.execute(text("UPDATE audit_records SET action = 'case.read' WHERE seq = 2"))
+            session.commit()
+            broken = audit.verify(session)
+            assert not broken.ok and broken.seq == 2 and "altered" in broken.problem
+    finally:
+        engine.dispose()

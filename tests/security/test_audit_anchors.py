@@ -23,12 +23,13 @@ from engine.worker import start_scheduler, sweep
 from tests.faults.support import CLI, cli_env, wait_for
 
 
-def _trail(api) -> None:  # noqa: ANN001
-    """A few records: a case opened, read and its first step read."""
+def _trail(api) -> str:  # noqa: ANN001
+    """A few records: a case opened, read and its first step read. The case's id."""
     ref = api("caseworker")
     case = ref.post("/api/cases", json={"process": "multi_agency"}).json
     ref.get(f"/api/tasks/{case['open_tasks'][0]['id']}")
     ref.get(f"/api/cases/{case['id']}")
+    return case["id"]
 
 
 def _tsunagu(monkeypatch, capsys, settings, *argv: str) -> tuple[int, str, str]:  # noqa: ANN001
@@ -38,32 +39,59 @@ def _tsunagu(monkeypatch, capsys, settings, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def _head(session) -> tuple[int, str]:  # noqa: ANN001
+def _chain(session) -> int:  # noqa: ANN001
+    """The chain of the latest record (a trail's records are all of its case, so on its chain)."""
     session.rollback()
-    head = session.get(AuditHead, 1)
+    return session.scalar(select(AuditRecord.chain).order_by(AuditRecord.seq.desc()).limit(1))
+
+
+def _head(session, chain: int | None = None) -> tuple[int, str]:  # noqa: ANN001
+    """The head (place, hash) of `chain`, by default the latest record's chain."""
+    chain = chain or _chain(session)
+    head = session.get(AuditHead, chain)
     return head.seq, head.hash
 
 
-def _rewrite_from(session, first: int) -> None:  # noqa: ANN001
-    """What someone with write access to the database can do: change record `first`, then give
-    it and every later record fresh hashes and move the head, so the chain walks clean."""
+def _heads(session) -> dict[int, tuple[int, str]]:  # noqa: ANN001
     session.rollback()
-    prev = session.get(AuditRecord, first - 1).hash if first > 1 else audit.GENESIS
-    rows = list(session.scalars(select(AuditRecord).where(AuditRecord.seq >= first).order_by(AuditRecord.seq)))
+    return {h.id: (h.seq, h.hash) for h in session.scalars(select(AuditHead)) if h.seq > 0}
+
+
+def _anchored(anchor: audit.Anchor) -> dict[int, tuple[int, str]]:
+    return {c: (seq, digest) for c, seq, digest in anchor.heads() if seq > 0}
+
+
+def _anchor(chain: int, seq: int, digest: str) -> audit.Anchor:
+    if chain == 1:
+        return audit.Anchor(seq, digest, "t", 1)
+    return audit.Anchor(0, audit.GENESIS, "t", 1, ((chain, seq, digest),))
+
+
+def _rewrite_from(session, chain: int, first: int) -> None:  # noqa: ANN001
+    """What someone with write access to the database can do: change record `first` of `chain`,
+    then give it and every later record on it fresh hashes and move the head, so the chain
+    walks clean."""
+    session.rollback()
+    on = AuditRecord.chain == chain
+    prev = (session.scalars(select(AuditRecord).where(on, AuditRecord.chain_seq == first - 1)).one().hash
+            if first > 1 else audit.GENESIS)
+    rows = list(session.scalars(select(AuditRecord).where(on, AuditRecord.chain_seq >= first)
+                                .order_by(AuditRecord.chain_seq)))
     rows[0].actor_name = "someone.else"
     for row in rows:
         row.prev_hash = prev
         row.hash = prev = audit.expected_hash(row)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=rows[-1].seq, hash=prev))
+    session.execute(update(AuditHead).where(AuditHead.id == chain).values(seq=rows[-1].chain_seq, hash=prev))
     session.commit()
 
 
-def _cut_from(session, first: int) -> None:  # noqa: ANN001
-    """Remove record `first` and all after it, and move the head back to match."""
+def _cut_from(session, chain: int, first: int) -> None:  # noqa: ANN001
+    """Remove record `first` of `chain` and all after it on it, and move the head back to match."""
     session.rollback()
-    keep = session.get(AuditRecord, first - 1)
-    session.execute(delete(AuditRecord).where(AuditRecord.seq >= first))
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=keep.seq, hash=keep.hash))
+    on = AuditRecord.chain == chain
+    keep = session.scalars(select(AuditRecord).where(on, AuditRecord.chain_seq == first - 1)).one()
+    session.execute(delete(AuditRecord).where(on, AuditRecord.chain_seq >= first))
+    session.execute(update(AuditHead).where(AuditHead.id == chain).values(seq=keep.chain_seq, hash=keep.hash))
     session.commit()
 
 
@@ -73,13 +101,13 @@ def test_anchor_appends_the_head_as_a_json_line(api, session, settings, tmp_path
     path.write_text('{"seq": 1, "hash": "%s", "at": "earlier"}\n' % ("a" * 64))
     code, out, _ = _tsunagu(monkeypatch, capsys, settings, "audit", "anchor", str(path))
     assert code == 0 and "anchored record" in out
-    seq, digest = _head(session)
+    heads = _heads(session)
     lines = path.read_text().splitlines()
     assert len(lines) == 2 and lines[0].startswith('{"seq": 1')  # appended; what was there is untouched
     line = json.loads(lines[1])
-    assert (line["seq"], line["hash"]) == (seq, digest) and set(line) == {"seq", "hash", "at"}
+    assert _anchored(audit.read_anchors([lines[1]])[0]) == heads and set(line) <= {"seq", "hash", "at", "chains"}
     code, out, _ = _tsunagu(monkeypatch, capsys, settings, "audit", "anchor", "-")
-    assert code == 0 and json.loads(out)["seq"] == seq
+    assert code == 0 and json.loads(out) == {k: v for k, v in line.items() if k != "at"} | {"at": json.loads(out)["at"]}
     assert len(path.read_text().splitlines()) == 2  # "-" prints, and writes nothing
 
 
@@ -106,12 +134,14 @@ def test_verify_with_anchors_passes_an_intact_trail_that_grew_since(api, session
 
 def test_a_tail_rewritten_after_an_anchor_fails_only_with_anchors(api, session, settings, tmp_path, monkeypatch,
                                                                   capsys) -> None:  # noqa: ANN001
-    _trail(api)
+    case_id = _trail(api)
     path = tmp_path / "anchors.jsonl"
     _tsunagu(monkeypatch, capsys, settings, "audit", "anchor", str(path))
-    anchored, _ = _head(session)
+    chain = _chain(session)
+    anchored, _ = _head(session, chain)
     _trail(api)
-    _rewrite_from(session, anchored - 2)
+    api("caseworker").get(f"/api/cases/{case_id}")  # a later record on the anchored chain
+    _rewrite_from(session, chain, anchored - 2)
     assert _tsunagu(monkeypatch, capsys, settings, "audit", "verify")[0] == 0  # the chain alone cannot tell
     code, _, err = _tsunagu(monkeypatch, capsys, settings, "audit", "verify", "--anchors", str(path))
     assert code == 1
@@ -123,8 +153,9 @@ def test_records_cut_below_an_anchor_fail_only_with_anchors(api, session, settin
     _trail(api)
     path = tmp_path / "anchors.jsonl"
     _tsunagu(monkeypatch, capsys, settings, "audit", "anchor", str(path))
-    anchored, _ = _head(session)
-    _cut_from(session, anchored - 1)
+    chain = _chain(session)
+    anchored, _ = _head(session, chain)
+    _cut_from(session, chain, anchored - 1)
     assert _tsunagu(monkeypatch, capsys, settings, "audit", "verify")[0] == 0
     code, _, err = _tsunagu(monkeypatch, capsys, settings, "audit", "verify", "--anchors", str(path))
     assert code == 1 and "line 1" in err and f"record {anchored}" in err and "removed" in err
@@ -132,11 +163,13 @@ def test_records_cut_below_an_anchor_fail_only_with_anchors(api, session, settin
 
 def test_a_rewrite_after_the_anchored_record_is_beyond_the_anchor(api, session) -> None:  # noqa: ANN001
     """An anchor vouches for the records up to its own; later ones wait for the next anchor."""
-    _trail(api)
-    seq, digest = _head(session)
-    _trail(api)
-    _rewrite_from(session, seq + 1)
-    assert audit.verify(session, anchors=[audit.Anchor(seq, digest, "t", 1)]).ok
+    case_id = _trail(api)
+    chain = _chain(session)
+    seq, digest = _head(session, chain)
+    api("caseworker").get(f"/api/cases/{case_id}")  # later records on the same chain
+    api("caseworker").get(f"/api/cases/{case_id}")
+    _rewrite_from(session, chain, seq + 1)
+    assert audit.verify(session, anchors=[_anchor(chain, seq, digest)]).ok
 
 
 def test_a_malformed_anchor_file_is_refused_naming_the_line(api, settings, tmp_path, monkeypatch, capsys) -> None:  # noqa: ANN001
@@ -159,7 +192,7 @@ def _lines(path: Path) -> list[dict]:
 def test_daily_anchor_is_written_once_a_day(personas, session_factory, session, clock, tmp_path) -> None:  # noqa: ANN001
     path = tmp_path / "anchors.jsonl"
     first = audit.anchor_if_due(session_factory, path, clock.now())
-    assert first is not None and (first.seq, first.hash) == _head(session)
+    assert first is not None and _anchored(first) == _heads(session)
     assert audit.anchor_if_due(session_factory, path, clock.now()) is None
     clock.advance(hours=23)
     assert audit.anchor_if_due(session_factory, path, clock.now()) is None

@@ -122,31 +122,61 @@ def test_an_altered_record_is_detected(api, session) -> None:  # noqa: ANN001
     assert not result.ok and result.seq == 3 and "altered" in result.problem
 
 
+def _followed(session) -> tuple[AuditRecord, AuditRecord]:  # noqa: ANN001
+    """The earliest record that has a later one on its chain, and that later one."""
+    for row in _after(session, 0):
+        nxt = session.scalars(select(AuditRecord).where(AuditRecord.chain == row.chain,
+                                                        AuditRecord.chain_seq == row.chain_seq + 1)).first()
+        if nxt is not None:
+            return row, nxt
+    raise AssertionError("no chain has two records")
+
+
 def test_a_deleted_record_is_detected(api, session) -> None:  # noqa: ANN001
     _walk(api)
-    session.execute(delete(AuditRecord).where(AuditRecord.seq == 2))
+    gone, nxt = _followed(session)
+    session.execute(delete(AuditRecord).where(AuditRecord.seq == gone.seq))
     session.commit()
     result = audit.verify(session)
-    assert not result.ok and result.seq == 2 and "missing" in result.problem
+    # The removed record's own number is gone with it: the report names the one after the hole.
+    assert not result.ok and result.seq == nxt.seq and "missing" in result.problem
 
 
 def test_records_removed_from_the_end_are_detected(api, session) -> None:  # noqa: ANN001
     _walk(api)
-    last = session.scalar(select(AuditHead.seq))
-    session.execute(delete(AuditRecord).where(AuditRecord.seq == last))
+    head = session.scalars(select(AuditHead).where(AuditHead.seq > 0)).first()
+    session.execute(delete(AuditRecord).where(AuditRecord.chain == head.id, AuditRecord.chain_seq == head.seq))
     session.commit()
     result = audit.verify(session)
     assert not result.ok and "end" in result.problem
 
 
+def test_a_record_moved_to_another_chain_is_detected(api, session) -> None:  # noqa: ANN001
+    _walk(api)
+    row, _ = _followed(session)
+    other = row.chain % audit.AUDIT_CHAINS + 1
+    top = session.scalar(select(func.max(AuditRecord.chain_seq)).where(AuditRecord.chain == other)) or 0
+    session.execute(update(AuditRecord).where(AuditRecord.seq == row.seq).values(chain=other, chain_seq=top + 1))
+    session.commit()
+    assert not audit.verify(session).ok
+
+
 def test_a_rewritten_record_with_a_fresh_hash_breaks_the_next_link(api, session) -> None:  # noqa: ANN001
     _walk(api)
-    row = session.get(AuditRecord, 2)
+    row, nxt = _followed(session)
     row.detail = {"forged": True}
     row.hash = audit.expected_hash(row)
     session.commit()
     result = audit.verify(session)
-    assert not result.ok and result.seq == 3
+    assert not result.ok and result.seq == nxt.seq
+
+
+def test_records_of_a_case_share_a_chain_and_unrelated_cases_spread_over_chains() -> None:
+    ids = [f"00000000-0000-4000-8000-{n:012d}" for n in range(400)]
+    chains = [audit.chain_of(i, "hokatsu.sato") for i in ids]
+    assert chains == [audit.chain_of(i, "someone.else") for i in ids]  # the case decides, not who
+    assert set(chains) == set(range(1, audit.AUDIT_CHAINS + 1))
+    assert max(chains.count(c) for c in set(chains)) < 3 * len(ids) / audit.AUDIT_CHAINS
 
 
 def test_audit_verify_cli_exits_non_zero_on_tampering(api, session, settings) -> None:  # noqa: ANN001
