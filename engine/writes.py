@@ -204,7 +204,8 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
         if info.same_assignee_as:
             _keep_assignee(session, case, row, info.same_assignee_as, now)
         # `row` stays a plain object (not added): a Core insert, as for history.
-        conn.execute(_INSERT_TASK, {key: getattr(row, key) for key in _TASK_COLUMNS})
+        # Columns left unset are left out, so their server defaults apply (escalation_level 0).
+        conn.execute(_INSERT_TASK, {key: value for key in _TASK_COLUMNS if (value := getattr(row, key)) is not None})
 
     waiting = {str(t.id): (t, due) for t, due in runtime.waiting_timers(wf)}
     pending = {task_id: timer_id for task_id, timer_id in conn.execute(_PENDING_TIMERS, {"case_id": case.id})}
