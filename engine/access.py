@@ -63,6 +63,22 @@ def visible_cases_clause(actor: User, org: Organisation):  # noqa: ANN201
     )
 
 
+def visible_cases_bulk_clause(actor: User, org: Organisation):  # noqa: ANN201
+    """The same cases as `visible_cases_clause`, shaped for a query over many cases (the reports):
+    the cases seen through a meeting or through the actor's own tasks are each one uncorrelated
+    set, read once from an index and then looked up per row, where the per-case form runs two
+    correlated subqueries for every row it tests."""
+    groups = set(actor.group_ids)
+    if sees_every_case(actor, org):
+        return Case.id.is_not(None)
+    return or_(
+        Case.referring_group_id.in_(groups),
+        Case.id.in_(select(CaseMember.case_id).where(CaseMember.group_id.in_(groups))),
+        Case.id.in_(select(HumanTask.case_id).where(HumanTask.assignee_id == actor.id)),
+        Case.id.in_(select(HumanTask.case_id).where(HumanTask.completed_by_id == actor.id)),
+    )
+
+
 def can_see_case(session: Session, actor: User, case: Case, org: Organisation) -> bool:
     if sees_every_case(actor, org) or case.referring_group_id in actor.group_ids:
         return True
