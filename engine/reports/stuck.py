@@ -276,9 +276,15 @@ def query(session: Session, env: Env, actor: User, now: datetime, filters: Filte
     counting = _selects(env, actor, now, th, filters, monitoring, counting=True)
     if not counting:
         return Page([], 0)
-    # One statement for the total (each statement has its own fixed cost).
-    total = session.scalar(select(func.count()).select_from(
-        (counting[0] if len(counting) == 1 else union_all(*counting)).subquery())) or 0
+    if sees_every_case(actor, env.org):
+        # A count per reason: SQLite counts each from its index alone, where a count over their
+        # union would first copy every row into a temporary table.
+        total = sum(session.scalar(select(func.count()).select_from(arm.subquery())) or 0 for arm in counting)
+    else:
+        # One count over the union: each row is tested against the reader's visibility sets anyway,
+        # and one statement reads those sets once where six would read them six times (measured).
+        total = session.scalar(select(func.count()).select_from(
+            (counting[0] if len(counting) == 1 else union_all(*counting)).subquery())) or 0
     # Each reason cut on its own index to the rows up to its (offset+limit)-th `since` (ties at
     # that edge included; the edge found from the index alone), so a page never sorts every
     # stuck row; the page is then taken, in full order, from those few.
