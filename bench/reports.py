@@ -6,7 +6,7 @@ open task per case at a step of the multi-agency process, most claimed and not y
 recent history; the stuck tenth spread over the six reasons (overdue, unassigned, monitoring
 overdue, idle, error, waiting for a message). Timed are the domain functions the API and pages
 call, as a case-wide supervisor (the secretariat's, who sees every case) and as a supervisor of
-one agency (whose visibility is a subquery per case):
+one agency (whose rows are each tested against the cases that agency may see):
 
 - `stuck_report_p95_ms`: the report's first page (50 rows, oldest first) and its total, as
   `engine.reports.stuck.stuck_page` answers GET /api/reports/stuck (its audit record included);
