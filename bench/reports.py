@@ -161,7 +161,7 @@ def figures(ctx: Context) -> list[Figure]:
     # The quick run measures the same 100,000 cases as the target (a smaller database would
     # flatter the figure), fewer times: the fill takes most of its time.
     n = int(ctx.options.get("report_cases", 100_000))
-    repeat = 10 if ctx.quick else 30
+    repeat = 20 if ctx.quick else 30  # 20: the p95 is not simply the slowest of a few
     r = run(n, repeat)
     full, base = r["full"], r["baseline"]
     note = (f"{full['cases']:,} cases, {full['stuck']:,} stuck, {full['database']}; baseline {base['cases']:,} "
