@@ -242,6 +242,10 @@ class HumanTask(Base):
         # Who may see a case through its tasks (engine.access.visible_cases_clause's per-case probe),
         # answered from the index: the reports run that probe for every stuck row.
         Index("ix_human_tasks_case_people", "case_id", "assignee_id", "completed_by_id"),
+        # The same, the other way round (engine.access.visible_cases_bulk_clause): the cases of
+        # one person's tasks, held and completed, each read as one set from its index.
+        Index("ix_human_tasks_assignee_case", "assignee_id", "case_id"),
+        Index("ix_human_tasks_completed_by_case", "completed_by_id", "case_id"),
         # The heatmap's time spent per step over a period, and the workload's month.
         Index("ix_human_tasks_completed", "process_key", "step", "completed_at"),
         # The escalation sweep (engine.escalation): open tasks not yet escalated, by due time (level 1),
@@ -354,6 +358,8 @@ class CaseMember(Base):
     """Groups that joined a case's support meeting (支援会議) and may see its data."""
 
     __tablename__ = "case_members"
+    # The cases a group joined, as one set (engine.access.visible_cases_bulk_clause).
+    __table_args__ = (Index("ix_case_members_group_case", "group_id", "case_id"),)
 
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
     group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"), primary_key=True)

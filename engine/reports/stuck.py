@@ -41,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased, load_only
 
 from engine import audit
-from engine.access import sees_every_case, visible_cases_clause
+from engine.access import sees_every_case, visible_cases_bulk_clause
 from engine.db import command
 from engine.env import Env
 from engine.errors import Invalid
@@ -149,7 +149,7 @@ def _selects(env: Env, actor: User, now: datetime, th: StuckThresholds, f: Filte
         return [since >= edges[reason]] + ([threshold] if threshold is not None else [])
 
     wide = sees_every_case(actor, env.org)
-    visible = visible_cases_clause(actor, env.org)
+    visible = visible_cases_bulk_clause(actor, env.org)
     # An alias: the visibility clause has its own subquery over human_tasks, which must not be
     # correlated with the task a row is about.
     Task = aliased(HumanTask, name="task")  # noqa: N806
@@ -271,10 +271,20 @@ def query(session: Session, env: Env, actor: User, now: datetime, filters: Filte
                       {"sort": "-age or age"})
     check_int(limit, "limit", 1, MAX_LIMIT)
     check_int(offset, "offset", 0, MAX_INT)
-    counting = _arms(session, env, actor, now, filters, counting=True)
+    th = load_stuck_thresholds(env.settings.config_dir)
+    monitoring = monitoring_steps(session, env)
+    counting = _selects(env, actor, now, th, filters, monitoring, counting=True)
     if not counting:
         return Page([], 0)
-    total = sum(session.scalar(select(func.count()).select_from(arm.subquery())) or 0 for arm in counting)
+    if sees_every_case(actor, env.org):
+        # A count per reason: SQLite counts each from its index alone, where a count over their
+        # union would first copy every row into a temporary table.
+        total = sum(session.scalar(select(func.count()).select_from(arm.subquery())) or 0 for arm in counting)
+    else:
+        # One count over the union: each row is tested against the reader's visibility sets anyway,
+        # and one statement reads those sets once where six would read them six times (measured).
+        total = session.scalar(select(func.count()).select_from(
+            (counting[0] if len(counting) == 1 else union_all(*counting)).subquery())) or 0
     # Each reason cut on its own index to the rows up to its (offset+limit)-th `since` (ties at
     # that edge included; the edge found from the index alone), so a page never sorts every
     # stuck row; the page is then taken, in full order, from those few.
@@ -286,7 +296,7 @@ def query(session: Session, env: Env, actor: User, now: datetime, filters: Filte
         edges[reason] = select((func.max if oldest_first else func.min)(literal_column("since"))).select_from(
             arm.order_by(since.asc() if oldest_first else since.desc()).limit(offset + limit).subquery()
         ).scalar_subquery()
-    bounded = _arms(session, env, actor, now, filters, edges=edges, oldest_first=oldest_first)
+    bounded = _selects(env, actor, now, th, filters, monitoring, edges=edges, oldest_first=oldest_first)
     u = (bounded[0] if len(bounded) == 1 else union_all(*bounded)).subquery("stuck")
 
     def order(columns: Any) -> list[Any]:
