@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import cases
+from engine import cases, writes
 from engine.errors import Forbidden, Invalid
 from engine.models import CaseEvent, HumanTask, User
 from engine.reports import stuck
@@ -121,7 +121,7 @@ def test_last_event_at_follows_the_newest_history_row(driver: Driver, personas: 
 def test_error_at_once_with_its_text(driver: Driver, personas: Personas) -> None:
     broken, fine = driver.start(personas.caseworker), driver.start(personas.caseworker)
     with driver.factory() as s:
-        cases.mark_error(s, broken, "スクリプトが失敗しました: boom", driver.clock.now())
+        writes.mark_error(s, broken, "スクリプトが失敗しました: boom", driver.clock.now())
     rows = report(driver, personas.supervisor, reason="error").items
     assert [(r.case_id, r.detail, r.age_days) for r in rows] == [(broken, "スクリプトが失敗しました: boom", 0)]
     assert reasons(driver, personas.supervisor, fine) == set()
