@@ -129,10 +129,14 @@ def test_run(actor: User, sources: specs.Sources, org: Organisation, answers: An
                 schema = defn.forms.get(defn.steps[step].form_key or "") if step in defn.steps else None
                 if schema is not None:
                     try:
-                        form_rules.validate(schema, answers[step], group_ids)
+                        data = form_rules.validate(schema, answers[step], group_ids)
                     except Invalid as exc:
                         return fail(step, exc.message, exc.fields)
-                runtime.complete(wf, task, dict(answers[step]), now, script_limits)
+                    # as a real completion does: the form's defaults for what the answers leave out
+                    data = form_rules.with_defaults(schema, data)
+                else:
+                    data = dict(answers[step])
+                runtime.complete(wf, task, dict(data), now, script_limits)
                 record()
                 continue
             if wf.is_completed():

@@ -48,11 +48,12 @@ def changed_copy(tmp_path: Path) -> Path:
 
 def test_deploying_the_same_files_again_makes_no_new_version(driver: Driver) -> None:
     before = [(d.id, d.process_key, d.version, d.content_hash) for d in driver.definitions()]
-    assert [(k, v) for _, k, v, _ in before] == [("emergency", 1), ("multi_agency", 1), ("outreach", 1)]
+    assert [(k, v) for _, k, v, _ in before] == [("emergency", 1), ("multi_agency", 1), ("outreach", 1),
+                                                 ("participation", 1)]
     for _ in range(2):
         results = deploy(driver, PROCESSES)
         assert {k: (r.version, r.created) for k, r in results.items()} == {
-            "emergency": (1, False), "multi_agency": (1, False), "outreach": (1, False)}
+            "emergency": (1, False), "multi_agency": (1, False), "outreach": (1, False), "participation": (1, False)}
     assert [(d.id, d.process_key, d.version, d.content_hash) for d in driver.definitions()] == before
 
 
@@ -61,11 +62,11 @@ def test_changed_diagram_deploys_version_2_and_only_for_that_process(driver: Dri
     assert (results["multi_agency"].version, results["multi_agency"].created) == (2, True)
     assert (results["emergency"].version, results["emergency"].created) == (1, False)
     assert [d.version for d in driver.definitions("multi_agency")] == [1, 2]
-    assert driver.count(ProcessDefinition) == 4
+    assert driver.count(ProcessDefinition) == 5  # four processes, multi_agency twice
     # Deploying the changed files again is again a no-op.
     again = deploy(driver, changed_copy(tmp_path / "again"))
     assert (again["multi_agency"].version, again["multi_agency"].created) == (2, False)
-    assert driver.count(ProcessDefinition) == 4
+    assert driver.count(ProcessDefinition) == 5
 
 
 def test_case_started_on_v1_stays_on_v1_and_new_cases_use_v2(driver: Driver, personas: Personas,

@@ -200,7 +200,9 @@ def clone_cases(factory: sessionmaker[Session], template_ids: list[str], count: 
 def copy_rows(source: sessionmaker[Session], target: sessionmaker[Session]) -> dict[str, int]:
     """Copy every row of the models' tables that also exist in the target, limited to the columns the
     target has (an older schema), then move PostgreSQL's id sequences past the copied ids."""
+    from sqlalchemy import column as sa_column
     from sqlalchemy import inspect
+    from sqlalchemy import table as sa_table
 
     copied: dict[str, int] = {}
     with source() as src, target() as dst:
@@ -212,7 +214,10 @@ def copy_rows(source: sessionmaker[Session], target: sessionmaker[Session]) -> d
             columns = [c["name"] for c in have.get_columns(table.name) if c["name"] in table.c]
             rows = [dict(r) for r in src.execute(select(*[table.c[c] for c in columns])).mappings()]
             if rows:
-                dst.execute(insert(table), rows)
+                # Into the columns the target has, and no others: the model's Python-side defaults
+                # (for columns added later) must not be sent to an older schema.
+                older = sa_table(table.name, *[sa_column(c, table.c[c].type) for c in columns])
+                dst.execute(insert(older), rows)
             copied[table.name] = len(rows)
             if dst.get_bind().dialect.name == "postgresql" and "id" in columns and rows and \
                     isinstance(rows[0]["id"], int):

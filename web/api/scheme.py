@@ -225,7 +225,7 @@ def list_events():  # noqa: ANN201
     return [_event(r) for r in consultations.list_events(db.session)]
 
 
-@blp.route("/events/<int:event_id>")
+@blp.route("/events/<id:event_id>")
 @blp.response(200, EventOut)
 @blp.alt_response(404, schema=ApiError)
 def get_event(event_id: int):  # noqa: ANN201
@@ -235,7 +235,7 @@ def get_event(event_id: int):  # noqa: ANN201
     return _event(row, consultations.event_report(db.session, env, row))
 
 
-@blp.route("/events/<int:event_id>/consultations", methods=["POST"])
+@blp.route("/events/<id:event_id>/consultations", methods=["POST"])
 @blp.arguments(WalkInIn)
 @blp.response(201, ConsultationOut)
 @blp.alt_response(403, schema=ApiError)
@@ -264,7 +264,7 @@ def add_place(body):  # noqa: ANN001, ANN201
     return places.add_place(db.session, engine_env(), g.actor, body, now())
 
 
-@blp.route("/places/<int:place_id>", methods=["PATCH"])
+@blp.route("/places/<id:place_id>", methods=["PATCH"])
 @blp.arguments(PlaceChange)
 @blp.response(200, PlaceOut)
 @blp.alt_response(403, schema=ApiError)

@@ -301,13 +301,13 @@ def processes() -> Any:
     return jsonify(_catalogue(g.actor))
 
 
-@data.route("/processes/<process_key>/versions/<int:number>/bpmn")
+@data.route("/processes/<process_key>/versions/<id:number>/bpmn")
 def version_bpmn(process_key: str, number: int) -> Response:
     row = drafts.version(db.session, g.actor, process_key, number)
     return _xml(next(iter(row.bundle["bpmn"].values())), f"{process_key}-v{number}.bpmn")
 
 
-@data.route("/processes/<process_key>/versions/<int:number>/dmn/<name>")
+@data.route("/processes/<process_key>/versions/<id:number>/dmn/<name>")
 def version_dmn(process_key: str, number: int, name: str) -> Response:
     row = drafts.version(db.session, g.actor, process_key, number)
     text = row.bundle.get("dmn", {}).get(name)

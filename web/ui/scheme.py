@@ -245,13 +245,13 @@ def _event(event_id: int, form: dict[str, Any] | None = None, errors_: dict[str,
                    my_groups=mine, form=form or {}, errors=errors_ or {})
 
 
-@bp.route("/events/<int:event_id>")
+@bp.route("/events/<id:event_id>")
 @login_required
 def event_page(event_id: int) -> Any:
     return _event(event_id)
 
 
-@bp.route("/events/<int:event_id>", methods=["POST"])
+@bp.route("/events/<id:event_id>", methods=["POST"])
 @login_required
 def event_walk_in(event_id: int) -> Any:
     f = request.form
@@ -305,7 +305,7 @@ def place_add() -> Any:
     return redirect(url_for("ui_scheme.places_page"))
 
 
-@bp.route("/places/<int:place_id>/active", methods=["POST"])
+@bp.route("/places/<id:place_id>/active", methods=["POST"])
 @login_required
 def place_active(place_id: int) -> Any:
     try:
