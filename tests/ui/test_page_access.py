@@ -12,7 +12,7 @@ from engine import cases, sessions, users
 from engine.settings import ROOT
 from engine.status import DeliveryStatus
 from engine.timers import fire_due
-from tests.security.pages import FB, NF, OK, PAGES, RELATIONS
+from tests.security.pages import FB, NF, OK, PAGES, RELATIONS, checked_elsewhere
 from tests.ui.test_pages import text
 from webhooks import subscriptions
 from webhooks.destinations import parse_allowed
@@ -67,8 +67,9 @@ def same_page(a, b) -> bool:  # noqa: ANN001
 
 def test_every_page_has_a_rule_for_every_relation(app) -> None:  # noqa: ANN001
     names = {r.endpoint for r in app.url_map.iter_rules()}
-    pages = {n for n in names if n.startswith(("ui.", "ui_auth.", "ui_admin.", "ui_webhooks."))
+    pages = {n for n in names if n.startswith(("ui.", "ui_auth.", "ui_admin.", "ui_webhooks.", "ui_scheme."))
              or n in ("bpmn_js", "favicon")}
+    pages = {n for n in pages if not checked_elsewhere(n)}
     assert pages == set(PAGES)
     for name, page in PAGES.items():
         assert set(page.expect) == set(RELATIONS), name
