@@ -234,7 +234,7 @@ def list_events(session: Session, limit: int = 200, offset: int = 0) -> list[Con
 
 
 def get_event(session: Session, event_id: Any) -> ConsultationEvent:
-    row = session.get(ConsultationEvent, event_id) if isinstance(event_id, int) else None
+    row = session.get(ConsultationEvent, limits.check_int(event_id, "event_id"))
     if row is None:
         raise NotFound("相談会が見つかりません / consultation day not found")
     return row

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from engine import runtime
 from engine.env import Env
 from engine.errors import Invalid
+from engine.limits import MAX_INT
 from engine.models import Case, CaseLink, MeetingReview, Place, Placement, ResourceGap
 from engine.status import PlacementStatus
 from engine.vocabulary import codes, load_vocabulary
@@ -40,7 +41,10 @@ def check(session: Session, env: Env, case: Case, step: str, data: dict[str, Any
         if fields:
             raise Invalid(f"入力内容に誤りがあります / Invalid fields: {', '.join(sorted(fields))}", fields)
     if case.process_key == "participation" and step == "match":
-        place = session.get(Place, data.get("place_id")) if isinstance(data.get("place_id"), int) else None
+        place_id = data.get("place_id")
+        # Bounded first: a number beyond the column's range is an error of the database, not a miss.
+        place = (session.get(Place, place_id) if isinstance(place_id, int) and not isinstance(place_id, bool)
+                 and 1 <= place_id <= MAX_INT else None)
         if place is None or not place.active:
             raise Invalid("参加先の登録簿にない参加先です / place_id is not an active place of the register",
                           {"place_id": "参加先の登録簿にありません / not an active place of the register"})

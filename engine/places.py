@@ -75,7 +75,7 @@ def change_place(session: Session, env: Env, actor: User, place_id: Any, body: A
 
 
 def get_place(session: Session, place_id: Any) -> Place:
-    row = session.get(Place, place_id) if isinstance(place_id, int) else None
+    row = session.get(Place, check_int(place_id, "place_id"))
     if row is None:
         raise NotFound("参加先が見つかりません / place not found")
     return row

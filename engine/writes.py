@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import forms, messages, roles, runtime
+from engine import forms, messages, roles, runtime, search
 from engine.db import begin_write
 from engine.env import Env
 from engine.errors import Conflict, Invalid, WorkflowFailed
@@ -98,13 +98,17 @@ def case_prefix(session: Session, process_key: str) -> str:
     process claims its prefix with its first case, as a counter row `prefix:<PREFIX>` whose
     value is the id of the process's first definition (the row's key makes the claim unique,
     even against a concurrent claim)."""
+    if process_key in NUMBER_PREFIX:
+        # Ours are reserved (no other process may take them), so they need no claim row; and
+        # a claim would make every first case of a fresh system race its concurrent twins.
+        return NUMBER_PREFIX[process_key]
     first = session.scalar(select(func.min(ProcessDefinition.id)).where(ProcessDefinition.process_key == process_key))
     if first is None:
-        return NUMBER_PREFIX.get(process_key, "X")
-    claimed = session.scalar(select(Counter.name).where(Counter.name.like("prefix:%"), Counter.value == first))
+        return "X"
+    claimed = _claimed_prefix(session, first)
     if claimed is not None:
-        return claimed.removeprefix("prefix:")
-    reserved = {p for key, p in NUMBER_PREFIX.items() if key != process_key}
+        return claimed
+    reserved = set(NUMBER_PREFIX.values())
     for candidate in _prefix_candidates(process_key):
         if candidate in reserved:
             continue
@@ -113,14 +117,21 @@ def case_prefix(session: Session, process_key: str) -> str:
                 session.add(Counter(name=f"prefix:{candidate}", value=first))
             return candidate
         except IntegrityError:
-            continue  # another process holds it
+            # Held by another process, or just claimed for this one by a concurrent first case
+            # (the unique key made us wait for its commit, so a fresh read now sees it).
+            claimed = _claimed_prefix(session, first)
+            if claimed is not None:
+                return claimed
     raise Conflict("案件番号の接頭辞を決められませんでした / could not choose a case number prefix for "
                    f"process {process_key!r}")
 
 
+def _claimed_prefix(session: Session, first_definition: int) -> str | None:
+    name = session.scalar(select(Counter.name).where(Counter.name.like("prefix:%"), Counter.value == first_definition))
+    return name.removeprefix("prefix:") if name is not None else None
+
+
 def _prefix_candidates(process_key: str) -> list[str]:
-    if process_key in NUMBER_PREFIX:
-        return [NUMBER_PREFIX[process_key]]
     letters = "".join(c for c in process_key.upper() if c.isascii() and c.isalnum()) or "P"
     base = letters[:2] if len(letters) >= 2 else (letters + "X")[:2]
     out = [base] + [letters[:n] for n in range(3, min(len(letters), 6) + 1)]
@@ -319,6 +330,7 @@ def open_case(session: Session, env: Env, actor: User | None, process_key: str, 
     fields = roles.case_fields(defn.start_form) if defn.start_form is not None else roles.BY_NAME
     summary = data.get(fields.get(roles.CASE_SUMMARY, ""))
     case.summary = summary[:4000] if isinstance(summary, str) else ""
+    case.search_text = search.case_text(case.number, case.summary, [])
     if data.get(fields.get(roles.CASE_CONSENT, "")) in CONSENT_VALUES:
         set_consent(case, data[fields[roles.CASE_CONSENT]], actor, now)
     session.add(case)
@@ -344,8 +356,9 @@ def apply_case_fields(session: Session, case: Case, schema: dict[str, Any] | Non
     summary, the resident's consent, the groups that join it."""
     fields = roles.case_fields(schema)
     summary = data.get(fields.get(roles.CASE_SUMMARY, ""))
-    if isinstance(summary, str):
+    if isinstance(summary, str) and summary[:4000] != case.summary:
         case.summary = summary[:4000]
+        case.search_text = search.current_text(session, case)
     consent = data.get(fields.get(roles.CASE_CONSENT, ""))
     if consent in CONSENT_VALUES:
         set_consent(case, consent, actor, now)

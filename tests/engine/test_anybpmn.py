@@ -4,6 +4,7 @@ collide, and a case that can go no further is never left active waiting for noth
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,31 @@ def test_case_number_prefixes_of_new_processes_do_not_collide(driver: Driver, pe
     assert prefixes == {"main": "MAI", "multi_agency": "MA", "mainline": "MAIN", "probe": "PR"}
     # A process keeps its prefix: the second main case continues its sequence.
     assert numbers["main"].endswith("-00002")
+
+
+def test_concurrent_first_cases_of_a_process_share_one_prefix(driver: Driver, personas: Personas) -> None:
+    """The first cases of a fresh system arrive together (as under load after a restart): none
+    is refused for losing the race to claim its process's prefix."""
+    deploy(driver, simple("probe", user_task("x", form="advice")))
+    barrier = threading.Barrier(6)
+    numbers: list[str] = []
+    failures: list[BaseException] = []
+
+    def first_case(key: str) -> None:
+        try:
+            barrier.wait(10)
+            numbers.append(driver.case(driver.start(personas.supervisor, key, {}, "secretariat")).number)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=first_case, args=(key,)) for key in ["probe", "multi_agency"] * 3]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failures == []
+    assert sorted(n.split("-")[0] for n in numbers) == ["MA"] * 3 + ["PR"] * 3
+    assert len(set(numbers)) == 6
 
 
 # SpiffWorkflow's own: a loop back into a parallel join, which then waits for a token that
