@@ -213,6 +213,9 @@ class Case(Base):
     decided_at: Mapped[datetime | None]
     # Why the case ended (closure form's outcome, returned, handed_over, ...); set when it does.
     closure_reason: Mapped[str | None] = mapped_column(String(32))
+    # What the case is found by (number, summary, household names and kana), normalised by
+    # engine.search.normalize; kept current by engine.search.reindex on every change to them.
+    search_text: Mapped[str] = mapped_column(Text, default="")
 
     # Loaded only when asked for: the bundle is large and the spec cache usually has it.
     definition: Mapped[ProcessDefinition] = relationship(lazy="select")
@@ -365,6 +368,30 @@ class CaseMember(Base):
     group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"), primary_key=True)
     source: Mapped[str] = mapped_column(String(32))
     since: Mapped[datetime]
+
+
+class HouseholdMember(Base):
+    """A person of a case's household (世帯): the person concerned and those living with them.
+    Personal data: read and written under the case's access rules."""
+
+    __tablename__ = "household_members"
+    __table_args__ = (Index("ix_household_members_case_position", "case_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    position: Mapped[int] = mapped_column(default=0)  # order on the page: 本人 first, as entered
+    name: Mapped[str] = mapped_column(String(200))
+    kana: Mapped[str] = mapped_column(String(200), default="")
+    birth_date: Mapped[date | None]
+    sex: Mapped[str | None] = mapped_column(String(16))
+    relation: Mapped[str | None] = mapped_column(String(32))  # 本人, 母, 子 ...
+    address: Mapped[str | None] = mapped_column(String(400))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    # 高齢, 障害, 子ども, 生活困窮 as codes (elderly, disability, child, poverty); empty: none of these
+    attributes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The department responsible for this person (a group id), if one is.
+    department_id: Mapped[str | None] = mapped_column(ForeignKey("groups.id"))
+    updated_at: Mapped[datetime]
 
 
 class OutboxEvent(Base):
