@@ -5,16 +5,20 @@ clock, and the domain's personas."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from engine import specs, users
 from engine.clock import FrozenClock
@@ -66,14 +70,73 @@ def env(settings: Settings) -> Env:
     return Env.from_settings(settings)
 
 
+def _populate(url: str, settings: Settings, env: Env, now: datetime) -> None:
+    engine = make_engine(url)
+    create_schema(engine)
+    with make_session_factory(engine)() as session:
+        users.sync_groups(session, env.org)
+        specs.deploy(session, specs.read_sources(settings.processes_dir, settings.forms_dir), env.org, now)
+    engine.dispose()
+
+
+# Schema, groups and the deployed diagrams are the same for every test with the same sources
+# and clock, and building them (deploy lints and parses every diagram) costs about a second:
+# built once per pass as a template database, then copied for each test.
+_TEMPLATES: dict[tuple[Any, ...], str] = {}
+
+
+def _template(settings: Settings, env: Env, now: datetime) -> str:
+    key = (settings.processes_dir, settings.forms_dir, settings.config_dir, now)
+    if key not in _TEMPLATES:
+        if PG_URL:
+            name = f"t_template_{uuid.uuid4().hex[:12]}"
+            with _admin().connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            _populate(make_url(PG_URL).set(database=name).render_as_string(hide_password=False), settings, env, now)
+            _TEMPLATES[key] = name
+        else:
+            path = Path(tempfile.mkdtemp(prefix="tsunagu-template-")) / "template.db"
+            _populate(f"sqlite:///{path}", settings, env, now)
+            _TEMPLATES[key] = str(path)
+    return _TEMPLATES[key]
+
+
+def _copy_template(template: str, url: str) -> None:
+    target = make_url(url)
+    if PG_URL:
+        with _admin().connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{target.database}" TEMPLATE "{template}"'))
+    else:
+        # The template's engine was disposed, so its write-ahead log is checkpointed into the file.
+        shutil.copyfile(template, target.database)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for template in _TEMPLATES.values():
+        if PG_URL:
+            with _admin().connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)'))
+        else:
+            shutil.rmtree(Path(template).parent, ignore_errors=True)
+    _TEMPLATES.clear()
+
+
+def _admin():  # noqa: ANN202
+    global _ADMIN
+    if _ADMIN is None:
+        _ADMIN = create_engine(make_url(PG_URL), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    return _ADMIN
+
+
+_ADMIN = None
+
+
 @pytest.fixture
 def session_factory(settings: Settings, env: Env, clock: FrozenClock) -> Iterator[sessionmaker[Session]]:
+    _copy_template(_template(settings, env, clock.now()), settings.database_url)
     engine = make_engine(settings.database_url)
-    create_schema(engine)
     factory = make_session_factory(engine)
-    with factory() as session:
-        users.sync_groups(session, env.org)
-        specs.deploy(session, specs.read_sources(settings.processes_dir, settings.forms_dir), env.org, clock.now())
     yield factory
     engine.dispose()
 
