@@ -12,6 +12,7 @@ from engine import cases, household, search
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.models import AuditRecord, Case, CaseEvent, HouseholdMember
 from engine.status import EventKind
+from tests.engine.test_concurrency import race
 
 MOTHER = {"name": "山田 花子", "kana": "ヤマダ ハナコ", "birth_date": "1948-03-10", "relation": "本人",
           "attributes": ["elderly"], "department": "choju-anshin"}
@@ -127,3 +128,18 @@ def test_a_form_that_does_not_ask_the_criteria_gets_no_defaults(session, case) -
     assert household.intake_defaults(session, case, {"properties": {"summary": {}}}) == {}
     assert household.intake_defaults(session, case, {"properties": {"multiple_targets": {}}}) == {
         "multiple_targets": False}
+
+
+def test_two_replacements_at_once_leave_one_of_the_two_lists(driver, session_factory, env, personas, clock,
+                                                             case) -> None:  # noqa: ANN001
+    """Each deletes the rows it sees and inserts its own: without the case row's lock, PostgreSQL's
+    second writer would not see the first one's rows, and the household would hold both lists."""
+    lists = {personas.caseworker.id: [MOTHER, SON], personas.secretariat.id: [{**SON, "name": "山田 次郎"}]}
+    for _ in range(5):
+        results = race(driver, list(lists), lambda s, user: household.replace(
+            s, env, user, case.id, {"members": lists[user.id]}, clock.now()))
+        assert not [r for r in results if isinstance(r, Exception)], results
+        with session_factory() as s:
+            names = list(s.scalars(select(HouseholdMember.name).where(HouseholdMember.case_id == case.id)
+                                   .order_by(HouseholdMember.position)))
+        assert names in (["山田 花子", "山田 太郎"], ["山田 次郎"])
