@@ -482,6 +482,17 @@ def test_the_household_is_entered_on_its_page_and_answers_the_intakes_criteria(b
     # offered, not imposed: the caseworker may answer otherwise
     group(page, "全員に担当部局がある").get_by_label("はい", exact=True).check()
     expect(group(page, "全員に担当部局がある").get_by_label("いいえ", exact=True)).not_to_be_checked()
+    group(page, "全員に担当部局がある").get_by_label("いいえ", exact=True).check()
+    group(page, "担当部局のみで対応可能").get_by_label("いいえ", exact=True).check()
+    group(page, "関係機関・部局の連携調整に課題がある").get_by_label("いいえ", exact=True).check()
+    group(page, "本人同意").get_by_label("同意あり").check()
+    complete(page)
+    # the criteria table's result, and which column of 図4 gave it, in words
+    decision = page.locator("#decision")
+    expect(decision.locator("[data-result]")).to_have_text("対象")
+    expect(decision.locator("[data-rule]")).to_contain_text("第5列")
+    check_page(page)
+    decision.screenshot(path=str(SHOTS / "case-decision.png"))
 
 
 def html_pages(app) -> set[str]:  # noqa: ANN001
