@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 
 DESIGNER_ROLES = frozenset({Role.DESIGNER, Role.ADMIN})
+# How a group that joined a case at its support meeting is recorded (case_members.source).
+MEETING_SOURCE = "support_meeting"
 
 
 def require_designer(actor: User | None) -> None:
@@ -88,6 +90,21 @@ def can_see_case(session: Session, actor: User, case: Case, org: Organisation) -
         return True
     stmt = select(Case.id).where(Case.id == case.id, visible_cases_clause(actor, org))
     return session.scalar(stmt) is not None
+
+
+def may_edit_case(session: Session, actor: User, case: Case, org: Organisation) -> bool:
+    """May change what the case file holds beside its steps (its household): the secretariat,
+    the referring group, the groups of its support meeting, and whoever has one of its steps
+    open now (assigned, or in their group's queue). Those who see the case only because it was
+    shared for a review, or because they once completed a step of it, read it only."""
+    groups = set(actor.group_ids)
+    if sees_every_case(actor, org) or case.referring_group_id in groups:
+        return True
+    meeting = exists().where(CaseMember.case_id == case.id, CaseMember.group_id.in_(groups),
+                             CaseMember.source == MEETING_SOURCE)
+    working = exists().where(HumanTask.case_id == case.id, HumanTask.state == TaskState.OPEN,
+                             or_(HumanTask.assignee_id == actor.id, HumanTask.group_id.in_(groups)))
+    return bool(session.scalar(select(or_(meeting, working))))
 
 
 def require_case(session: Session, actor: User, case_id: Any, org: Organisation, *,

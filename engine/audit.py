@@ -115,6 +115,8 @@ class Action:
     ESCALATION_ACKNOWLEDGE = "escalation.acknowledge"
     CASE_RETRY = "case.retry"
     CASE_MOVE = "case.move"
+    HOUSEHOLD_READ = "household.read"
+    HOUSEHOLD_CHANGE = "household.change"
 
 
 # What each action is called on the audit page (Japanese, English) and in the CSV export's
@@ -158,6 +160,8 @@ LABELS: dict[str, tuple[str, str]] = {
     Action.ESCALATION_ACKNOWLEDGE: ("要対応の確認", "Escalation acknowledged"),
     Action.CASE_RETRY: ("エラー案件の再実行", "Case in error retried"),
     Action.CASE_MOVE: ("案件の工程の移動", "Case moved to another step"),
+    Action.HOUSEHOLD_READ: ("世帯の閲覧", "Household viewed"),
+    Action.HOUSEHOLD_CHANGE: ("世帯の変更", "Household changed"),
     Action.WEBHOOK_CREATE: ("Webhook の登録", "Webhook created"),
     Action.WEBHOOK_CHANGE: ("Webhook の変更", "Webhook changed"),
     Action.WEBHOOK_DELETE: ("Webhook の削除", "Webhook deleted"),

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, load_only
 
-from engine import audit, forms, limits, messages, outcomes, queue, roles, runtime, writes
+from engine import audit, forms, household, limits, messages, outcomes, queue, roles, runtime, writes
 from engine.access import (
     can_see_case,
     can_work_on,
@@ -417,7 +417,8 @@ def task_row(session: Session, env: Env, actor: User, task_id: str) -> HumanTask
 def get_task(session: Session, env: Env, actor: User, task_id: str, now: datetime | None = None
              ) -> tuple[HumanTask, dict[str, Any] | None, dict[str, Any]]:
     """The task, its form schema, and values to prefill the form with: the saved draft,
-    else what the case already knows for the form's fields (e.g. the summary)."""
+    else what the case already knows for the form's fields (e.g. the summary), and what its
+    household answers of the criteria table's inputs (engine.household.intake_defaults)."""
     row = _task_for(session, env, actor, task_id, audit.Action.TASK_READ, now or utcnow())
     audit.record(session, actor, audit.Action.TASK_READ, now or utcnow(), row.case, {"task_id": row.id, "step": row.step})
     session.commit()
@@ -429,7 +430,8 @@ def get_task(session: Session, env: Env, actor: User, task_id: str, now: datetim
     task = wf.get_task_from_id(uuid.UUID(row.id))
     known = task.data if task is not None else {}
     fields = schema.get("properties", {})
-    return row, schema, {k: v for k, v in known.items() if k in fields}
+    return row, schema, {**household.intake_defaults(session, row.case, schema),
+                         **{k: v for k, v in known.items() if k in fields}}
 
 
 def step_info(env: Env, row: HumanTask) -> StepInfo | None:

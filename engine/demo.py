@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import cases, users
+from engine import cases, household, users
 from engine.env import Env
 from engine.models import HumanTask, User
 from engine.status import TaskState
@@ -60,8 +60,13 @@ def seed(session: Session, env: Env, now: datetime) -> dict[str, str]:
 
     ref, sec = made["hokatsu"], made["jimukyoku"]
     # 1) a fresh consultation waiting for intake at the referring agency
-    cases.start_case(session, env, ref, "multi_agency",
-                     {"summary": "50歳男性、親の他界後ひとり暮らし。公共料金の滞納あり、ひきこもりがち。"}, None, now)
+    c1 = cases.start_case(session, env, ref, "multi_agency",
+                          {"summary": "50歳男性、親の他界後ひとり暮らし。公共料金の滞納あり、ひきこもりがち。"}, None, now)
+    # ... with its household, which answers two of the intake's 図4 inputs (one target, no department)
+    born = now.date().replace(year=now.year - 50, month=6, day=1).isoformat()
+    household.replace(session, env, ref, c1.id, {"members": [
+        {"name": "豊中 一郎", "kana": "とよなか いちろう", "birth_date": born, "sex": "male", "relation": "本人",
+         "attributes": [], "address": "豊中市岡上の町2-1-1"}]}, now)
     # 2) a case in assessment at the secretariat
     c2 = cases.start_case(session, env, ref, "multi_agency", {}, None, now)
     cases.complete_task(session, env, ref, _task(session, c2.id).id, INTAKE_ELIGIBLE, now)

@@ -48,6 +48,7 @@ class EventKind(StrEnum):
     ESCALATION_ACKNOWLEDGED = "escalation_acknowledged"
     CASE_RETRIED = "case_retried"
     CASE_MOVED = "case_moved"
+    HOUSEHOLD_CHANGED = "household_changed"
 
 
 class OutboxKind(StrEnum):
@@ -120,6 +121,21 @@ class Audience(StrEnum):
 
     SUPERVISOR = "supervisor"  # the active supervisors of the task's group
     COORDINATION_LEAD = "coordination_lead"
+
+
+class HouseholdAttribute(StrEnum):
+    """What makes a household member someone a department supports (図4); none: an empty list."""
+
+    ELDERLY = "elderly"  # 高齢
+    DISABILITY = "disability"  # 障害
+    CHILD = "child"  # 子ども
+    POVERTY = "poverty"  # 生活困窮
+
+
+class Sex(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
 
 
 class Role(StrEnum):

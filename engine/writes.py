@@ -21,6 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import forms, messages, roles, runtime, search
+from engine.access import MEETING_SOURCE
 from engine.db import begin_write
 from engine.env import Env
 from engine.errors import Conflict, Invalid, WorkflowFailed
@@ -373,7 +374,7 @@ def add_participants(session: Session, case: Case, participants: Any, now: datet
     have = set(session.scalars(select(CaseMember.group_id).where(CaseMember.case_id == case.id)))
     for group_id in dict.fromkeys(p for p in participants if isinstance(p, str)):
         if group_id not in have:
-            session.add(CaseMember(case_id=case.id, group_id=group_id, source="support_meeting", since=now))
+            session.add(CaseMember(case_id=case.id, group_id=group_id, source=MEETING_SOURCE, since=now))
 
 
 def mark_error(session: Session, case_id: str, error: str, now: datetime, element: str | None = None) -> None:

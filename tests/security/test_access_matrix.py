@@ -131,6 +131,11 @@ ENDPOINTS: dict[str, Endpoint] = {
                                           {**everyone(FB), "secretariat": OK, "lead": OK, "admin": OK}),
     # case history: the same visibility as the case itself
     "cases.history": Endpoint("GET", "/api/cases/{case}/history", CASE_READ),
+    # issue 12: the household. Everyone here who sees the case may change it (the participant is
+    # a support meeting's agency); read-only sight (a shared case) is tested in tests/api/test_household.py
+    "cases.get_household": Endpoint("GET", "/api/cases/{case}/household", CASE_READ),
+    "cases.put_household": Endpoint("PUT", "/api/cases/{case}/household", CASE_READ,
+                                    {"members": [{"name": "山田 花子", "kana": "やまだ はなこ", "relation": "本人"}]}),
     # process design: role designer or admin, others 403 (no persona here is a designer)
     "processes.list_processes": Endpoint("GET", "/api/processes", ADMIN_ONLY),
     "processes.version_bpmn": Endpoint("GET", "/api/processes/multi_agency/versions/1/bpmn", ADMIN_ONLY),

@@ -1,14 +1,24 @@
-"""Cases: open one, read one, list those the caller may see."""
+"""Cases: open one, read one, list those the caller may see; a case's household."""
 
 from __future__ import annotations
 
 from flask import g
 
-from engine import cases
+from engine import cases, household
+from engine.clock import city_today
 from web.api import render
 from web.api.auth import authenticate
 from web.api.blueprint import Blueprint
-from web.api.schemas import ApiError, CaseIn, CaseListItem, CaseOut, HistoryPageOut, HistoryQuery
+from web.api.schemas import (
+    ApiError,
+    CaseIn,
+    CaseListItem,
+    CaseOut,
+    HistoryPageOut,
+    HistoryQuery,
+    HouseholdIn,
+    HouseholdOut,
+)
 from web.extensions import db, engine_env, now
 
 blp = Blueprint("cases", __name__, url_prefix="/api/cases", description="Cases (案件)")
@@ -56,3 +66,30 @@ def history(query, case_id: str):  # noqa: ANN001, ANN201
     `history_next`, the link to the page before them."""
     case = cases.get_case(db.session, engine_env(), g.actor, case_id, now())
     return render.history(db.session, case, before=query.get("before"), limit=query["limit"])
+
+
+def _household(members: list) -> dict:
+    today = city_today(now())
+    return {"members": [m.to_dict(today) for m in members]}
+
+
+@blp.route("/<case_id>/household", methods=["GET"])
+@blp.response(200, HouseholdOut)
+@blp.alt_response(404, schema=ApiError)
+def get_household(case_id: str):  # noqa: ANN201
+    """The case's household (世帯), each member with their age; an audited read."""
+    return _household(household.get(db.session, engine_env(), g.actor, case_id, now()))
+
+
+@blp.route("/<case_id>/household", methods=["PUT"])
+@blp.arguments(HouseholdIn)
+@blp.response(200, HouseholdOut)
+@blp.alt_response(403, schema=ApiError)
+@blp.alt_response(404, schema=ApiError)
+@blp.alt_response(422, schema=ApiError)
+def put_household(body, case_id: str):  # noqa: ANN001, ANN201
+    """Replace the case's household as a whole. Only those who may edit the case (its referring
+    agency, the secretariat, its support meeting's agencies, whoever has one of its steps open)
+    may; others who may see it get 403. Every bad field is named (`members.2.birth_date`) and
+    nothing is changed."""
+    return _household(household.replace(db.session, engine_env(), g.actor, case_id, body, now()))

@@ -232,3 +232,44 @@ class SandboxRunOut(Schema):
     waiting = fields.List(fields.Nested(SandboxWaiting), required=True)
     error = fields.Nested(SandboxError, allow_none=True)
     data = fields.Dict(metadata={"description": "the case data where the run ended"})
+
+
+class AsSent(Schema):
+    """A body the domain validates itself, naming each bad field in both languages (as a form's
+    data is): its fields document it, and loading hands it on as it was sent, after the API's
+    parser refused what is too deep or unstorable."""
+
+    def load(self, data, *, many=None, partial=None, unknown=None):  # noqa: ANN001, ANN201, ARG002
+        return data
+
+
+HOUSEHOLD_ATTRIBUTES = "elderly (高齢), disability (障害), child (子ども), poverty (生活困窮); empty: none of these"
+
+
+class HouseholdMemberIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 200), metadata={"description": "氏名"})
+    kana = fields.String(validate=validate.Length(0, 200), metadata={"description": "ふりがな"})
+    birth_date = fields.Date(allow_none=True, metadata={"description": "生年月日 (YYYY-MM-DD)"})
+    sex = fields.String(allow_none=True, validate=validate.OneOf(["female", "male", "other"]),
+                        metadata={"description": "性別"})
+    relation = fields.String(allow_none=True, validate=validate.Length(0, 32),
+                             metadata={"description": "続柄: 本人, 母, 子 ... (本人 is the person concerned)"})
+    attributes = fields.List(fields.String(validate=validate.OneOf(["elderly", "disability", "child", "poverty"])),
+                             metadata={"description": HOUSEHOLD_ATTRIBUTES})
+    address = fields.String(allow_none=True, validate=validate.Length(0, 400), metadata={"description": "住所"})
+    phone = fields.String(allow_none=True, validate=validate.Length(0, 40), metadata={"description": "電話番号"})
+    department = fields.String(allow_none=True, metadata={"description": "the responsible department (a group id)"})
+
+
+class HouseholdIn(AsSent):
+    members = fields.List(fields.Nested(HouseholdMemberIn), required=True, validate=validate.Length(0, 30),
+                          metadata={"description": "the whole household, in order (本人 first); replaces the one "
+                                                   "stored"})
+
+
+class HouseholdMemberOut(HouseholdMemberIn):
+    age = fields.Integer(allow_none=True, metadata={"description": "full years on today's date in Japan"})
+
+
+class HouseholdOut(Schema):
+    members = fields.List(fields.Nested(HouseholdMemberOut), required=True)

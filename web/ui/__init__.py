@@ -39,11 +39,12 @@ def _fromiso(value: Any) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from web.ui import (  # noqa: F401 - sources adds routes to admin.bp
+    from web.ui import (  # noqa: F401 - sources adds routes to admin.bp, household to views.bp
         admin,
         auth,
         errors,
         forms,
+        household,
         modeler,
         reports,
         scheme,

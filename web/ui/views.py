@@ -33,7 +33,7 @@ from engine.models import Case, HumanTask, User
 from engine.status import EventKind, Role, TaskState
 from engine.waiting import case_waiting
 from web.extensions import db, engine_env, now
-from web.ui import csrf, errors, forms
+from web.ui import case_file, csrf, errors, forms
 from web.ui.auth import load_actor, login_required, safe_next
 from web.ui.errors import error_message
 from web.ui.i18n import LANGUAGES, pick, t
@@ -318,7 +318,8 @@ def case(case_id: str) -> Any:
         may_share=sees_every_case(g.actor, env.org),
         share_groups=[gr for gid, gr in groups.items() if gid not in env.org.case_wide_groups],
         waiting=case_waiting(db.session, row), may_repair=repair.may_repair(g.actor),
-        move_targets=repair.move_targets(env, row) if repair.may_repair(g.actor) else [])
+        move_targets=repair.move_targets(env, row) if repair.may_repair(g.actor) else [],
+        **case_file.case_context(row))
 
 
 def _repair(case_id: str, command: Any, message: str) -> Response:
