@@ -179,11 +179,11 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from engine.backup import BackupError, backup
 
     try:
-        backup(settings.database_url, Path(args.path))
-    except BackupError as exc:
+        files = backup(settings.database_url, Path(args.path), settings.attachments_dir)
+    except (BackupError, OSError) as exc:
         print(f"tsunagu: {exc}", file=sys.stderr)
         return 1
-    print(f"backed up to {args.path}")
+    print(f"backed up to {args.path} (and {files} attached document(s) to {args.path}.attachments)")
     return 0
 
 
@@ -191,11 +191,12 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     from engine.backup import BackupError, restore
 
     try:
-        restore(settings.database_url, Path(args.path), force=args.force)
-    except BackupError as exc:
+        files = restore(settings.database_url, Path(args.path), force=args.force,
+                        attachments_dir=settings.attachments_dir)
+    except (BackupError, OSError) as exc:
         print(f"tsunagu: {exc}", file=sys.stderr)
         return 1
-    print(f"restored {args.path}; run `tsunagu init` to bring it to this version's schema")
+    print(f"restored {args.path} and {files} attached document(s); run `tsunagu init` to bring it to this version's schema")
     return 0
 
 

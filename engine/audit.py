@@ -115,6 +115,13 @@ class Action:
     ESCALATION_ACKNOWLEDGE = "escalation.acknowledge"
     CASE_RETRY = "case.retry"
     CASE_MOVE = "case.move"
+    NOTE_CREATE = "note.create"
+    NOTE_EDIT = "note.edit"
+    NOTE_LIST = "note.list"
+    ATTACHMENT_UPLOAD = "attachment.upload"
+    ATTACHMENT_LIST = "attachment.list"
+    ATTACHMENT_DOWNLOAD = "attachment.download"
+    ATTACHMENT_REMOVE = "attachment.remove"
 
 
 # What each action is called on the audit page (Japanese, English) and in the CSV export's
@@ -158,6 +165,13 @@ LABELS: dict[str, tuple[str, str]] = {
     Action.ESCALATION_ACKNOWLEDGE: ("要対応の確認", "Escalation acknowledged"),
     Action.CASE_RETRY: ("エラー案件の再実行", "Case in error retried"),
     Action.CASE_MOVE: ("案件の工程の移動", "Case moved to another step"),
+    Action.NOTE_CREATE: ("支援経過記録の登録", "Support record added"),
+    Action.NOTE_EDIT: ("支援経過記録の修正", "Support record edited"),
+    Action.NOTE_LIST: ("支援経過記録の閲覧", "Support records viewed"),
+    Action.ATTACHMENT_UPLOAD: ("添付書類の登録", "Document attached"),
+    Action.ATTACHMENT_LIST: ("添付書類一覧の閲覧", "Document list viewed"),
+    Action.ATTACHMENT_DOWNLOAD: ("添付書類のダウンロード", "Document downloaded"),
+    Action.ATTACHMENT_REMOVE: ("添付書類の削除", "Document removed"),
     Action.WEBHOOK_CREATE: ("Webhook の登録", "Webhook created"),
     Action.WEBHOOK_CHANGE: ("Webhook の変更", "Webhook changed"),
     Action.WEBHOOK_DELETE: ("Webhook の削除", "Webhook deleted"),

@@ -48,6 +48,19 @@ class EventKind(StrEnum):
     ESCALATION_ACKNOWLEDGED = "escalation_acknowledged"
     CASE_RETRIED = "case_retried"
     CASE_MOVED = "case_moved"
+    # A document attached to the case, and its recorded removal (engine.attachments).
+    DOCUMENT_ATTACHED = "document_attached"
+    DOCUMENT_REMOVED = "document_removed"
+
+
+class NoteKind(StrEnum):
+    """What a support record (支援経過記録, engine.notes) records: 訪問, 電話, 来所, 会議, その他."""
+
+    VISIT = "visit"
+    PHONE = "phone"
+    OFFICE_VISIT = "office_visit"
+    MEETING = "meeting"
+    OTHER = "other"
 
 
 class OutboxKind(StrEnum):
