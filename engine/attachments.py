@@ -224,7 +224,7 @@ def remove_attachment(session: Session, env: Env, actor: User, case_id: Any, att
     if len(reason) > MAX_REASON:
         raise Invalid(f"削除の理由は {MAX_REASON} 文字までです / reason must be at most {MAX_REASON} characters",
                       {"reason": f"at most {MAX_REASON} characters"})
-    row.removed_at, row.removed_by_id, row.removal_reason = now, actor.id, reason.strip()
+    row.removed_at, row.removed_by, row.removal_reason = now, actor, reason.strip()
     session.flush()
     writes.history(session, case, EventKind.DOCUMENT_REMOVED, now, actor,
                    data={"attachment": row.id, "name": row.name, "reason": row.removal_reason})

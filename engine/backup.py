@@ -155,8 +155,9 @@ def restore(database_url: str, source: Path, force: bool = False, attachments_di
     if attachments_dir is None or not saved.is_dir():
         return 0
     directory = Path(attachments_dir)
-    directory.mkdir(parents=True, exist_ok=True)
     files = _stored_files(saved)
+    if files:
+        directory.mkdir(parents=True, exist_ok=True)
     for path in files:
         # Beside the target first, then renamed: a reader never sees a half-written document.
         partial = directory / f"{PARTIAL_PREFIX}{path.name}.part"

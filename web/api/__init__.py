@@ -42,7 +42,7 @@ def _flatten(errors: Any, prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     if isinstance(errors, dict):
         for key, value in errors.items():
-            if key in ("json", "query", "form") and not prefix:
+            if key in ("json", "query", "form", "files") and not prefix:
                 out.update(_flatten(value))
             else:
                 out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
