@@ -435,8 +435,8 @@ def test_tablet_width_and_keyboard(browser_page) -> None:  # noqa: ANN001
     check_page(page)
 
 
-# Staff-page GET routes that are not HTML pages (JSON, CSV, script, icon): axe has nothing to check.
-NOT_PAGES = {"ui.case_diagram", "ui_admin.audit_csv", "ui_scheme.statistics_csv", "ui_reports.stuck_csv", "bpmn_js",
+# Staff-page GET routes that are not HTML pages (JSON, CSV, a download, script, icon): axe has nothing to check.
+NOT_PAGES = {"ui.case_diagram", "ui.download_attachment", "ui_admin.audit_csv", "ui_scheme.statistics_csv", "ui_reports.stuck_csv", "bpmn_js",
              "favicon"}
 GHOST_CASE = "/cases/00000000-0000-0000-0000-000000000000"
 

@@ -100,16 +100,19 @@ def edit_note(body, case_id: str, note_id: int):  # noqa: ANN001, ANN201
 
 
 @blp.route("/<case_id>/attachments", methods=["POST"])
-@blp.arguments(AttachmentIn, location="files")
+# The body is read by the view, not by @blp.arguments: the case's access is checked before the
+# upload is looked at, so an outsider gets the case's 404 whatever it sends.
+@blp.doc(requestBody={"required": True, "content": {"multipart/form-data": {"schema": AttachmentIn}}})
 @blp.response(201, AttachmentOut)
 @blp.alt_response(404, schema=ApiError)
 @blp.alt_response(413, schema=ApiError)
 @blp.alt_response(415, schema=ApiError)
-def upload_attachment(files, case_id: str):  # noqa: ANN001, ANN201
+def upload_attachment(case_id: str):  # noqa: ANN201
     """Attach a document (multipart, field `file`): PDF, PNG, JPEG, docx, xlsx, pptx or
     OpenDocument, recognised by its content; at most the configured size (10 MB by default)."""
-    upload = files["file"]
-    row = attachments.attach(db.session, engine_env(), g.actor, case_id, upload.stream, upload.filename, now())
+    upload = request.files.get("file")
+    row = attachments.attach(db.session, engine_env(), g.actor, case_id, upload.stream if upload else None,
+                             upload.filename if upload else None, now())
     return _attachment(row)
 
 

@@ -306,6 +306,12 @@ def case(case_id: str) -> Any:
         answers = forms.describe(schema, event.data, groups) \
             if event.kind in (EventKind.TASK_COMPLETED, EventKind.CASE_STARTED, EventKind.CASE_ERROR) else []
         timeline.append({"event": event, "answers": answers})
+    # web.ui.casefile adds its routes to this module's blueprint, so it is imported here, not above.
+    from web.ui import casefile
+
+    case_file = casefile.case_page(row, history, older, before is not None)
+    timeline += [{"note": note} for note in case_file["timeline_notes"]]
+    timeline.sort(key=lambda item: item["note"].occurred_at if "note" in item else item["event"].at)
     timeline.reverse()
     user_ids = {t_.assignee_id for t_ in open_tasks if t_.assignee_id}
     assignees = {u.id: u for u in (db.session.get(User, i) for i in user_ids) if u}
@@ -318,7 +324,7 @@ def case(case_id: str) -> Any:
         may_share=sees_every_case(g.actor, env.org),
         share_groups=[gr for gid, gr in groups.items() if gid not in env.org.case_wide_groups],
         waiting=case_waiting(db.session, row), may_repair=repair.may_repair(g.actor),
-        move_targets=repair.move_targets(env, row) if repair.may_repair(g.actor) else [])
+        move_targets=repair.move_targets(env, row) if repair.may_repair(g.actor) else [], **case_file)
 
 
 def _repair(case_id: str, command: Any, message: str) -> Response:
