@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import g, request, send_file
 
-from engine import attachments, notes
+from engine import attachments, notes, sniff
 from engine.models import CaseAttachment, CaseNote, CaseNoteRevision
 from web.api import error_response
 from web.api.auth import authenticate
@@ -129,8 +129,9 @@ def list_attachments(query, case_id: str):  # noqa: ANN001, ANN201
 
 
 @blp.route("/<case_id>/attachments/<attachment_id>", methods=["GET"])
-@blp.response(200, description="the document's bytes, as an attachment, in the type found from its content",
-              content_type="application/octet-stream")
+@blp.doc(responses={"200": {
+    "description": "the document's bytes, as an attachment, in the type found from its content",
+    "content": {kind: {"schema": {"type": "string", "format": "binary"}} for kind in sniff.ALLOWED}}})
 @blp.alt_response(404, schema=ApiError)
 @blp.alt_response(410, schema=ApiError)
 def download_attachment(case_id: str, attachment_id: str):  # noqa: ANN201
