@@ -393,10 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="compare every case's workflow state with its tasks, timers, history "
                                          "and outbox; report differences (exit 1), never repair them")
     check.set_defaults(func=cmd_check)
-    backup = sub.add_parser("backup", help="back up the database to PATH (safe while running)")
+    backup = sub.add_parser("backup", help="back up the database to PATH and the attached documents to "
+                                           "PATH.attachments/ (safe while running)")
     backup.add_argument("path")
     backup.set_defaults(func=cmd_backup)
-    restore = sub.add_parser("restore", help="restore a backup into an empty database")
+    restore = sub.add_parser("restore", help="restore a backup (and its PATH.attachments/) into an empty database")
     restore.add_argument("path")
     restore.add_argument("--force", action="store_true", help="replace the contents of a non-empty database")
     restore.set_defaults(func=cmd_restore)

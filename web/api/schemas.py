@@ -11,7 +11,8 @@ from engine.limits import MAX_DEPTH, MAX_INT
 class ErrorBody(Schema):
     code = fields.String(required=True, metadata={
         "description": "malformed (400), unauthorized (401), forbidden (403), not_found (404), method_not_allowed "
-                       "(405), conflict (409), too_large (413), invalid or workflow_error (422), unavailable (503)"})
+                       "(405), conflict (409), removed (410), too_large (413), unsupported_type (415), invalid or "
+                       "workflow_error (422), unavailable (503)"})
     message = fields.String(required=True)
     fields = fields.Dict(keys=fields.String(), values=fields.String(),
                          metadata={"description": "field path → what is wrong with it"})
