@@ -179,11 +179,11 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from engine.backup import BackupError, backup
 
     try:
-        backup(settings.database_url, Path(args.path))
-    except BackupError as exc:
+        files = backup(settings.database_url, Path(args.path), settings.attachments_dir)
+    except (BackupError, OSError) as exc:
         print(f"tsunagu: {exc}", file=sys.stderr)
         return 1
-    print(f"backed up to {args.path}")
+    print(f"backed up to {args.path} (and {files} attached document(s) to {args.path}.attachments)")
     return 0
 
 
@@ -191,11 +191,12 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     from engine.backup import BackupError, restore
 
     try:
-        restore(settings.database_url, Path(args.path), force=args.force)
-    except BackupError as exc:
+        files = restore(settings.database_url, Path(args.path), force=args.force,
+                        attachments_dir=settings.attachments_dir)
+    except (BackupError, OSError) as exc:
         print(f"tsunagu: {exc}", file=sys.stderr)
         return 1
-    print(f"restored {args.path}; run `tsunagu init` to bring it to this version's schema")
+    print(f"restored {args.path} and {files} attached document(s); run `tsunagu init` to bring it to this version's schema")
     return 0
 
 
@@ -392,10 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="compare every case's workflow state with its tasks, timers, history "
                                          "and outbox; report differences (exit 1), never repair them")
     check.set_defaults(func=cmd_check)
-    backup = sub.add_parser("backup", help="back up the database to PATH (safe while running)")
+    backup = sub.add_parser("backup", help="back up the database to PATH and the attached documents to "
+                                           "PATH.attachments/ (safe while running)")
     backup.add_argument("path")
     backup.set_defaults(func=cmd_backup)
-    restore = sub.add_parser("restore", help="restore a backup into an empty database")
+    restore = sub.add_parser("restore", help="restore a backup (and its PATH.attachments/) into an empty database")
     restore.add_argument("path")
     restore.add_argument("--force", action="store_true", help="replace the contents of a non-empty database")
     restore.set_defaults(func=cmd_restore)

@@ -117,6 +117,13 @@ class Action:
     CASE_MOVE = "case.move"
     HOUSEHOLD_READ = "household.read"
     HOUSEHOLD_CHANGE = "household.change"
+    NOTE_CREATE = "note.create"
+    NOTE_EDIT = "note.edit"
+    NOTE_LIST = "note.list"
+    ATTACHMENT_UPLOAD = "attachment.upload"
+    ATTACHMENT_LIST = "attachment.list"
+    ATTACHMENT_DOWNLOAD = "attachment.download"
+    ATTACHMENT_REMOVE = "attachment.remove"
 
 
 # What each action is called on the audit page (Japanese, English) and in the CSV export's
@@ -162,6 +169,13 @@ LABELS: dict[str, tuple[str, str]] = {
     Action.CASE_MOVE: ("案件の工程の移動", "Case moved to another step"),
     Action.HOUSEHOLD_READ: ("世帯の閲覧", "Household viewed"),
     Action.HOUSEHOLD_CHANGE: ("世帯の変更", "Household changed"),
+    Action.NOTE_CREATE: ("支援経過記録の登録", "Support record added"),
+    Action.NOTE_EDIT: ("支援経過記録の修正", "Support record edited"),
+    Action.NOTE_LIST: ("支援経過記録の閲覧", "Support records viewed"),
+    Action.ATTACHMENT_UPLOAD: ("添付書類の登録", "Document attached"),
+    Action.ATTACHMENT_LIST: ("添付書類一覧の閲覧", "Document list viewed"),
+    Action.ATTACHMENT_DOWNLOAD: ("添付書類のダウンロード", "Document downloaded"),
+    Action.ATTACHMENT_REMOVE: ("添付書類の削除", "Document removed"),
     Action.WEBHOOK_CREATE: ("Webhook の登録", "Webhook created"),
     Action.WEBHOOK_CHANGE: ("Webhook の変更", "Webhook changed"),
     Action.WEBHOOK_DELETE: ("Webhook の削除", "Webhook deleted"),

@@ -5,6 +5,13 @@ taken while the server runs; restore copies the file back the same way.
 PostgreSQL: `pg_dump --format=custom` (one consistent snapshot, also while running) and
 `pg_restore` in a single transaction, with the client tools from PATH or /usr/lib/postgresql/*/bin.
 Restore goes into an empty database only, unless forced: it never mixes two databases' rows.
+
+Documents attached to cases live outside the database (engine.attachments): a backup copies
+them into a directory beside the backup file, `<backup>.attachments/`, and a restore copies
+them back into the attachments directory. The database is copied first, then the files: a
+document's file is written before its row is committed, so every row in the copied database
+has its file in the directory copied after it (a document removed in between excepted: its
+row says so).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import inspect, pool
 from sqlalchemy.engine import URL, make_url
 
+from engine.attachments import PARTIAL_PREFIX
 from engine.db import make_engine
 
 
@@ -75,8 +83,43 @@ def table_names(database_url: str) -> list[str]:
         engine.dispose()
 
 
-def backup(database_url: str, target: Path) -> None:
-    """Write a backup of the database to `target` (a SQLite file, or a pg_dump custom-format archive)."""
+def files_dir(backup_path: Path) -> Path:
+    """Where a backup keeps the attachments' files: beside it, `<backup>.attachments/`."""
+    backup_path = Path(backup_path)
+    return backup_path.with_name(backup_path.name + ".attachments")
+
+
+def _stored_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith(PARTIAL_PREFIX))
+
+
+def _copy_files(source: Path, target: Path) -> int:
+    """Copy the stored files of `source` into a fresh `target` (written beside it, then renamed
+    into place, so a crash never leaves a half-copied directory under the real name)."""
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    files = _stored_files(source)
+    for path in files:
+        shutil.copy2(path, partial / path.name)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.replace(target)
+    return len(files)
+
+
+def backup(database_url: str, target: Path, attachments_dir: Path | None = None) -> int:
+    """Write a backup of the database to `target` (a SQLite file, or a pg_dump custom-format archive)
+    and, given the attachments directory, its files to `files_dir(target)`. Returns how many
+    files were copied."""
+    _backup_database(database_url, target)
+    if attachments_dir is None:
+        return 0
+    return _copy_files(Path(attachments_dir), files_dir(target))
+
+
+def _backup_database(database_url: str, target: Path) -> None:
     url = make_url(database_url)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -103,8 +146,27 @@ def backup(database_url: str, target: Path) -> None:
         raise BackupError(f"backup of {url.get_backend_name()} databases is not supported")
 
 
-def restore(database_url: str, source: Path, force: bool = False) -> None:
-    """Restore a backup into the database, which must be empty unless `force` (then it is replaced)."""
+def restore(database_url: str, source: Path, force: bool = False, attachments_dir: Path | None = None) -> int:
+    """Restore a backup into the database, which must be empty unless `force` (then it is replaced),
+    and, given the attachments directory, the backup's files into it (a backup taken without
+    files restores none). Returns how many files were restored."""
+    _restore_database(database_url, source, force)
+    saved = files_dir(source)
+    if attachments_dir is None or not saved.is_dir():
+        return 0
+    directory = Path(attachments_dir)
+    files = _stored_files(saved)
+    if files:
+        directory.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        # Beside the target first, then renamed: a reader never sees a half-written document.
+        partial = directory / f"{PARTIAL_PREFIX}{path.name}.part"
+        shutil.copy2(path, partial)
+        partial.replace(directory / path.name)
+    return len(files)
+
+
+def _restore_database(database_url: str, source: Path, force: bool) -> None:
     url = make_url(database_url)
     source = Path(source)
     if not source.is_file():

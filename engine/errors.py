@@ -33,6 +33,18 @@ class Conflict(DomainError):
     code, status = "conflict", 409
 
 
+class Gone(DomainError):
+    code, status = "removed", 410
+
+
+class TooLarge(DomainError):
+    code, status = "too_large", 413
+
+
+class UnsupportedType(DomainError):
+    code, status = "unsupported_type", 415
+
+
 class Invalid(DomainError):
     code, status = "invalid", 422
 

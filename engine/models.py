@@ -394,6 +394,70 @@ class HouseholdMember(Base):
     updated_at: Mapped[datetime]
 
 
+class CaseNote(Base):
+    """A support record (支援経過記録): what happened on a case between its steps, written by a
+    caseworker at any time. Personal data: read and written under the case's access rules.
+    Its author may change the text for 24 hours; each change keeps the earlier text
+    (CaseNoteRevision)."""
+
+    __tablename__ = "case_notes"
+    # The case's records newest first (the list, and the case page's timeline window).
+    __table_args__ = (Index("ix_case_notes_case_occurred", "case_id", "occurred_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # engine.status.NoteKind
+    text: Mapped[str] = mapped_column(Text)
+    # When it happened (the visit, the call), as the author says; `recorded_at` is when it was written.
+    occurred_at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    edited_at: Mapped[datetime | None]
+
+    author: Mapped[User] = relationship(lazy="joined")
+
+
+class CaseNoteRevision(Base):
+    """The text a support record had before one edit: who changed it and when."""
+
+    __tablename__ = "case_note_revisions"
+    __table_args__ = (Index("ix_case_note_revisions_note", "note_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    note_id: Mapped[int] = mapped_column(ForeignKey("case_notes.id"))
+    text: Mapped[str] = mapped_column(Text)  # the text before the edit
+    edited_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    edited_at: Mapped[datetime]
+
+    edited_by: Mapped[User] = relationship(lazy="joined")
+
+
+class CaseAttachment(Base):
+    """A document attached to a case. The bytes live outside the database, in the attachments
+    directory (settings) under `id`, never under the client's file name, which is kept here as
+    metadata. Removal is recorded (who, when, why) and the row stays; the bytes go."""
+
+    __tablename__ = "case_attachments"
+    __table_args__ = (Index("ix_case_attachments_case_uploaded", "case_id", "uploaded_at", "id"),)
+
+    # A random id: also the stored file's name.
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    # The type found in the content (engine.sniff), never the client's claim.
+    content_type: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+    removed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    removal_reason: Mapped[str | None] = mapped_column(Text)
+
+    uploaded_by: Mapped[User] = relationship(lazy="joined", foreign_keys=[uploaded_by_id])
+    removed_by: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[removed_by_id])
+
+
 class OutboxEvent(Base):
     """Outgoing events, written with the state change; delivered later (webhooks).
 

@@ -90,6 +90,17 @@ class Settings:
     escalation_second_factor: float = field(
         default_factory=lambda: _second_factor())
 
+    # Documents attached to cases (engine.attachments): the directory their bytes are kept in
+    # (outside the database; `tsunagu backup` copies it), and the largest file accepted, in MB.
+    attachments_dir: Path = field(default_factory=lambda: Path(
+        os.environ.get("TSUNAGU_ATTACHMENTS_DIR") or ROOT / "var" / "attachments"))
+    attachment_max_mb: float = field(
+        default_factory=lambda: _number("TSUNAGU_ATTACHMENT_MAX_MB", 10.0, zero_ok=False))
+
+    @property
+    def attachment_max_bytes(self) -> int:
+        return int(self.attachment_max_mb * 1024 * 1024)
+
     @property
     def script_limits(self) -> Limits:
         return Limits(self.script_cpu_seconds, self.script_memory_mb)

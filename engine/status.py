@@ -49,6 +49,19 @@ class EventKind(StrEnum):
     CASE_RETRIED = "case_retried"
     CASE_MOVED = "case_moved"
     HOUSEHOLD_CHANGED = "household_changed"
+    # A document attached to the case, and its recorded removal (engine.attachments).
+    DOCUMENT_ATTACHED = "document_attached"
+    DOCUMENT_REMOVED = "document_removed"
+
+
+class NoteKind(StrEnum):
+    """What a support record (支援経過記録, engine.notes) records: 訪問, 電話, 来所, 会議, その他."""
+
+    VISIT = "visit"
+    PHONE = "phone"
+    OFFICE_VISIT = "office_visit"
+    MEETING = "meeting"
+    OTHER = "other"
 
 
 class OutboxKind(StrEnum):

@@ -55,9 +55,10 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    # Attached documents go to the test's own directory, never the project's var/.
     return Settings(database_url=database_url, processes_dir=ROOT / "processes", forms_dir=ROOT / "forms",
-                    config_dir=ROOT / "config")
+                    config_dir=ROOT / "config", attachments_dir=tmp_path / "attachments")
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from engine.env import Env
 
 # app.extensions key: renders an HTTP error outside /api (web.ui installs its error page there)
 PAGE_ERRORS = "tsunagu.page_errors"
+# What a multipart upload may carry beyond the file itself (its headers, the CSRF field).
+UPLOAD_OVERHEAD = 64 * 1024
 
 
 class Database:

@@ -11,6 +11,7 @@ top level), hence the narrow version pin in pyproject.toml."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import threading
@@ -158,12 +159,23 @@ def _seed_more(session, api, personas, now) -> dict:  # noqa: ANN001
     return known
 
 
+def _seed_case_file(api, case_id: str) -> dict:  # noqa: ANN001
+    """A support record and a document on a case the caseworker opened (issue 12)."""
+    ref = api("caseworker")
+    note = ref.post(f"/api/cases/{case_id}/notes", json={"kind": "visit", "text": "自宅を訪問"})
+    doc = ref.client.post(f"/api/cases/{case_id}/attachments", headers=ref.headers,
+                          data={"file": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "a.pdf")}, content_type="multipart/form-data")
+    assert note.status_code == doc.status_code == 201
+    return {"note_id": [note.json["id"]], "attachment_id": [doc.json["id"]]}
+
+
 @pytest.fixture
 def served(app, api, personas, session, clock) -> Iterator[Served]:  # noqa: ANN001
     from werkzeug.serving import make_server
 
     known = _seed(api)
     known.update(_seed_more(session, api, personas, clock.now()))
+    known.update(_seed_case_file(api, known["case_id"][0]))
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, name="fuzz-server", daemon=True)
     thread.start()

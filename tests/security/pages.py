@@ -87,6 +87,14 @@ PAGES: dict[str, Page] = {
     "ui.retry": Page("POST", "/cases/{case}/retry", {**everyone(FB), "lead": OK, "admin": NF}),
     "ui.move": Page("POST", "/cases/{case}/move", {**everyone(FB), "lead": OK, "admin": NF},
                     {"to_step": "nowhere", "reason": "理由"}),
+    # issue 12: the case file (the note and documents named here do not exist: whoever may see the
+    # case is told so with the case's own 404 page; the real ones: tests/ui/test_case_file_pages.py)
+    "ui.add_note": Page("POST", "/cases/{case}/notes", CASE_READ, {"kind": "visit", "text": "訪問"}),
+    "ui.edit_note": Page("POST", "/cases/{case}/notes/999999/edit", everyone(NF), {"text": "修正"}),
+    "ui.upload_attachment": Page("POST", "/cases/{case}/attachments", CASE_READ),  # no file: told so on the case page
+    "ui.download_attachment": Page("GET", "/cases/{case}/attachments/no-such-document", everyone(NF)),
+    "ui.remove_attachment": Page("POST", "/cases/{case}/attachments/no-such-document/remove", everyone(NF),
+                                 {"reason": "誤り"}),
     "ui.acknowledge": Page("POST", "/escalations/1/acknowledge", {**everyone(FB), "lead": NF, "admin": NF}),
     "ui.assign_many": Page("POST", "/queue/assign", {**everyone(FB), "lead": OK, "admin": OK},
                            {"task": "no-such-task", "assignee": "kyosei.tanaka"}),

@@ -7,6 +7,7 @@ PAGES; both tables are checked the same way.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,6 +165,19 @@ ENDPOINTS: dict[str, Endpoint] = {
     "reports.heatmap_report": Endpoint("GET", "/api/reports/heatmap?process=multi_agency",
                                        {**everyone(FB), "lead": OK, "admin": OK}),
     "reports.workload_report": Endpoint("GET", "/api/reports/workload", {**everyone(FB), "lead": OK, "admin": OK}),
+    # issue 12: the case file. {note} and {attachment} were written by the referring caseworker.
+    "casefile.add_note": Endpoint("POST", "/api/cases/{case}/notes", CASE_READ, {"kind": "visit", "text": "訪問"}),
+    "casefile.list_notes": Endpoint("GET", "/api/cases/{case}/notes", CASE_READ),
+    "casefile.edit_note": Endpoint("PATCH", "/api/cases/{case}/notes/{note}",  # its author only
+                                   {**CASE_READ, "secretariat": FB, "lead": FB, "participant": FB}, {"text": "修正"}),
+    # the matrix sends no file: who may see the case is told the file is missing, before anything is stored
+    "casefile.upload_attachment": Endpoint("POST", "/api/cases/{case}/attachments",
+                                           {**everyone("422"), "outsider": NF, "admin": NF}),
+    "casefile.list_attachments": Endpoint("GET", "/api/cases/{case}/attachments", CASE_READ),
+    "casefile.download_attachment": Endpoint("GET", "/api/cases/{case}/attachments/{attachment}", CASE_READ),
+    # its uploader and the secretariat (and the lead, who sees every case)
+    "casefile.remove_attachment": Endpoint("POST", "/api/cases/{case}/attachments/{attachment}/remove",
+                                           {**CASE_READ, "participant": FB}, {"reason": "誤って添付"}),
     # signed by a registered source, never by a bearer token: no persona's token gets in
     "inbound_webhooks.receive": Endpoint("POST", "/webhooks/matrix", everyone("401"), {"type": "matrix_probe"}),
 }
@@ -206,8 +220,12 @@ def world(api, personas, clock, session_factory, env, session):  # noqa: ANN001,
     with session_factory() as s:
         s.execute(update(WebhookDelivery).values(status=DeliveryStatus.DEAD))
         s.commit()
+    note = ref.post(f"/api/cases/{case['id']}/notes", json={"kind": "phone", "text": "電話"}).json
+    attachment = ref.client.post(f"/api/cases/{case['id']}/attachments", headers=ref.headers,
+                                 data={"file": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "a.pdf")},
+                                 content_type="multipart/form-data").json
     return {"case": case["id"], "task": task["id"], "session": page_session.id, "webhook": hook["id"],
-            "event": event}
+            "event": event, "note": note["id"], "attachment": attachment["id"]}
 
 
 @pytest.mark.parametrize("relation", list(RELATIONS))
@@ -220,7 +238,8 @@ def test_access_matrix(endpoint: str, relation: str, world, api, personas, app) 
     token_id = _own_token_id(client)
     values = {"case": world["case"], "task": world["task"], "token": token_id, "user": "wakamono.ito",
               "session": world["session"],
-              "own_group": persona.group_ids[0], "webhook": world["webhook"], "event": world["event"]}
+              "own_group": persona.group_ids[0], "webhook": world["webhook"], "event": world["event"],
+              "note": world["note"], "attachment": world["attachment"]}
     url = rule.url.format(**values)
     body = _fill(rule.body, values)
     response = client.client.open(url, method=rule.method, json=body, headers=client.headers)

@@ -435,8 +435,8 @@ def test_tablet_width_and_keyboard(browser_page) -> None:  # noqa: ANN001
     check_page(page)
 
 
-# Staff-page GET routes that are not HTML pages (JSON, CSV, script, icon): axe has nothing to check.
-NOT_PAGES = {"ui.case_diagram", "ui_admin.audit_csv", "ui_scheme.statistics_csv", "ui_reports.stuck_csv", "bpmn_js",
+# Staff-page GET routes that are not HTML pages (JSON, CSV, a download, script, icon): axe has nothing to check.
+NOT_PAGES = {"ui.case_diagram", "ui.download_attachment", "ui_admin.audit_csv", "ui_scheme.statistics_csv", "ui_reports.stuck_csv", "bpmn_js",
              "favicon"}
 GHOST_CASE = "/cases/00000000-0000-0000-0000-000000000000"
 
@@ -563,6 +563,19 @@ def test_every_page_passes_axe_in_japanese_and_english(app, browser_page) -> Non
     expect(page.locator("#error-summary")).to_be_visible()
     check()  # the edit page with its errors
     page.get_by_role("link", name=say("household_back")).click()
+    # its case file (issue 12): a support record and a document, in the list and the timeline
+    page.select_option("#note-kind", "phone")
+    page.fill("#note-text", "母から電話。本人は自宅にいると確認した。")
+    page.get_by_role("button", name="記録する", exact=True).click()
+    expect(page.locator("#notes-list .note")).to_have_count(1)
+    expect(page.locator(".timeline__item--note")).to_have_count(1)
+    page.set_input_files("#attachment-file", files=[{"name": "紹介状.pdf", "mimeType": "application/pdf",
+                                                     "buffer": b"%PDF-1.4\n%%EOF\n"}])
+    page.get_by_role("button", name="添付する", exact=True).click()
+    expect(page.locator("#documents .document")).to_have_count(1)
+    page.locator("#notes-title").scroll_into_view_if_needed()
+    check()  # the case page with a support record and a document
+    shot(page, "case-file")
     page.locator(".task-list__item").first.get_by_role("link").first.click()
     check()
     page.goto("/account/tokens")

@@ -42,7 +42,7 @@ def _flatten(errors: Any, prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     if isinstance(errors, dict):
         for key, value in errors.items():
-            if key in ("json", "query", "form") and not prefix:
+            if key in ("json", "query", "form", "files") and not prefix:
                 out.update(_flatten(value))
             else:
                 out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
@@ -144,6 +144,7 @@ def init_app(app: Flask) -> None:
 
     from web.api import (
         admin,
+        casefile,
         cases,
         drafts,
         groups,
@@ -156,7 +157,9 @@ def init_app(app: Flask) -> None:
         webhooks,
     )
 
-    for blp in (groups.blp, cases.blp, tasks.blp, admin.blp, webhooks.blp, messages.blp, scheme.blp, processes.blp,
+    # casefile first among them: its app-wide hook sets the upload's size limit before anything
+    # reads a request body (web.create_app's NUL check reads every form).
+    for blp in (casefile.blp, groups.blp, cases.blp, tasks.blp, admin.blp, webhooks.blp, messages.blp, scheme.blp, processes.blp,
                 drafts.blp, reports.blp, supervise.blp):
         api.register_blueprint(blp)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
 from engine.limits import MAX_DEPTH, MAX_INT
@@ -10,7 +11,8 @@ from engine.limits import MAX_DEPTH, MAX_INT
 class ErrorBody(Schema):
     code = fields.String(required=True, metadata={
         "description": "malformed (400), unauthorized (401), forbidden (403), not_found (404), method_not_allowed "
-                       "(405), conflict (409), too_large (413), invalid or workflow_error (422), unavailable (503)"})
+                       "(405), conflict (409), removed (410), too_large (413), unsupported_type (415), invalid or "
+                       "workflow_error (422), unavailable (503)"})
     message = fields.String(required=True)
     fields = fields.Dict(keys=fields.String(), values=fields.String(),
                          metadata={"description": "field path → what is wrong with it"})
@@ -273,3 +275,64 @@ class HouseholdMemberOut(HouseholdMemberIn):
 
 class HouseholdOut(Schema):
     members = fields.List(fields.Nested(HouseholdMemberOut), required=True)
+# ---------------------------------------------------------------- the case file: notes, documents
+
+
+class NoteIn(Schema):
+    kind = fields.String(required=True, metadata={
+        "description": "visit (訪問), phone (電話), office_visit (来所), meeting (会議) or other (その他)"})
+    text = fields.String(required=True, metadata={"description": "the record, at most 10,000 characters"})
+    occurred_at = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "when it happened (default: now); not in the future, at most a year back"})
+
+
+class NoteEditIn(Schema):
+    text = fields.String(required=True)
+
+
+class NoteRevisionOut(Schema):
+    text = fields.String(required=True, metadata={"description": "the text before this edit"})
+    edited_by = fields.String(required=True, metadata={"description": "user name"})
+    edited_at = fields.DateTime(required=True)
+
+
+class NoteOut(Schema):
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    kind_label = fields.String(metadata={"description": "the kind in Japanese (訪問, 電話, 来所, 会議, その他)"})
+    text = fields.String(required=True)
+    author = fields.String(required=True, metadata={"description": "user name"})
+    author_name = fields.String(metadata={"description": "display name"})
+    at = fields.DateTime(required=True, metadata={"description": "when it happened (occurred_at)"})
+    recorded_at = fields.DateTime(required=True)
+    edited_at = fields.DateTime(allow_none=True)
+    editable_until = fields.DateTime(metadata={"description": "until when its author may edit it"})
+    revisions = fields.List(fields.Nested(NoteRevisionOut), metadata={"description": "earlier texts, oldest first"})
+
+
+class PageQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, MAX_INT))
+
+
+class AttachmentIn(Schema):
+    file = Upload(required=True, metadata={
+        "description": "PDF, PNG, JPEG, docx, xlsx, pptx or OpenDocument, recognised by its content"})
+
+
+class AttachmentOut(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True, metadata={"description": "the file name as uploaded (cleaned)"})
+    size = fields.Integer(required=True, metadata={"description": "bytes"})
+    type = fields.String(required=True, metadata={"description": "media type, found from the content"})
+    sha256 = fields.String(required=True)
+    uploaded_by = fields.String(required=True, metadata={"description": "user name"})
+    at = fields.DateTime(required=True, metadata={"description": "when it was attached"})
+    removed = fields.Boolean()
+    removed_at = fields.DateTime(allow_none=True)
+    removed_by = fields.String(allow_none=True)
+    removal_reason = fields.String(allow_none=True)
+
+
+class AttachmentRemoveIn(Schema):
+    reason = fields.String(required=True, metadata={"description": "why it is removed, at most 1,000 characters"})

@@ -39,9 +39,10 @@ def _fromiso(value: Any) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from web.ui import (  # noqa: F401 - sources adds routes to admin.bp, household to views.bp
+    from web.ui import (  # noqa: F401 - sources adds routes to admin.bp, household and casefile to views.bp
         admin,
         auth,
+        casefile,
         errors,
         forms,
         household,

@@ -1,6 +1,6 @@
 """The household's (世帯) edit page, which adds a member one row at a time without JavaScript
 and removes those ticked; routes of the `ui` blueprint (its table on the case page:
-web.ui.case_file). The domain is engine.household."""
+web.ui.case_facts). The domain is engine.household."""
 
 from __future__ import annotations
 

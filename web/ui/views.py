@@ -33,7 +33,7 @@ from engine.models import Case, HumanTask, User
 from engine.status import EventKind, Role, TaskState
 from engine.waiting import case_waiting
 from web.extensions import db, engine_env, now
-from web.ui import case_file, csrf, errors, forms
+from web.ui import case_facts, csrf, errors, forms
 from web.ui.auth import load_actor, login_required, safe_next
 from web.ui.errors import error_message
 from web.ui.i18n import LANGUAGES, pick, t
@@ -306,6 +306,12 @@ def case(case_id: str) -> Any:
         answers = forms.describe(schema, event.data, groups) \
             if event.kind in (EventKind.TASK_COMPLETED, EventKind.CASE_STARTED, EventKind.CASE_ERROR) else []
         timeline.append({"event": event, "answers": answers})
+    # web.ui.casefile adds its routes to this module's blueprint, so it is imported here, not above.
+    from web.ui import casefile
+
+    file_context = casefile.case_page(row, history, older, before is not None)
+    timeline += [{"note": note} for note in file_context["timeline_notes"]]
+    timeline.sort(key=lambda item: item["note"].occurred_at if "note" in item else item["event"].at)
     timeline.reverse()
     user_ids = {t_.assignee_id for t_ in open_tasks if t_.assignee_id}
     assignees = {u.id: u for u in (db.session.get(User, i) for i in user_ids) if u}
@@ -319,7 +325,7 @@ def case(case_id: str) -> Any:
         share_groups=[gr for gid, gr in groups.items() if gid not in env.org.case_wide_groups],
         waiting=case_waiting(db.session, row), may_repair=repair.may_repair(g.actor),
         move_targets=repair.move_targets(env, row) if repair.may_repair(g.actor) else [],
-        **case_file.case_context(row))
+        **case_facts.case_context(row), **file_context)
 
 
 def _repair(case_id: str, command: Any, message: str) -> Response:
