@@ -23,6 +23,12 @@ def normalize(text: str) -> str:
     return " ".join(folded.split())
 
 
+def like_pattern(term: str) -> str:
+    """A LIKE pattern (escape character backslash) matching `term` anywhere, its % and _ literal."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def case_text(number: str, summary: str, members: list[tuple[str, str]]) -> str:
     """The search text of a case from its parts; members as (name, kana)."""
     parts = [number, summary or ""] + [f"{name} {kana}" for name, kana in members]

@@ -39,9 +39,10 @@ def _fromiso(value: Any) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from web.ui import (  # noqa: F401 - sources adds routes to admin.bp
+    from web.ui import (  # noqa: F401 - sources adds routes to admin.bp, case_list to views.bp
         admin,
         auth,
+        case_list,
         errors,
         forms,
         modeler,
