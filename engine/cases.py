@@ -16,7 +16,7 @@ from typing import Any
 
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import func, select, union, update
+from sqlalchemy import func, literal, select, union, union_all, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload, load_only
 
@@ -512,7 +512,8 @@ def search_cases(session: Session, env: Env, actor: User, *, q: str | None = Non
     the case is at that step; `group`: the referring group. Listing is an audited read."""
     terms = _check_search(session, env, q, status, process, step, group, limit, offset)
     where = [visible_cases_bulk_clause(actor, env.org)]
-    where += [Case.search_text.like(search.like_pattern(term), escape="\\") for term in terms]
+    if terms:
+        where.append(search.matching(session.get_bind().dialect.name, terms))
     if status:
         where.append(Case.status == status)
     if process:
@@ -527,13 +528,25 @@ def search_cases(session: Session, env: Env, actor: User, *, q: str | None = Non
     # What a list shows, never the workflow state (kilobytes a case, loaded only if a caller asks).
     listed = (Case.id, Case.number, Case.process_key, Case.status, Case.referring_group_id, Case.summary,
               Case.created_at, Case.updated_at, Case.last_event_at, Case.version)
-    rows = list(session.scalars(select(Case).options(load_only(*listed)).where(*where)
-                                .order_by(Case.created_at.desc(), Case.number.desc()).limit(limit).offset(offset)))
-    # A short page (not past the end) is the last one: the total needs no count of its own.
-    if len(rows) < limit and (rows or offset == 0):
-        total = offset + len(rows)
+    order = (Case.created_at.desc(), Case.number.desc())
+    total: int | None = None
+    if terms:
+        # A search matches few cases: the total comes with the page, from the one pass over the
+        # search text that found them (count(*) OVER, taken before LIMIT), not from a second one.
+        found = session.execute(select(Case, func.count().over().label("total")).options(load_only(*listed))
+                                .where(*where).order_by(*order).limit(limit).offset(offset)).all()
+        rows = [r[0] for r in found]
+        total = found[0].total if found else None
     else:
-        total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
+        # The whole list is long: its page is read off the created_at index, and counted apart.
+        rows = list(session.scalars(select(Case).options(load_only(*listed)).where(*where)
+                                    .order_by(*order).limit(limit).offset(offset)))
+    if total is None:
+        # A short page (not past the end) is the last one: the total needs no count of its own.
+        if len(rows) < limit and (rows or offset == 0):
+            total = offset + len(rows)
+        else:
+            total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
     steps = _current_steps(session, [c.id for c in rows])
     if rows:
         query = {k: v for k, v in {"q": q, "status": status, "process": process, "step": step, "group": group,
@@ -545,20 +558,22 @@ def search_cases(session: Session, env: Env, actor: User, *, q: str | None = Non
 
 
 def _current_steps(session: Session, case_ids: list[str]) -> dict[str, list[CurrentStep]]:
-    """What each of the cases waits at, oldest first, read from the rows that mirror the workflows."""
-    out: dict[str, list[tuple[datetime, CurrentStep]]] = {cid: [] for cid in case_ids}
+    """What each of the cases waits at, oldest first, read from the rows that mirror the workflows
+    (one statement: open tasks, pending timers, message and signal catches)."""
     if not case_ids:
         return {}
-    for r in session.execute(select(HumanTask.case_id, HumanTask.step, HumanTask.name, HumanTask.created_at)
-                             .where(HumanTask.case_id.in_(case_ids), HumanTask.state == TaskState.OPEN)):
-        out[r.case_id].append((r.created_at, CurrentStep(WaitKind.TASK, r.step, r.name)))
-    for r in session.execute(select(Timer.case_id, Timer.step, Timer.step_name, Timer.created_at)
-                             .where(Timer.case_id.in_(case_ids), Timer.status == TimerStatus.PENDING)):
-        out[r.case_id].append((r.created_at, CurrentStep(WaitKind.TIMER, r.step, r.step_name)))
-    for r in session.execute(select(MessageWait.case_id, MessageWait.step, MessageWait.step_name,
-                                    MessageWait.kind, MessageWait.since).where(MessageWait.case_id.in_(case_ids))):
-        out[r.case_id].append((r.since, CurrentStep(r.kind, r.step, r.step_name)))
-    return {cid: [s for _, s in sorted(found, key=lambda x: (x[0], x[1].step))] for cid, found in out.items()}
+    parts = union_all(
+        select(HumanTask.case_id, literal(WaitKind.TASK.value).label("kind"), HumanTask.step, HumanTask.name,
+               HumanTask.created_at.label("since"))
+        .where(HumanTask.case_id.in_(case_ids), HumanTask.state == TaskState.OPEN),
+        select(Timer.case_id, literal(WaitKind.TIMER.value), Timer.step, Timer.step_name, Timer.created_at)
+        .where(Timer.case_id.in_(case_ids), Timer.status == TimerStatus.PENDING),
+        select(MessageWait.case_id, MessageWait.kind, MessageWait.step, MessageWait.step_name, MessageWait.since)
+        .where(MessageWait.case_id.in_(case_ids))).subquery()
+    out: dict[str, list[CurrentStep]] = {cid: [] for cid in case_ids}
+    for r in session.execute(select(parts).order_by(parts.c.since, parts.c.step)):
+        out[r.case_id].append(CurrentStep(r.kind, r.step, r.name))
+    return out
 
 
 def count_visible_cases(session: Session, env: Env, actor: User) -> int:
