@@ -18,7 +18,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import func, literal, select, union, union_all, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, joinedload, load_only
+from sqlalchemy.orm import Session, joinedload
 
 from engine import audit, forms, limits, messages, outcomes, queue, roles, runtime, search, writes
 from engine.access import (
@@ -441,9 +441,9 @@ def step_info(env: Env, row: HumanTask) -> StepInfo | None:
     return env.specs.for_case(row.case).steps.get(row.step)
 
 
-@command
-def list_cases(session: Session, env: Env, actor: User, now: datetime | None = None, limit: int = 500) -> list[Case]:
-    """Cases the actor may see, newest first; listing their summaries is an audited read."""
+def list_cases(session: Session, env: Env, actor: User, now: datetime | None = None, limit: int = 500) -> list[Any]:
+    """Cases the actor may see, newest first (rows of what a list shows: `CasePage.cases`);
+    listing their summaries is an audited read."""
     return search_cases(session, env, actor, limit=limit, now=now).cases
 
 
@@ -451,6 +451,9 @@ MAX_CASE_PAGE = 500
 MAX_QUERY = 200
 MAX_TERMS = 10
 CASE_STATUSES = tuple(s.value for s in CaseStatus)
+# What a case list shows, never the workflow state (kilobytes a case).
+LISTED = (Case.id, Case.number, Case.process_key, Case.status, Case.referring_group_id, Case.summary,
+          Case.created_at, Case.updated_at, Case.last_event_at)
 
 
 @dataclass(frozen=True)
@@ -464,7 +467,10 @@ class CurrentStep:
 
 @dataclass(frozen=True)
 class CasePage:
-    cases: list[Case]
+    """`cases`: rows of LISTED (id, number, process_key, status, referring_group_id, summary,
+    created_at, updated_at, last_event_at), never the workflow state; `steps` by case id."""
+
+    cases: list[Any]
     total: int
     steps: dict[str, list[CurrentStep]]
 
@@ -525,22 +531,17 @@ def search_cases(session: Session, env: Env, actor: User, *, q: str | None = Non
             select(HumanTask.case_id).where(HumanTask.state == TaskState.OPEN, HumanTask.step == step),
             select(Timer.case_id).where(Timer.status == TimerStatus.PENDING, Timer.step == step),
             select(MessageWait.case_id).where(MessageWait.step == step))))
-    # What a list shows, never the workflow state (kilobytes a case, loaded only if a caller asks).
-    listed = (Case.id, Case.number, Case.process_key, Case.status, Case.referring_group_id, Case.summary,
-              Case.created_at, Case.updated_at, Case.last_event_at, Case.version)
     order = (Case.created_at.desc(), Case.number.desc())
     total: int | None = None
     if terms:
         # A search matches few cases: the total comes with the page, from the one pass over the
         # search text that found them (count(*) OVER, taken before LIMIT), not from a second one.
-        found = session.execute(select(Case, func.count().over().label("total")).options(load_only(*listed))
-                                .where(*where).order_by(*order).limit(limit).offset(offset)).all()
-        rows = [r[0] for r in found]
-        total = found[0].total if found else None
+        rows = session.execute(select(*LISTED, func.count().over().label("total")).where(*where)
+                               .order_by(*order).limit(limit).offset(offset)).all()
+        total = rows[0].total if rows else None
     else:
         # The whole list is long: its page is read off the created_at index, and counted apart.
-        rows = list(session.scalars(select(Case).options(load_only(*listed)).where(*where)
-                                    .order_by(*order).limit(limit).offset(offset)))
+        rows = session.execute(select(*LISTED).where(*where).order_by(*order).limit(limit).offset(offset)).all()
     if total is None:
         # A short page (not past the end) is the last one: the total needs no count of its own.
         if len(rows) < limit and (rows or offset == 0):
@@ -549,8 +550,11 @@ def search_cases(session: Session, env: Env, actor: User, *, q: str | None = Non
             total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
     steps = _current_steps(session, [c.id for c in rows])
     if rows:
+        # The search ran in a read transaction: only the audit record takes the write lock (a
+        # search of 100,000 cases never holds it), committed before the rows are answered.
         query = {k: v for k, v in {"q": q, "status": status, "process": process, "step": step, "group": group,
                                    "offset": offset}.items() if v}
+        begin_write(session)
         audit.record(session, actor, audit.Action.CASE_LIST, now or utcnow(),
                      detail={"cases": [c.number for c in rows], **({"query": query} if query else {})})
     session.commit()
