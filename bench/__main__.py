@@ -39,6 +39,7 @@ PARTS = [
     "reports",       # figure 7: the stuck report and the dashboard counts
     "statistics",    # figure 7: the fiscal-year statistics
     "containment",   # what the expression sandbox costs
+    "case_search",   # issue 14 figure 3: GET /api/cases?q=... at 100,000 cases
 ]
 QUICK = ["engine_step", "case_age"]
 

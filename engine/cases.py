@@ -10,21 +10,23 @@ as a Conflict; nothing of the losing attempt is kept.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, union, union_all, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, joinedload, load_only
+from sqlalchemy.orm import Session, joinedload
 
-from engine import audit, forms, household, limits, messages, outcomes, queue, roles, runtime, writes
+from engine import audit, forms, household, limits, messages, outcomes, queue, roles, runtime, search, writes
 from engine.access import (
     can_see_case,
     can_work_on,
     record_denial,
     require_case,
+    visible_cases_bulk_clause,
     visible_cases_clause,
 )
 from engine.clock import utcnow
@@ -40,12 +42,14 @@ from engine.models import (
     Group,
     HumanTask,
     InboundMessage,
+    MessageWait,
+    ProcessDefinition,
     Source,
     Timer,
     User,
 )
 from engine.specs import StepInfo
-from engine.status import EventKind, OutboxKind, Role, TaskState, TimerStatus
+from engine.status import CaseStatus, EventKind, OutboxKind, Role, TaskState, TimerStatus, WaitKind
 
 # ---------------------------------------------------------------- commands
 
@@ -439,19 +443,143 @@ def step_info(env: Env, row: HumanTask) -> StepInfo | None:
     return env.specs.for_case(row.case).steps.get(row.step)
 
 
-@command
-def list_cases(session: Session, env: Env, actor: User, now: datetime | None = None, limit: int = 500) -> list[Case]:
-    """Cases the actor may see, newest first; listing their summaries is an audited read."""
-    # What a list shows, never the workflow state (kilobytes a case, loaded only if a caller asks).
-    listed = (Case.id, Case.number, Case.process_key, Case.status, Case.referring_group_id, Case.summary,
-              Case.created_at, Case.updated_at, Case.version)
-    rows = list(session.scalars(select(Case).options(load_only(*listed)).where(visible_cases_clause(actor, env.org))
-                                .order_by(Case.created_at.desc(), Case.number.desc()).limit(limit)))
+def list_cases(session: Session, env: Env, actor: User, now: datetime | None = None, limit: int = 500) -> list[Any]:
+    """Cases the actor may see, newest first (rows of what a list shows: `CasePage.cases`);
+    listing their summaries is an audited read."""
+    return search_cases(session, env, actor, limit=limit, now=now).cases
+
+
+MAX_CASE_PAGE = 500
+MAX_QUERY = 200
+MAX_TERMS = 10
+CASE_STATUSES = tuple(s.value for s in CaseStatus)
+# What a case list shows, never the workflow state (kilobytes a case).
+LISTED = (Case.id, Case.number, Case.process_key, Case.status, Case.referring_group_id, Case.summary,
+          Case.created_at, Case.updated_at, Case.last_event_at)
+
+
+@dataclass(frozen=True)
+class CurrentStep:
+    """What an active case waits at: an open task, a pending timer, a message or signal catch."""
+
+    kind: str
+    step: str
+    name: str
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """`cases`: rows of LISTED (id, number, process_key, status, referring_group_id, summary,
+    created_at, updated_at, last_event_at), never the workflow state; `steps` by case id."""
+
+    cases: list[Any]
+    total: int
+    steps: dict[str, list[CurrentStep]]
+
+
+def _check_search(session: Session, env: Env, q: Any, status: Any, process: Any, step: Any, group: Any,
+                  limit: Any, offset: Any) -> list[str]:
+    """The query's normalised terms; a bad parameter is refused naming it."""
+    def text(name: str, value: Any, longest: int) -> None:
+        if value is not None and (not isinstance(value, str) or len(value) > longest):
+            raise Invalid(f"{name} は{longest}文字までの文字列です / {name} must be a string of at most {longest} "
+                          "characters", {name: f"at most {longest} characters"})
+
+    text("q", q, MAX_QUERY)
+    text("step", step, 100)
+    text("process", process, 100)
+    text("group", group, 64)
+    if status is not None and status not in CASE_STATUSES:
+        raise Invalid(f"状態 {status!r} はありません（{', '.join(CASE_STATUSES)}） / unknown status {status!r}",
+                      {"status": f"one of {', '.join(CASE_STATUSES)}"})
+    if process and session.scalar(select(ProcessDefinition.id).where(ProcessDefinition.process_key == process)
+                                  .limit(1)) is None:
+        raise Invalid(f"プロセス {process!r} はありません / unknown process {process!r}", {"process": "unknown process"})
+    if group and group not in env.org.group_ids():
+        raise Invalid(f"グループ {group!r} はありません / unknown group {group!r}", {"group": "unknown group"})
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_CASE_PAGE:
+        raise Invalid(f"limit は 1〜{MAX_CASE_PAGE} です / limit must be 1 to {MAX_CASE_PAGE}",
+                      {"limit": f"between 1 and {MAX_CASE_PAGE}"})
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= limits.MAX_INT:
+        raise Invalid(f"offset は 0〜{limits.MAX_INT} です / offset must be 0 to {limits.MAX_INT}",
+                      {"offset": f"between 0 and {limits.MAX_INT}"})
+    terms = search.normalize(q or "").split()
+    if len(terms) > MAX_TERMS:
+        raise Invalid(f"検索語は{MAX_TERMS}語までです / at most {MAX_TERMS} search words", {"q": f"at most {MAX_TERMS} words"})
+    return terms
+
+
+def search_cases(session: Session, env: Env, actor: User, *, q: str | None = None, status: str | None = None,
+                 process: str | None = None, step: str | None = None, group: str | None = None,
+                 limit: int = 50, offset: int = 0, now: datetime | None = None) -> CasePage:
+    """Every case the actor may see, whatever its state (active, waiting for a timer, closed),
+    newest first, `limit` after the first `offset`, with the total and what each case waits at.
+
+    `q`: every word of it (normalised as the stored text is, engine.search) occurs in the case's
+    number, summary or household names and kana; `step`: an open task, pending timer or catch of
+    the case is at that step; `group`: the referring group. Listing is an audited read."""
+    terms = _check_search(session, env, q, status, process, step, group, limit, offset)
+    where = [visible_cases_bulk_clause(actor, env.org)]
+    if terms:
+        where.append(search.matching(session.get_bind().dialect.name, terms))
+    if status:
+        where.append(Case.status == status)
+    if process:
+        where.append(Case.process_key == process)
+    if group:
+        where.append(Case.referring_group_id == group)
+    if step:
+        where.append(Case.id.in_(union(
+            select(HumanTask.case_id).where(HumanTask.state == TaskState.OPEN, HumanTask.step == step),
+            select(Timer.case_id).where(Timer.status == TimerStatus.PENDING, Timer.step == step),
+            select(MessageWait.case_id).where(MessageWait.step == step))))
+    order = (Case.created_at.desc(), Case.number.desc())
+    total: int | None = None
+    if terms:
+        # A search matches few cases: the total comes with the page, from the one pass over the
+        # search text that found them (count(*) OVER, taken before LIMIT), not from a second one.
+        rows = session.execute(select(*LISTED, func.count().over().label("total")).where(*where)
+                               .order_by(*order).limit(limit).offset(offset)).all()
+        total = rows[0].total if rows else None
+    else:
+        # The whole list is long: its page is read off the created_at index, and counted apart.
+        rows = session.execute(select(*LISTED).where(*where).order_by(*order).limit(limit).offset(offset)).all()
+    if total is None:
+        # A short page (not past the end) is the last one: the total needs no count of its own.
+        if len(rows) < limit and (rows or offset == 0):
+            total = offset + len(rows)
+        else:
+            total = session.scalar(select(func.count()).select_from(Case).where(*where)) or 0
+    steps = _current_steps(session, [c.id for c in rows])
     if rows:
+        # The search ran in a read transaction: only the audit record takes the write lock (a
+        # search of 100,000 cases never holds it), committed before the rows are answered.
+        query = {k: v for k, v in {"q": q, "status": status, "process": process, "step": step, "group": group,
+                                   "offset": offset}.items() if v}
+        begin_write(session)
         audit.record(session, actor, audit.Action.CASE_LIST, now or utcnow(),
-                     detail={"cases": [c.number for c in rows]})
+                     detail={"cases": [c.number for c in rows], **({"query": query} if query else {})})
     session.commit()
-    return rows
+    return CasePage(rows, total, steps)
+
+
+def _current_steps(session: Session, case_ids: list[str]) -> dict[str, list[CurrentStep]]:
+    """What each of the cases waits at, oldest first, read from the rows that mirror the workflows
+    (one statement: open tasks, pending timers, message and signal catches)."""
+    if not case_ids:
+        return {}
+    parts = union_all(
+        select(HumanTask.case_id, literal(WaitKind.TASK.value).label("kind"), HumanTask.step, HumanTask.name,
+               HumanTask.created_at.label("since"))
+        .where(HumanTask.case_id.in_(case_ids), HumanTask.state == TaskState.OPEN),
+        select(Timer.case_id, literal(WaitKind.TIMER.value), Timer.step, Timer.step_name, Timer.created_at)
+        .where(Timer.case_id.in_(case_ids), Timer.status == TimerStatus.PENDING),
+        select(MessageWait.case_id, MessageWait.kind, MessageWait.step, MessageWait.step_name, MessageWait.since)
+        .where(MessageWait.case_id.in_(case_ids))).subquery()
+    out: dict[str, list[CurrentStep]] = {cid: [] for cid in case_ids}
+    for r in session.execute(select(parts).order_by(parts.c.since, parts.c.step)):
+        out[r.case_id].append(CurrentStep(r.kind, r.step, r.name))
+    return out
 
 
 def count_visible_cases(session: Session, env: Env, actor: User) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from engine.models import Case, HouseholdMember
@@ -21,6 +21,28 @@ def normalize(text: str) -> str:
     katakana → hiragana, case folded, runs of white space one space."""
     folded = unicodedata.normalize("NFKC", text or "").translate(_KATAKANA_TO_HIRAGANA).casefold()
     return " ".join(folded.split())
+
+
+def like_pattern(term: str) -> str:
+    """A LIKE pattern (escape character backslash) matching `term` anywhere, its % and _ literal."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def matching(dialect: str, terms: list[str]) -> ColumnElement[bool]:
+    """A WHERE clause over Case keeping the cases whose search text holds every one of `terms`
+    (normalised).
+
+    PostgreSQL: `LIKE '%term%'`, which the trigram index (ix_cases_search_text, pg_trgm) answers.
+    SQLite: the terms are looked for in the search text's index alone (a scan of short entries,
+    `instr`: a plain substring test, cheaper than LIKE's pattern matcher) and the cases found
+    are then read by rowid: testing the table's rows instead would read each case's kilobytes
+    of workflow state, stored before the search text."""
+    if dialect == "sqlite":
+        found = select(literal_column("rowid")).select_from(Case.__table__).where(
+            *[func.instr(Case.search_text, term) > 0 for term in terms])
+        return literal_column("cases.rowid").in_(found)
+    return and_(*[Case.search_text.like(like_pattern(term), escape="\\") for term in terms])
 
 
 def case_text(number: str, summary: str, members: list[tuple[str, str]]) -> str:

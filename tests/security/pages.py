@@ -37,6 +37,8 @@ PAGES: dict[str, Page] = {
     "ui_auth.logout": Page("POST", "/logout", everyone(OK)),
     "ui.set_language": Page("POST", "/lang", everyone(OK), {"lang": "en"}),
     "ui.queue": Page("GET", "/", everyone(OK)),
+    # issue 12: every case one may see; the rows are each one the caller may see (tests/api/test_case_search.py)
+    "ui.cases_page": Page("GET", "/cases", everyone(OK)),
     "ui.start": Page("GET", "/cases/new/consultation", everyone(OK)),
     "ui.case": Page("GET", "/cases/{case}", CASE_READ),
     "ui.case_diagram": Page("GET", "/cases/{case}/diagram", CASE_READ),

@@ -580,6 +580,14 @@ def test_every_page_passes_axe_in_japanese_and_english(app, browser_page) -> Non
     check()
     page.goto("/account/tokens")
     check()
+    page.goto("/cases")
+    expect(page.locator("tbody tr")).to_have_count(2)  # the consultation and the emergency case
+    check()  # every case the caseworker may see
+    page.get_by_label("状態").select_option("active")
+    page.get_by_role("button", name="適用").click()
+    expect(page.locator("caption")).to_contain_text("2 件中")
+    check()  # filtered
+    shot(page, "cases")
     page.goto(GHOST_CASE)
     expect(page.get_by_role("heading", level=1, name="ページが見つかりません")).to_be_visible()
     check()  # the 404 page

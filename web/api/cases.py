@@ -14,6 +14,7 @@ from web.api.schemas import (
     CaseIn,
     CaseListItem,
     CaseOut,
+    CaseQuery,
     HistoryPageOut,
     HistoryQuery,
     HouseholdIn,
@@ -37,14 +38,23 @@ def open_case(body):  # noqa: ANN001, ANN201
     return render.case(db.session, env, g.actor, case)
 
 
+TOTAL_HEADER = {"X-Total-Count": {"description": "how many cases match, over all pages",
+                                   "schema": {"type": "integer", "minimum": 0}}}
+
+
 @blp.route("", methods=["GET"])
-@blp.response(200, CaseListItem(many=True))
-def list_cases():  # noqa: ANN201
-    """Cases the caller may see, newest first (at most 500)."""
-    rows = cases.list_cases(db.session, engine_env(), g.actor, now())
+@blp.arguments(CaseQuery, location="query")
+@blp.response(200, CaseListItem(many=True), headers=TOTAL_HEADER)
+def list_cases(query):  # noqa: ANN001, ANN201
+    """Cases the caller may see, whatever their state (active, waiting, closed), newest first: `limit`
+    (at most 500) after the first `offset`, filtered and searched. The number of all that match is in
+    the `X-Total-Count` header."""
+    found = cases.search_cases(db.session, engine_env(), g.actor, now=now(), **query)
     return [{"id": c.id, "number": c.number, "process": c.process_key, "status": c.status,
              "referring_group": c.referring_group_id, "summary": c.summary, "created_at": c.created_at,
-             "updated_at": c.updated_at} for c in rows]
+             "updated_at": c.updated_at, "last_event_at": c.last_event_at,
+             "steps": [{"kind": s.kind, "step": s.step, "name": s.name} for s in found.steps.get(c.id, [])]}
+            for c in found.cases], {"X-Total-Count": str(found.total)}
 
 
 @blp.route("/<case_id>")

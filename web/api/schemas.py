@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
+from engine.cases import CASE_STATUSES, MAX_CASE_PAGE, MAX_QUERY
 from engine.limits import MAX_DEPTH, MAX_INT
 
 
@@ -138,6 +139,12 @@ class CompleteOut(TaskOut):
     case = fields.Nested(CaseOut, metadata={"description": "the case after the step"})
 
 
+class CurrentStepOut(Schema):
+    kind = fields.String(metadata={"description": "task, timer, message or signal"})
+    step = fields.String(metadata={"description": "the BPMN element id"})
+    name = fields.String()
+
+
 class CaseListItem(Schema):
     id = fields.String()
     number = fields.String()
@@ -147,6 +154,22 @@ class CaseListItem(Schema):
     summary = fields.String()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+    last_event_at = fields.DateTime(allow_none=True, metadata={"description": "when the case's history last moved"})
+    steps = fields.List(fields.Nested(CurrentStepOut), metadata={
+        "description": "what the case waits at now: open tasks, pending timers, message catches (empty when closed)"})
+
+
+class CaseQuery(Schema):
+    q = fields.String(validate=validate.Length(max=MAX_QUERY), metadata={
+        "description": "words that all occur in the case number, the summary or a household member's name or kana; "
+                       "hiragana/katakana and full/half width do not matter"})
+    status = fields.String(validate=validate.OneOf(CASE_STATUSES))
+    process = fields.String(validate=validate.Length(max=100), metadata={"description": "process key"})
+    step = fields.String(validate=validate.Length(max=100), metadata={
+        "description": "cases with an open task, pending timer or message catch at this step (element id)"})
+    group = fields.String(validate=validate.Length(max=64), metadata={"description": "referring group id"})
+    limit = fields.Integer(load_default=MAX_CASE_PAGE, validate=validate.Range(1, MAX_CASE_PAGE))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, MAX_INT))
 
 
 DATA_DEPTH = f"nested at most {MAX_DEPTH} levels deep (the object itself counting as the first)"

@@ -39,9 +39,10 @@ def _fromiso(value: Any) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from web.ui import (  # noqa: F401 - sources adds routes to admin.bp, household and casefile to views.bp
+    from web.ui import (  # noqa: F401 - sources adds routes to admin.bp; household, casefile, case_list to views.bp
         admin,
         auth,
+        case_list,
         casefile,
         errors,
         forms,
