@@ -1,7 +1,7 @@
 """support records (case notes, their revisions) and documents attached to cases
 
 Revision ID: 0022
-Revises: 0019
+Revises: 0021
 Create Date: 2026-12-02 03:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0022'
-down_revision: str | Sequence[str] | None = '0019'
+down_revision: str | Sequence[str] | None = '0021'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
