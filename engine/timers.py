@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -68,6 +68,12 @@ def due_timer_ids(session: Session, now: datetime, limit: int) -> list[int]:
     stmt = (select(Timer.id).where(Timer.status == TimerStatus.PENDING, Timer.due_at < now)
             .order_by(Timer.due_at, Timer.id).limit(limit))
     return list(session.scalars(stmt))
+
+
+def next_due(session: Session, now: datetime) -> datetime | None:
+    """When the next pending timer falls due after `now`; None if none does."""
+    return session.scalar(select(func.min(Timer.due_at)).where(Timer.status == TimerStatus.PENDING,
+                                                                 Timer.due_at > now))
 
 
 def fire_one(session: Session, env: Env, timer_id: int, now: datetime) -> bool:
