@@ -49,7 +49,8 @@ INTAKE = {"multiple_targets": True, "all_targets_have_lead_department": True,
           "summary": "bench", "consent": "given"}
 SETUP = [
     ("assessment", {"members": ["choju-anshin"], "assessment": "a"}),
-    ("plan", {"issues": "i", "policy": "p", "monitoring_interval": "P14D"}),
+    # participation: what the plan form gives by default, which bare Spiff does not fill in.
+    ("plan", {"issues": "i", "policy": "p", "monitoring_interval": "P14D", "participation": False}),
     ("meeting", {"held_on": "2026-04-01", "participants": ["choju-anshin"],
                  "roles": [{"group": "choju-anshin", "role": "r"}]}),
 ]

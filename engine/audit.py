@@ -216,6 +216,8 @@ AUDIT_CHAINS = 16
 # and the hash to chain to.
 _MOVE_HEAD = (update(_HEADS).where(_HEADS.c.id == bindparam("chain")).values(seq=_HEADS.c.seq + 1)
               .returning(_HEADS.c.seq, _HEADS.c.hash))
+_MOVE_HEAD_BY = (update(_HEADS).where(_HEADS.c.id == bindparam("chain")).values(seq=_HEADS.c.seq + bindparam("n"))
+                 .returning(_HEADS.c.seq, _HEADS.c.hash))
 _INSERT_RECORD = _RECORDS.insert()
 _SET_HEAD_HASH = update(_HEADS).where(_HEADS.c.id == bindparam("chain")).values(hash=bindparam("digest"))
 
@@ -274,6 +276,50 @@ def record(session: Session, actor: User | None, action: str, now: datetime, cas
     inserted = conn.execute(_INSERT_RECORD, values)
     conn.execute(_SET_HEAD_HASH, {"chain": chain, "digest": digest})
     return AuditRecord(seq=inserted.inserted_primary_key[0], **values)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One record to append with `record_many`: what `record` takes, as plain values."""
+    action: str
+    at: datetime
+    actor_name: str | None
+    case_id: str | None = None
+    case_number: str | None = None
+    detail: dict[str, Any] | None = None
+    actor_id: int | None = None
+
+
+def record_many(session: Session, entries: Iterable[Entry]) -> int:
+    """Append `entries` in the caller's transaction, as `record` would one by one in this order,
+    with three statements a chain rather than three a record. The chains' heads are taken in
+    ascending order, so two transactions appending batches (timer sweepers) never wait for each
+    other in a cycle. Returns how many were appended."""
+    by_chain: dict[int, list[Entry]] = {}
+    for entry in entries:
+        by_chain.setdefault(chain_of(entry.case_id, entry.actor_name), []).append(entry)
+    conn = session.connection()
+    origin = current_origin()
+    for chain in sorted(by_chain):
+        batch = by_chain[chain]
+        moved = conn.execute(_MOVE_HEAD_BY, {"chain": chain, "n": len(batch)}).first()
+        if moved is None:
+            _ensure_head(conn, chain)
+            moved = conn.execute(_MOVE_HEAD_BY, {"chain": chain, "n": len(batch)}).first()
+        last, prev = moved
+        rows = []
+        for chain_seq, e in enumerate(batch, start=last - len(batch) + 1):
+            detail = json.loads(json.dumps(e.detail, default=str, ensure_ascii=False)) if e.detail else None
+            digest = _digest(chain, chain_seq, e.at, e.actor_id, e.actor_name, e.action, e.case_id, e.case_number,
+                             origin, detail, prev)
+            rows.append({"chain": chain, "chain_seq": chain_seq, "at": e.at, "actor_id": e.actor_id,
+                         "actor_name": e.actor_name, "action": e.action, "case_id": e.case_id,
+                         "case_number": e.case_number, "origin": origin, "detail": detail, "prev_hash": prev,
+                         "hash": digest})
+            prev = digest
+        conn.execute(_INSERT_RECORD, rows)
+        conn.execute(_SET_HEAD_HASH, {"chain": chain, "digest": prev})
+    return sum(len(b) for b in by_chain.values())
 
 
 @dataclass

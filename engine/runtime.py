@@ -23,6 +23,7 @@ from typing import Any
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
@@ -37,7 +38,19 @@ from engine.expressions import contained, evaluate, limit_exceeded, make_script_
 from engine.settings import Limits
 from engine.specs import LoadedDefinition
 
-SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+
+class StateConverter(BpmnWorkflowConverter):
+    """A workflow as we store it: Spiff's own dict less the spec and subprocess specs, which
+    Spiff would otherwise convert in full at every save (most of a save's cost) for us to drop."""
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+
+SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure({**SPIFF_CONFIG, BpmnWorkflow: StateConverter}))
 # Our own envelope version, bumped when what we strip or add around Spiff's dict changes.
 STATE_FORMAT = 1
 SERIALIZER_VERSION = f"{SERIALIZER.VERSION}+t{STATE_FORMAT}"
@@ -55,8 +68,6 @@ def new_workflow(defn: LoadedDefinition) -> BpmnWorkflow:
 def dump(wf: BpmnWorkflow) -> str:
     prune(wf)
     dct = SERIALIZER.to_dict(wf)
-    dct.pop("spec", None)
-    dct.pop("subprocess_specs", None)
     return json.dumps(dct, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -26,7 +26,7 @@ from engine import audit, escalation
 from engine.clock import Clock, utcnow
 from engine.env import Env
 from engine.sources import prune_received
-from engine.timers import DB_UNAVAILABLE, due_timer_ids, fire_due
+from engine.timers import DB_UNAVAILABLE, due_timer_ids, fire_due, next_due
 
 log = logging.getLogger(__name__)
 SWEEP_BATCH = 200  # fire_due's default limit: a pass that fired this many may have left more
@@ -120,13 +120,30 @@ def run_sweeper(session_factory: sessionmaker[Session], env: Env, clock: Clock, 
         if parent_pid is not None and os.getppid() != parent_pid:
             log.warning("the serving process %s is gone; stopping the timer sweep", parent_pid)
             return
+        began = clock.now()
         try:
             fired = sweep(session_factory, env, clock)
         except Exception:
             log.exception("timer sweep failed; trying again in %ss", interval)
             fired = 0
         if fired < SWEEP_BATCH:
-            stop.wait(interval)
+            stop.wait(until_next_sweep(session_factory, clock, interval, began))
+
+
+def until_next_sweep(session_factory: sessionmaker[Session], clock: Clock, interval: float,
+                     swept: datetime) -> float:
+    """Seconds to wait before the next pass (the last began at `swept`): `interval`, or less when a
+    timer falls due sooner, so that a timer fires when it is due rather than up to a whole
+    interval later. Timers due by `swept` and still pending (failing ones, or not yet due for
+    Spiff) were tried in that pass and wait for the next interval."""
+    try:
+        with session_factory() as session:
+            soonest = next_due(session, swept)
+    except Exception:  # noqa: BLE001 - the pass after the interval will say what is wrong
+        return interval
+    if soonest is None:
+        return interval
+    return max(0.0, min(interval, (soonest - clock.now()).total_seconds()))
 
 
 def start_scheduler(session_factory: sessionmaker[Session], env: Env, clock: Clock,

@@ -72,6 +72,10 @@ _INSERT_TASK = _TASKS.insert()
 _TASK_COLUMNS = [c.key for c in _TASKS.columns if c.key != "draft"]
 _OPEN_TASK_IDS = select(_TASKS.c.id).where(_TASKS.c.case_id == bindparam("case_id"),
                                            _TASKS.c.state == TaskState.OPEN)
+_CASES = Case.__table__
+_MOVE_LAST_EVENT = (update(_CASES).where(_CASES.c.id == bindparam("case_id"),
+                                         or_(_CASES.c.last_event_at.is_(None), _CASES.c.last_event_at < bindparam("at")))
+                    .values(last_event_at=bindparam("at")))
 _PENDING_TIMERS = select(_TIMERS.c.task_id, _TIMERS.c.id).where(_TIMERS.c.case_id == bindparam("case_id"),
                                                                _TIMERS.c.status == TimerStatus.PENDING)
 
@@ -153,9 +157,7 @@ def history(session: Session, case: Case, kind: EventKind, now: datetime, actor:
     # would collide with a concurrent completion of another task of the same case. Once per
     # instant: a step writes several history rows at the same `now`.
     if case.last_event_at is None or now > case.last_event_at:
-        session.connection().execute(
-            update(Case).where(Case.id == case.id, or_(Case.last_event_at.is_(None), Case.last_event_at < now))
-            .values(last_event_at=now).execution_options(synchronize_session=False))
+        session.connection().execute(_MOVE_LAST_EVENT, {"case_id": case.id, "at": now})
         set_committed_value(case, "last_event_at", now)
 
 
@@ -163,6 +165,50 @@ def emit(session: Session, kind: OutboxKind, case: Case, now: datetime, **payloa
     body = {"case_id": case.id, "case_number": case.number, "process": case.process_key, **payload}
     session.connection().execute(_INSERT_OUTBOX, {"kind": kind, "case_id": case.id, "payload": body,
                                                   "created_at": now, "delivered_at": None, "attempts": 0})
+
+
+_CASE_ROW = select(_CASES).where(_CASES.c.id == bindparam("case_id"))
+# What `sync` may change on a case (besides last_event_at, which `history` moves itself).
+_SAVED = ("status", "error", "completed_at", "state", "serializer_version", "updated_at")
+_SAVE_CASE = (update(_CASES).where(_CASES.c.id == bindparam("case_id"), _CASES.c.version == bindparam("loaded"))
+              .values({**{k: bindparam(f"new_{k}") for k in _SAVED}, "version": bindparam("new_version")}))
+
+
+def read_case(session: Session, case_id: str) -> Case | None:
+    """The case as a plain object outside the session (a Core read), for a caller that saves it
+    with `save_case`: a timer's fire pays for neither the ORM's load nor its flush."""
+    row = session.connection().execute(_CASE_ROW, {"case_id": case_id}).mappings().first()
+    return Case(**row) if row is not None else None
+
+
+def save_case(session: Session, case: Case) -> None:
+    """Store what `sync` changed on a case read with `read_case`: UPDATE ... WHERE version = the
+    version read, as the ORM's own save does, and StaleDataError as it raises if another
+    transaction changed the case meanwhile."""
+    params = {f"new_{k}": getattr(case, k) for k in _SAVED}
+    saved = session.connection().execute(_SAVE_CASE, {**params, "case_id": case.id, "loaded": case.version,
+                                                      "new_version": case.version + 1})
+    if saved.rowcount != 1:
+        raise StaleDataError(f"case {case.id} was changed by another transaction")
+    case.version += 1
+
+
+class _DefinitionOf:
+    """What the spec cache asks of a case, for one read with `read_case`: it has no session to
+    load its `definition` from on a cache miss, so this loads it in `session`."""
+
+    def __init__(self, session: Session, definition_id: int) -> None:
+        self.session, self.definition_id = session, definition_id
+
+    @property
+    def definition(self) -> ProcessDefinition | None:
+        return self.session.get(ProcessDefinition, self.definition_id)
+
+
+def load_read(session: Session, env: Env, case: Case) -> tuple[LoadedDefinition, Any]:
+    """`load` for a case read with `read_case`."""
+    defn = env.specs.for_case(_DefinitionOf(session, case.definition_id))
+    return defn, runtime.load(defn, case.state, case.serializer_version)
 
 
 def load(env: Env, case: Case) -> tuple[LoadedDefinition, Any]:
@@ -383,18 +429,22 @@ def mark_error(session: Session, case_id: str, error: str, now: datetime, elemen
     # A write transaction from the start: after the caller's rollback a plain one would read
     # first and, on SQLite, fail at once (not wait) if another writer committed meanwhile.
     begin_write(session)
+    record_error(session, case_id, error, now, element)
+    try:
+        session.commit()
+    except StaleDataError:
+        session.rollback()
+
+
+def record_error(session: Session, case_id: str, error: str, now: datetime, element: str | None = None) -> None:
+    """Mark the case `error` with `error` as its text, in the caller's transaction."""
     case = session.get(Case, case_id)
     if case is None:
-        session.commit()
         return
     case.status, case.error = CaseStatus.ERROR, error[:2000]
     history(session, case, EventKind.CASE_ERROR, now, None, data={"error": error[:2000]})
     # The error text may quote form data: only the failing element goes out.
     emit(session, OutboxKind.CASE_ERROR, case, now, step=element)
-    try:
-        session.commit()
-    except StaleDataError:
-        session.rollback()
 
 
 CONSENT_VALUES = ("given", "not_given", "unknown")

@@ -6,10 +6,13 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm.exc import StaleDataError
 
-from engine import timers
+from engine import audit, timers, worker, writes
 from engine.errors import Invalid
-from engine.status import EventKind, TimerStatus
+from engine.models import AuditRecord, Case, OutboxEvent, Timer
+from engine.status import EventKind, OutboxKind, TimerStatus
 from tests.conftest import Personas
 from tests.engine.support import ASSESSMENT, Driver, intake, meeting, monitoring, plan
 
@@ -189,3 +192,98 @@ def test_two_sweepers_at_once_fire_each_timer_exactly_once(driver: Driver, perso
         assert driver.open_steps(case_id) == ["monitoring"]
         assert len(driver.history(case_id, EventKind.TIMER_FIRED)) == 1
         driver.check(case_id)
+
+
+def test_a_broken_timer_is_undone_alone_and_the_rest_of_its_batch_fires(
+        driver: Driver, personas: Personas, monkeypatch: pytest.MonkeyPatch) -> None:
+    case_ids = [waiting_case(driver, personas, "P1D") for _ in range(5)]
+    broken = case_ids[2]
+    with driver.factory() as s:
+        s.get(Case, broken).state = "{not json"
+        s.commit()
+    before = driver.case(broken)
+    # Batches of two: the broken timer shares its transaction with a good one.
+    monkeypatch.setattr(timers, "BATCH_TIMERS", 2)
+    now = driver.clock.advance(days=2)
+
+    assert driver.fire() == 4
+
+    for case_id in case_ids:
+        (timer,) = driver.timers(case_id)
+        if case_id == broken:
+            # Its savepoint was undone (no claim, no history, the case as it was); the failure
+            # is counted and the timer tried again later.
+            assert timer.status == TimerStatus.PENDING and timer.fired_at is None
+            assert timer.attempts == 1 and "StateError" in (timer.last_error or "")
+            assert timer.due_at == now + timedelta(seconds=2)
+            assert driver.history(case_id, EventKind.TIMER_FIRED) == []
+            after = driver.case(case_id)
+            assert (after.version, after.state) == (before.version, before.state)
+        else:
+            assert timer.status == TimerStatus.FIRED and timer.fired_at == now
+            assert driver.open_steps(case_id) == ["monitoring"]
+            assert len(driver.history(case_id, EventKind.TIMER_FIRED)) == 1
+            driver.check(case_id)
+    with driver.factory() as s:
+        fires = s.scalars(select(AuditRecord.case_id).where(AuditRecord.action == audit.Action.TIMER_FIRE)).all()
+        assert sorted(fires) == sorted(c for c in case_ids if c != broken)
+        assert audit.verify(s).ok
+
+
+def test_timers_fired_in_one_batch_each_leave_their_own_records(driver: Driver, personas: Personas) -> None:
+    case_ids = [waiting_case(driver, personas, "P1D") for _ in range(6)]
+    now = driver.clock.advance(days=2)
+    with driver.factory() as s:
+        events_before = s.scalar(select(func.count()).select_from(OutboxEvent))
+    with driver.factory() as s:
+        assert timers.fire_one(s, driver.env, driver.timers(case_ids[0])[0].id, now) is True
+
+    assert driver.fire() == 5
+
+    with driver.factory() as s:
+        records = s.execute(select(AuditRecord.case_id, AuditRecord.detail)
+                            .where(AuditRecord.action == audit.Action.TIMER_FIRE)).all()
+        assert sorted(r.case_id for r in records) == sorted(case_ids)
+        assert {r.case_id: r.detail["timer_id"] for r in records} == {
+            c: driver.timers(c)[0].id for c in case_ids}
+        # Each fire tells the outbox the timer fired and the monitoring task opened.
+        kinds = s.scalars(select(OutboxEvent.kind).order_by(OutboxEvent.id).offset(events_before)).all()
+        assert sorted(kinds) == sorted([OutboxKind.TIMER_FIRED, OutboxKind.TASK_CREATED] * 6)
+        assert audit.verify(s).ok
+    for case_id in case_ids:
+        assert driver.case(case_id).last_event_at == now
+        driver.check(case_id)
+
+
+def test_a_timer_whose_case_moved_meanwhile_is_left_pending(driver: Driver, personas: Personas) -> None:
+    case_id = waiting_case(driver, personas, "P1D")
+    (timer,) = driver.timers(case_id)
+    now = driver.clock.advance(days=2)
+    with driver.factory() as s:
+        case = writes.read_case(s, case_id)
+        s.execute(update(Case).where(Case.id == case_id).values(version=Case.version + 1))
+        with pytest.raises(StaleDataError):
+            writes.save_case(s, case)
+        s.rollback()
+    with driver.factory() as s:
+        claimed = s.execute(select(Timer).where(Timer.id == timer.id)).scalar_one()
+        assert claimed.status == TimerStatus.PENDING
+    assert driver.fire() == 1
+    assert driver.timers(case_id)[0].fired_at == now
+
+
+def test_the_sweeper_wakes_when_the_next_timer_falls_due(driver: Driver, personas: Personas) -> None:
+    case_id = waiting_case(driver, personas, "P1D")
+    (timer,) = driver.timers(case_id)
+    due = timer.due_at
+
+    def wait(at: datetime, swept: datetime) -> float:
+        driver.clock.set(at)
+        return worker.until_next_sweep(driver.factory, driver.clock, 0.5, swept)
+
+    assert wait(due - timedelta(hours=1), due - timedelta(hours=1)) == 0.5
+    assert wait(due - timedelta(seconds=0.2), due - timedelta(seconds=0.2)) == pytest.approx(0.2)
+    # Due since the last pass began: sweep again at once.
+    assert wait(due + timedelta(seconds=0.1), due - timedelta(seconds=0.1)) == 0.0
+    # That pass tried it and left it pending (not due for Spiff, say): the next interval.
+    assert wait(due + timedelta(seconds=0.2), due + timedelta(seconds=0.1)) == 0.5
