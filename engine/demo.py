@@ -63,10 +63,12 @@ def seed(session: Session, env: Env, now: datetime) -> dict[str, str]:
     cases.start_case(session, env, ref, "multi_agency",
                      {"summary": "50歳男性、親の他界後ひとり暮らし。公共料金の滞納あり、ひきこもりがち。"}, None, now)
     # 2) a case in assessment at the secretariat
-    c2 = cases.start_case(session, env, ref, "multi_agency", {}, None, now)
+    c2 = cases.start_case(session, env, ref, "multi_agency",
+                          {"summary": "70代の母と40代の長男の二人暮らし。長男は無職で、母の年金で生活。"}, None, now)
     cases.complete_task(session, env, ref, _task(session, c2.id).id, INTAKE_ELIGIBLE, now)
     # 3) a case under monitoring, its timer pending
-    c3 = cases.start_case(session, env, ref, "multi_agency", {}, None, now)
+    c3 = cases.start_case(session, env, ref, "multi_agency", {"summary": "高齢者宅に平日昼間、孫らしき小学生が在宅。"},
+                          None, now)
     cases.complete_task(session, env, ref, _task(session, c3.id).id,
                         {**INTAKE_ELIGIBLE, "summary": "高齢者宅に平日昼間、孫らしき小学生が在宅。", "consent": "given"}, now)
     steps = [

@@ -41,6 +41,11 @@ from engine.specs import LoadedDefinition, latest_definition, parse_iso_duration
 from engine.status import CaseStatus, EventKind, OutboxKind, TaskState, TimerStatus
 
 NUMBER_PREFIX = {"multi_agency": "MA", "emergency": "EM", "outreach": "OR", "participation": "PS"}
+# Our processes a person opens by saying what the case is about (相談の概要, what was found): they
+# have no start form to say so, and a case nobody can recognise in a list is of no use. A
+# process with a start form requires its summary field when the form does; any other process
+# (a designer's, without a start form) may start without one.
+SUMMARY_AT_START = frozenset({"multi_agency", "emergency"})
 # What a handed-over case is told about its origin, by the origin's process: the name the
 # summary gives it, and the origin's facts the receiving team needs (kept under the
 # origin's process key). Anything else stays in the origin case.
@@ -317,6 +322,9 @@ def open_case(session: Session, env: Env, actor: User | None, process_key: str, 
             fields = {f"data.{k}": v for k, v in (exc.fields or {}).items()}
             raise Invalid(f"開始時のデータに誤りがあります / Invalid start data: {', '.join(sorted(fields))}",
                           fields) from None
+    # Start data means what the start form declares; without one, what its field names say.
+    fields = roles.case_fields(defn.start_form) if defn.start_form is not None else roles.BY_NAME
+    _check_summary(defn, process_key, data, fields.get(roles.CASE_SUMMARY))
     wf = runtime.new_workflow(defn)
     try:
         runtime.start(wf, dict(data), now, env.settings.script_limits, message, correlation)
@@ -326,8 +334,6 @@ def open_case(session: Session, env: Env, actor: User | None, process_key: str, 
                 definition_id=row.id, definition=row, status=CaseStatus.ACTIVE, referring_group_id=group,
                 created_by_id=actor.id if actor else None, summary="",
                 created_at=now, updated_at=now, state="", serializer_version=runtime.SERIALIZER_VERSION)
-    # Start data means what the start form declares; without one, what its field names say.
-    fields = roles.case_fields(defn.start_form) if defn.start_form is not None else roles.BY_NAME
     summary = data.get(fields.get(roles.CASE_SUMMARY, ""))
     case.summary = summary[:4000] if isinstance(summary, str) else ""
     case.search_text = search.case_text(case.number, case.summary, [])
@@ -339,6 +345,21 @@ def open_case(session: Session, env: Env, actor: User | None, process_key: str, 
     emit(session, OutboxKind.CASE_CREATED, case, now, group=group)
     sync(session, env, case, defn, wf, actor, now)
     return case
+
+
+def _check_summary(defn: LoadedDefinition, process_key: str, data: dict[str, Any], field: str | None) -> None:
+    """Refuse a start without the summary the process needs (see SUMMARY_AT_START); white space
+    alone is no summary."""
+    if defn.start_form is not None:
+        needed = field is not None and field in (defn.start_form.get("required") or [])
+    else:
+        needed = process_key in SUMMARY_AT_START
+    if not needed or field is None:
+        return
+    value = data.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(f"概要を入力してください / The summary is required (data.{field})",
+                      {f"data.{field}": "入力してください / This field is required"})
 
 
 def commit(session: Session) -> None:

@@ -632,7 +632,7 @@ def test_supervisor_dashboard_stuck_list_and_heatmap(app, browser_page, session,
     for _ in range(4):
         cases.start_case(session, env, caseworker, "multi_agency", {"summary": "見守りが必要な世帯"}, None, clock.now())
     clock.advance(days=5)
-    done = cases.start_case(session, env, caseworker, "multi_agency", {}, None, clock.now())
+    done = cases.start_case(session, env, caseworker, "multi_agency", {"summary": "相談"}, None, clock.now())
     clock.advance(hours=6)
     task = cases.case_open_tasks(session, done)[0]
     cases.complete_task(session, env, caseworker, task.id, {

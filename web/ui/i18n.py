@@ -271,6 +271,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "start_summary": ("概要", "Summary"),
     "start_summary_help": ("世帯の状況や課題を簡潔に記入してください（後のステップで追記できます）。",
                            "Briefly describe the household and its problems (you can add more later)."),
+    "start_summary_required": ("概要を入力してください。", "Enter a summary."),
     "start_group": ("つなぎ元の機関", "Referring agency"),
     "start_group_help": ("複数のグループに所属している場合は、案件を登録する機関を選んでください。",
                          "You belong to several groups: choose the one that refers the case."),

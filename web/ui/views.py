@@ -388,7 +388,9 @@ def start(kind: str) -> Any:
         except (Invalid, Forbidden) as exc:
             db.session.rollback()
             status = exc.status
-            errors = {k: pick(v) for k, v in (exc.fields or {"data": exc.message}).items()}
+            errors = {k.removeprefix("data."): pick(v) for k, v in (exc.fields or {"data": exc.message}).items()}
+            if "summary" in errors:
+                errors["summary"] = t("start_summary_required")
             if "group" in errors:  # the engine's words are for the API; say it for this page
                 errors["group"] = t("start_group_not_yours" if isinstance(exc, Forbidden) else "start_group_required")
         else:
