@@ -38,7 +38,7 @@ from engine.models import (
     User,
 )
 from engine.specs import LoadedDefinition, latest_definition, parse_iso_duration
-from engine.status import CaseStatus, EventKind, OutboxKind, TaskState, TimerStatus
+from engine.status import SYSTEM_EVENTS, CaseStatus, EventKind, OutboxKind, TaskState, TimerStatus
 
 NUMBER_PREFIX = {"multi_agency": "MA", "emergency": "EM", "outreach": "OR", "participation": "PS"}
 # Our processes a person opens by saying what the case is about (相談の概要, what was found): they
@@ -149,6 +149,8 @@ def history(session: Session, case: Case, kind: EventKind, now: datetime, actor:
              data: dict[str, Any] | None = None) -> None:
     # A Core insert, executed at once: nothing reads the row back as an object, and an ORM add
     # would cost a unit-of-work flush (and trigger the autoflush of every later query).
+    if kind in SYSTEM_EVENTS:
+        actor = None
     session.connection().execute(_INSERT_EVENT, {"case_id": case.id, "at": now, "actor_id": actor.id if actor else None,
                                                     "kind": kind, "step": step, "step_name": step_name,
                                                     "task_id": task_id, "data": data})
@@ -204,7 +206,7 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
     for task_id in sorted(open_ids - ready.keys()):
         row = session.get(HumanTask, task_id)  # rare: through the ORM, so a loaded object stays true
         row.state = TaskState.CANCELLED
-        history(session, case, EventKind.TASK_CANCELLED, now, actor, row.step, row.name, row.id)
+        history(session, case, EventKind.TASK_CANCELLED, now, None, row.step, row.name, row.id)
     for task_id, task in ready.items():
         if task_id in open_ids:
             continue
@@ -214,7 +216,7 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
         row = HumanTask(id=task_id, case_id=case.id, process_key=case.process_key, step=step, name=info.name,
                         lane=info.lane, group_id=env.org.lane_group(info.lane, case.referring_group_id),
                         form_key=info.form_key, state=TaskState.OPEN, created_at=now, due_at=due)
-        history(session, case, EventKind.TASK_CREATED, now, actor, step, info.name, task_id)
+        history(session, case, EventKind.TASK_CREATED, now, None, step, info.name, task_id)
         emit(session, OutboxKind.TASK_CREATED, case, now, task_id=task_id, step=step, step_name=info.name,
                 group=row.group_id, due_at=due.isoformat() if due else None)
         if info.same_assignee_as:
@@ -236,7 +238,7 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
         conn.execute(_INSERT_TIMER, {"case_id": case.id, "task_id": task_id, "step": task.task_spec.bpmn_id,
                                      "step_name": name, "due_at": due, "status": TimerStatus.PENDING,
                                      "created_at": now, "fired_at": None, "attempts": 0, "last_error": None})
-        history(session, case, EventKind.TIMER_SCHEDULED, now, actor, task.task_spec.bpmn_id, name, task_id,
+        history(session, case, EventKind.TIMER_SCHEDULED, now, None, task.task_spec.bpmn_id, name, task_id,
                  {"due_at": due.isoformat()})
 
     messages.sync_waits(session, case, wf, now)
@@ -261,7 +263,7 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
     elif wf.is_completed() and case.status != CaseStatus.COMPLETED:
         case.status = CaseStatus.COMPLETED
         case.completed_at = now
-        history(session, case, EventKind.CASE_COMPLETED, now, actor)
+        history(session, case, EventKind.CASE_COMPLETED, now, None)
         emit(session, OutboxKind.CASE_COMPLETED, case, now)
     elif case.status == CaseStatus.ERROR:
         case.status, case.error = CaseStatus.ACTIVE, None

@@ -30,7 +30,7 @@ from engine import queue as work_queue
 from engine.access import can_work_on, sees_every_case
 from engine.errors import Conflict, Forbidden, Invalid, WorkflowFailed
 from engine.models import Case, HumanTask, User
-from engine.status import EventKind, Role, TaskState
+from engine.status import SYSTEM_EVENTS, EventKind, Role, TaskState
 from engine.waiting import case_waiting
 from web.extensions import db, engine_env, now
 from web.ui import csrf, errors, forms
@@ -305,7 +305,8 @@ def case(case_id: str) -> Any:
             schema = defn.forms.get(info.form_key) if info and info.form_key else None
         answers = forms.describe(schema, event.data, groups) \
             if event.kind in (EventKind.TASK_COMPLETED, EventKind.CASE_STARTED, EventKind.CASE_ERROR) else []
-        timeline.append({"event": event, "answers": answers})
+        timeline.append({"event": event, "answers": answers,
+                         "actor": None if event.kind in SYSTEM_EVENTS else event.actor})
     timeline.reverse()
     user_ids = {t_.assignee_id for t_ in open_tasks if t_.assignee_id}
     assignees = {u.id: u for u in (db.session.get(User, i) for i in user_ids) if u}
