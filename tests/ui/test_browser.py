@@ -343,7 +343,7 @@ def test_consultation_walks_all_six_steps_in_the_browser(browser_page, clock, se
     complete(page)
 
     # --- the case page: closed, every step marked done, the timeline readable
-    expect(page.locator(".status")).to_have_text("終了")
+    expect(page.locator(".status")).to_have_text("終結")
     done = marks(page, "done")
     assert {"intake", "assessment", "plan", "meeting", "monitoring_due", "monitoring", "closure"} <= done
     assert marks(page, "current") == set()
