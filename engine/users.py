@@ -344,9 +344,9 @@ def create_user(session: Session, actor: User, name: Any, display_name: Any, gro
         problems["name"] = f"ユーザー名 {name} は既に使われています / the user name {name} is already taken"
     display = " ".join(display_name.split()) if isinstance(display_name, str) else ""
     if not display:
-        problems["display_name"] = "表示名を入力してください / a display name is required"
+        problems["display_name"] = "氏名を入力してください / a display name is required"
     elif len(display) > DISPLAY_NAME_MAX:
-        problems["display_name"] = (f"表示名は {DISPLAY_NAME_MAX} 文字以内です / a display name is at most "
+        problems["display_name"] = (f"氏名は {DISPLAY_NAME_MAX} 文字以内です / a display name is at most "
                                     f"{DISPLAY_NAME_MAX} characters")
     group_ids = list(dict.fromkeys(groups)) if isinstance(groups, list | tuple) else []
     known = {g.id: g for g in session.scalars(select(Group))}

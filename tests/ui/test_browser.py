@@ -556,7 +556,7 @@ def test_every_page_passes_axe_in_japanese_and_english(app, browser_page) -> Non
 
     # --- the administrator's pages
     sign_in(page, "kanri.kato")
-    for url in ("/admin/users", "/admin/audit"):
+    for url in ("/admin/users", "/admin/users/hokatsu.sato", "/admin/audit"):
         page.goto(url)
         check()
     page.goto("/admin/audit?user=hokatsu.sato&since=2026-04-01")

@@ -59,7 +59,7 @@ def test_an_administrator_adds_a_user_who_then_signs_in(staff, session) -> None:
     ({"name": ""}, "name", "ユーザー名を入力してください"),
     ({"name": "Tanaka San"}, "name", "半角の英小文字"),
     ({"name": "wakamono.ito"}, "name", "既に使われています"),
-    ({"display_name": "  "}, "display_name", "表示名を入力してください"),
+    ({"display_name": "  "}, "display_name", "氏名を入力してください"),
     ({"display_name": "あ" * 201}, "display_name", "200 文字以内"),
     ({"password": ""}, "password", "パスワードを入力してください"),
     ({"password": "short"}, "password", "10 文字以上"),
