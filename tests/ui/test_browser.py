@@ -373,6 +373,7 @@ def test_invalid_form_shows_errors_beside_the_fields_and_keeps_the_input(browser
     page = browser_page
     sign_in(page, "hokatsu.sato")
     page.get_by_role("link", name="新規相談").click()
+    label(page, "概要").fill("母と息子の二人暮らし")
     page.get_by_role("button", name="登録する").click()
     open_case_task(page, "1. 相談・調整")
     group(page, "支援対象者が複数").get_by_label("いいえ", exact=True).check()
@@ -480,6 +481,10 @@ def test_every_page_passes_axe_in_japanese_and_english(app, browser_page) -> Non
     page.goto("/cases/new/consultation")
     check("en")
     page.get_by_role("button", name="Register").click()
+    expect(page.locator("#start-summary-error")).to_have_text("Enter a summary.")
+    check("en")  # the start page refusing a case without its summary
+    page.locator("#start-summary").fill("A mother and her son live alone.")
+    page.get_by_role("button", name="Register").click()
     expect(page.locator("#diagram[data-ready='true']")).to_be_attached()
     check("en")  # the case page with its diagram
     page.locator(".task-list__item").first.get_by_role("link").first.click()
@@ -498,6 +503,11 @@ def test_every_page_passes_axe_in_japanese_and_english(app, browser_page) -> Non
     for kind in ("consultation", "emergency"):
         page.goto(f"/cases/new/{kind}")
         check()
+    page.get_by_role("button", name="登録する").click()
+    expect(page.locator("#start-summary-error")).to_be_visible()
+    check()  # the start page refusing a case without its summary
+    shot(page, "start-summary-required")
+    label(page, "概要").fill("独居高齢者宅から異臭、応答なし。")
     page.get_by_role("button", name="登録する").click()
     check()  # an emergency case page
     page.locator(".task-list__item").first.get_by_role("link").first.click()
