@@ -109,7 +109,7 @@ def tsunagu(rounds: int, database_url: str | None) -> dict:
         return s.query(HumanTask.id).filter_by(case_id=case_id, state=OurState.OPEN).scalar()
 
     with factory() as s:
-        case = cases.start_case(s, env, ref, "multi_agency", {}, None, clock.now())
+        case = cases.start_case(s, env, ref, "multi_agency", {"summary": "相談"}, None, clock.now())
         cases.complete_task(s, env, ref, open_task(s, case.id), INTAKE, clock.now())
         for _, data in SETUP:
             cases.complete_task(s, env, sec, open_task(s, case.id), data, clock.now())
@@ -138,7 +138,7 @@ def timer_latency(count: int) -> dict:
         sec = users.add_user(s, "lat.sec", ["secretariat"], ["secretariat"], clock.now())
         s.commit()
         for _ in range(count):
-            case = cases.start_case(s, env, ref, "multi_agency", {}, None, clock.now())
+            case = cases.start_case(s, env, ref, "multi_agency", {"summary": "相談"}, None, clock.now())
             tid = s.query(HumanTask.id).filter_by(case_id=case.id, state=OurState.OPEN).scalar()
             cases.complete_task(s, env, ref, tid, INTAKE, clock.now())
             for step, data in SETUP:
@@ -171,7 +171,7 @@ def _monitoring_system(clock: FrozenClock, prefix: str) -> tuple:
         ref = users.add_user(s, "bench.ref", ["hokatsu-center"], ["staff"], clock.now())
         sec = users.add_user(s, "bench.sec", ["secretariat"], ["secretariat"], clock.now())
         s.commit()
-        case = cases.start_case(s, env, ref, "multi_agency", {}, None, clock.now())
+        case = cases.start_case(s, env, ref, "multi_agency", {"summary": "相談"}, None, clock.now())
         cases.complete_task(s, env, ref, _open_task(s, case.id), INTAKE, clock.now())
         for _, data in SETUP:
             cases.complete_task(s, env, sec, _open_task(s, case.id), data, clock.now())

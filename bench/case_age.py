@@ -36,7 +36,7 @@ def run(rounds: int = ROUNDS) -> dict[str, list[float]]:
     client = flask_app(system, clock).test_client()
     ref, sec = Api(client, tokens["caseworker"]), Api(client, tokens["secretariat"])
 
-    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {}}, status=201).json
+    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}, status=201).json
     task = case["open_tasks"][0]
     ref.post(f"/api/tasks/{task['id']}/complete", json={"data": INTAKE})
     for _, data in SETUP:

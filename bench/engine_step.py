@@ -32,7 +32,7 @@ def engine_rounds(rounds: int) -> list[float]:
         ref = users.add_user(s, "bench.ref", ["hokatsu-center"], ["staff"], clock.now())
         sec = users.add_user(s, "bench.sec", ["secretariat"], ["secretariat"], clock.now())
         s.commit()
-        case = cases.start_case(s, env, ref, "multi_agency", {}, None, clock.now())
+        case = cases.start_case(s, env, ref, "multi_agency", {"summary": "相談"}, None, clock.now())
         cases.complete_task(s, env, ref, open_task_id(s, case.id), INTAKE, clock.now())
         for _, data in SETUP:
             cases.complete_task(s, env, sec, open_task_id(s, case.id), data, clock.now())

@@ -54,7 +54,7 @@ def real_cases(system: Any, actor_ref: Any, now: Any, count: int) -> list[str]:
     out = []
     with system.factory() as s:
         for _ in range(count):
-            case = cases.start_case(s, system.env, actor_ref, "multi_agency", {}, None, now)
+            case = cases.start_case(s, system.env, actor_ref, "multi_agency", {"summary": "相談"}, None, now)
             (task,) = cases.case_open_tasks(s, case)
             cases.complete_task(s, system.env, actor_ref, task.id, INTAKE, now)
             (task,) = cases.case_open_tasks(s, case)

@@ -43,7 +43,7 @@ def waiting_cases(factory, env, count: int, started) -> None:  # noqa: ANN001
         ref = users.add_user(s, "timer.ref", ["hokatsu-center"], ["staff"], started)
         sec = users.add_user(s, "timer.sec", ["secretariat"], ["secretariat"], started)
         s.commit()
-        case = cases.start_case(s, env, ref, "multi_agency", {}, None, started)
+        case = cases.start_case(s, env, ref, "multi_agency", {"summary": "相談"}, None, started)
         cases.complete_task(s, env, ref, open_task_id(s, case.id), INTAKE, started)
         for _, data in SETUP:
             cases.complete_task(s, env, sec, open_task_id(s, case.id), data, started)

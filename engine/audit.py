@@ -88,6 +88,7 @@ class Action:
     CASE_MIGRATE = "case.migrate"
     FORM_CHANGE = "form.change"
     USER_CHANGE = "user.change"
+    USER_CREATE = "user.create"
     TOKEN_ISSUE = "token.issue"
     TOKEN_REVOKE = "token.revoke"
     SIGNIN_OK = "signin.ok"
@@ -151,6 +152,7 @@ LABELS: dict[str, tuple[str, str]] = {
     Action.CASE_MIGRATE: ("案件の版の移行", "Case moved to another process version"),
     Action.FORM_CHANGE: ("フォームの変更", "Form changed"),
     Action.USER_CHANGE: ("ユーザー情報の変更", "User changed"),
+    Action.USER_CREATE: ("ユーザーの追加", "User added"),
     Action.TOKEN_ISSUE: ("APIトークンの発行", "API token issued"),
     Action.TOKEN_REVOKE: ("APIトークンの無効化", "API token revoked"),
     Action.SIGNIN_OK: ("ログイン", "Signed in"),

@@ -68,10 +68,12 @@ def seed(session: Session, env: Env, now: datetime) -> dict[str, str]:
         {"name": "豊中 一郎", "kana": "とよなか いちろう", "birth_date": born, "sex": "male", "relation": "本人",
          "attributes": [], "address": "豊中市岡上の町2-1-1"}]}, now)
     # 2) a case in assessment at the secretariat
-    c2 = cases.start_case(session, env, ref, "multi_agency", {}, None, now)
+    c2 = cases.start_case(session, env, ref, "multi_agency",
+                          {"summary": "70代の母と40代の長男の二人暮らし。長男は無職で、母の年金で生活。"}, None, now)
     cases.complete_task(session, env, ref, _task(session, c2.id).id, INTAKE_ELIGIBLE, now)
     # 3) a case under monitoring, its timer pending
-    c3 = cases.start_case(session, env, ref, "multi_agency", {}, None, now)
+    c3 = cases.start_case(session, env, ref, "multi_agency", {"summary": "高齢者宅に平日昼間、孫らしき小学生が在宅。"},
+                          None, now)
     cases.complete_task(session, env, ref, _task(session, c3.id).id,
                         {**INTAKE_ELIGIBLE, "summary": "高齢者宅に平日昼間、孫らしき小学生が在宅。", "consent": "given"}, now)
     steps = [

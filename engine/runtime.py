@@ -137,6 +137,10 @@ def prune(wf: BpmnWorkflow) -> int:
     # The cut task keeps its data; make it the root's only child.
     cut._parent = root.id
     root._children = [cut.id]
+    # The root holds the start data; a waiting task under it (a timer) takes its parent's data
+    # again when it runs, which would bring back start values later steps had changed (the
+    # start summary over the one written at intake). The cut task has all it needs already.
+    root.data = {}
     for tid in removed:
         del wf.tasks[tid]
     if wf.last_task is not None and wf.last_task.id not in keep:

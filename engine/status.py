@@ -64,6 +64,13 @@ class NoteKind(StrEnum):
     OTHER = "other"
 
 
+# What the workflow does of itself once a step, a timer or a message moved it: a task comes up
+# or goes, a timer is set, the case ends. History credits these to the system (no actor),
+# never to whoever moved it, and shows rows written before that rule the same way.
+SYSTEM_EVENTS = frozenset({EventKind.TASK_CREATED, EventKind.TASK_CANCELLED, EventKind.TIMER_SCHEDULED,
+                           EventKind.CASE_COMPLETED})
+
+
 class OutboxKind(StrEnum):
     """Outgoing events (outbox rows, delivered later as webhooks). Payloads carry ids, the case
     number, process, step and times only: never a summary, a name or a form answer."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import re
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import audit, sessions
@@ -317,6 +319,66 @@ def change_user(session: Session, actor: User | None, name: str, now: datetime, 
     elif was_active and not user.active:
         sessions.end_all(session, actor, user, now, SessionEnd.USER_DISABLED)
     session.commit()
+    return user
+
+
+USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+DISPLAY_NAME_MAX = 200
+
+
+@command
+def create_user(session: Session, actor: User, name: Any, display_name: Any, groups: Any, roles: Any,
+                password: Any, now: datetime) -> User:
+    """An administrator adds a user with an initial password (the user changes it on the account
+    page). Every field is checked before anything is written; a refusal names each field at fault
+    (name, display_name, groups, roles, password), Japanese first."""
+    require_admin(actor)
+    problems: dict[str, str] = {}
+    name = name.strip() if isinstance(name, str) else ""
+    if not name:
+        problems["name"] = "ユーザー名を入力してください / a user name is required"
+    elif not USER_NAME.fullmatch(name):
+        problems["name"] = ("ユーザー名は半角の英小文字・数字・「.」「_」「-」で、100 文字以内です（例: hokatsu.sato） / "
+                            "a user name is lower-case letters, digits, '.', '_' or '-', at most 100 characters")
+    elif session.scalar(select(User.id).where(func.lower(User.name) == name)) is not None:
+        problems["name"] = f"ユーザー名 {name} は既に使われています / the user name {name} is already taken"
+    display = " ".join(display_name.split()) if isinstance(display_name, str) else ""
+    if not display:
+        problems["display_name"] = "氏名を入力してください / a display name is required"
+    elif len(display) > DISPLAY_NAME_MAX:
+        problems["display_name"] = (f"氏名は {DISPLAY_NAME_MAX} 文字以内です / a display name is at most "
+                                    f"{DISPLAY_NAME_MAX} characters")
+    group_ids = list(dict.fromkeys(groups)) if isinstance(groups, list | tuple) else []
+    known = {g.id: g for g in session.scalars(select(Group))}
+    if not group_ids:
+        problems["groups"] = "所属する機関を一つ以上選んでください / choose at least one group"
+    elif unknown := [g for g in group_ids if g not in known]:
+        problems["groups"] = f"機関 {unknown[0]!r} はありません / unknown group {unknown[0]!r}"
+    role_names = sorted(set(roles)) if isinstance(roles, list | tuple) else None
+    valid_roles = {r.value for r in Role}
+    if role_names is None or not role_names:
+        problems["roles"] = "役割を一つ以上選んでください / choose at least one role"
+    elif bad := [r for r in role_names if r not in valid_roles]:
+        problems["roles"] = f"役割 {bad[0]!r} はありません / unknown role {bad[0]!r}"
+    try:
+        check_password_policy(password, name or None)
+    except Invalid as exc:
+        problems["password"] = exc.message
+    if problems:
+        raise Invalid(f"入力内容に誤りがあります / Invalid fields: {', '.join(sorted(problems))}", problems)
+    user = User(name=name, display_name=display, roles=role_names, created_at=now)
+    set_password(user, password)
+    user.groups = [known[g] for g in group_ids]
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, audit.Action.USER_CREATE, now,
+                 detail={"user": name, "after": {"groups": group_ids, "roles": role_names, "active": True}})
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # the same name added meanwhile
+        raise Conflict(f"ユーザー名 {name} は既に使われています / the user name {name} is already taken",
+                       {"name": "already taken"}) from None
     return user
 
 

@@ -39,9 +39,14 @@ from engine.models import (
     User,
 )
 from engine.specs import LoadedDefinition, latest_definition, parse_iso_duration
-from engine.status import CaseStatus, EventKind, OutboxKind, TaskState, TimerStatus
+from engine.status import SYSTEM_EVENTS, CaseStatus, EventKind, OutboxKind, TaskState, TimerStatus
 
 NUMBER_PREFIX = {"multi_agency": "MA", "emergency": "EM", "outreach": "OR", "participation": "PS"}
+# Our processes a person opens by saying what the case is about (相談の概要, what was found): they
+# have no start form to say so, and a case nobody can recognise in a list is of no use. A
+# process with a start form requires its summary field when the form does; any other process
+# (a designer's, without a start form) may start without one.
+SUMMARY_AT_START = frozenset({"multi_agency", "emergency"})
 # What a handed-over case is told about its origin, by the origin's process: the name the
 # summary gives it, and the origin's facts the receiving team needs (kept under the
 # origin's process key). Anything else stays in the origin case.
@@ -149,6 +154,8 @@ def history(session: Session, case: Case, kind: EventKind, now: datetime, actor:
              data: dict[str, Any] | None = None) -> None:
     # A Core insert, executed at once: nothing reads the row back as an object, and an ORM add
     # would cost a unit-of-work flush (and trigger the autoflush of every later query).
+    if kind in SYSTEM_EVENTS:
+        actor = None
     session.connection().execute(_INSERT_EVENT, {"case_id": case.id, "at": now, "actor_id": actor.id if actor else None,
                                                     "kind": kind, "step": step, "step_name": step_name,
                                                     "task_id": task_id, "data": data})
@@ -246,7 +253,7 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
     for task_id in sorted(open_ids - ready.keys()):
         row = session.get(HumanTask, task_id)  # rare: through the ORM, so a loaded object stays true
         row.state = TaskState.CANCELLED
-        history(session, case, EventKind.TASK_CANCELLED, now, actor, row.step, row.name, row.id)
+        history(session, case, EventKind.TASK_CANCELLED, now, None, row.step, row.name, row.id)
     for task_id, task in ready.items():
         if task_id in open_ids:
             continue
@@ -256,7 +263,7 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
         row = HumanTask(id=task_id, case_id=case.id, process_key=case.process_key, step=step, name=info.name,
                         lane=info.lane, group_id=env.org.lane_group(info.lane, case.referring_group_id),
                         form_key=info.form_key, state=TaskState.OPEN, created_at=now, due_at=due)
-        history(session, case, EventKind.TASK_CREATED, now, actor, step, info.name, task_id)
+        history(session, case, EventKind.TASK_CREATED, now, None, step, info.name, task_id)
         emit(session, OutboxKind.TASK_CREATED, case, now, task_id=task_id, step=step, step_name=info.name,
                 group=row.group_id, due_at=due.isoformat() if due else None)
         if info.same_assignee_as:
@@ -278,7 +285,7 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
         conn.execute(_INSERT_TIMER, {"case_id": case.id, "task_id": task_id, "step": task.task_spec.bpmn_id,
                                      "step_name": name, "due_at": due, "status": TimerStatus.PENDING,
                                      "created_at": now, "fired_at": None, "attempts": 0, "last_error": None})
-        history(session, case, EventKind.TIMER_SCHEDULED, now, actor, task.task_spec.bpmn_id, name, task_id,
+        history(session, case, EventKind.TIMER_SCHEDULED, now, None, task.task_spec.bpmn_id, name, task_id,
                  {"due_at": due.isoformat()})
 
     messages.sync_waits(session, case, wf, now)
@@ -303,7 +310,7 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
     elif wf.is_completed() and case.status != CaseStatus.COMPLETED:
         case.status = CaseStatus.COMPLETED
         case.completed_at = now
-        history(session, case, EventKind.CASE_COMPLETED, now, actor)
+        history(session, case, EventKind.CASE_COMPLETED, now, None)
         emit(session, OutboxKind.CASE_COMPLETED, case, now)
     elif case.status == CaseStatus.ERROR:
         case.status, case.error = CaseStatus.ACTIVE, None
@@ -364,6 +371,9 @@ def open_case(session: Session, env: Env, actor: User | None, process_key: str, 
             fields = {f"data.{k}": v for k, v in (exc.fields or {}).items()}
             raise Invalid(f"開始時のデータに誤りがあります / Invalid start data: {', '.join(sorted(fields))}",
                           fields) from None
+    # Start data means what the start form declares; without one, what its field names say.
+    fields = roles.case_fields(defn.start_form) if defn.start_form is not None else roles.BY_NAME
+    _check_summary(defn, process_key, data, fields.get(roles.CASE_SUMMARY))
     wf = runtime.new_workflow(defn)
     try:
         runtime.start(wf, dict(data), now, env.settings.script_limits, message, correlation)
@@ -373,8 +383,6 @@ def open_case(session: Session, env: Env, actor: User | None, process_key: str, 
                 definition_id=row.id, definition=row, status=CaseStatus.ACTIVE, referring_group_id=group,
                 created_by_id=actor.id if actor else None, summary="",
                 created_at=now, updated_at=now, state="", serializer_version=runtime.SERIALIZER_VERSION)
-    # Start data means what the start form declares; without one, what its field names say.
-    fields = roles.case_fields(defn.start_form) if defn.start_form is not None else roles.BY_NAME
     summary = data.get(fields.get(roles.CASE_SUMMARY, ""))
     case.summary = summary[:4000] if isinstance(summary, str) else ""
     case.search_text = search.case_text(case.number, case.summary, [])
@@ -386,6 +394,21 @@ def open_case(session: Session, env: Env, actor: User | None, process_key: str, 
     emit(session, OutboxKind.CASE_CREATED, case, now, group=group)
     sync(session, env, case, defn, wf, actor, now)
     return case
+
+
+def _check_summary(defn: LoadedDefinition, process_key: str, data: dict[str, Any], field: str | None) -> None:
+    """Refuse a start without the summary the process needs (see SUMMARY_AT_START); white space
+    alone is no summary."""
+    if defn.start_form is not None:
+        needed = field is not None and field in (defn.start_form.get("required") or [])
+    else:
+        needed = process_key in SUMMARY_AT_START
+    if not needed or field is None:
+        return
+    value = data.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(f"概要を入力してください / The summary is required (data.{field})",
+                      {f"data.{field}": "入力してください / This field is required"})
 
 
 def commit(session: Session) -> None:

@@ -96,7 +96,7 @@ def test_multi_agency_case_walks_all_six_steps_through_the_api(api, app, clock, 
 
 def test_not_eligible_case_goes_back_to_the_referring_agency_with_advice(api) -> None:  # noqa: ANN001
     ref, lead = api("caseworker"), api("lead")
-    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {}}).json
+    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
     complete(ref, case["id"], "intake", NOT_ELIGIBLE)
     advice = only_task(lead, case["id"], "advice")
     assert advice["group"] == "coordination-lead"
@@ -128,7 +128,7 @@ def test_emergency_hands_over_to_a_linked_multi_agency_case(api) -> None:  # noq
 
 def test_emergency_without_continuation_starts_nothing(api) -> None:  # noqa: ANN001
     finder = api("caseworker")
-    case = finder.post("/api/cases", json={"process": "emergency"}).json
+    case = finder.post("/api/cases", json={"process": "emergency", "data": {"summary": "相談"}}).json
     complete(finder, case["id"], "judge_urgency", {"urgency": "low", "danger_to": [], "situation": "s"})
     complete(finder, case["id"], "respond", {"action": "self", "response": "訪問"})
     complete(finder, case["id"], "end_emergency", {"outcome": "解決"})
@@ -138,7 +138,7 @@ def test_emergency_without_continuation_starts_nothing(api) -> None:  # noqa: AN
 
 def test_invalid_submission_names_the_fields_and_moves_nothing(api) -> None:  # noqa: ANN001
     ref = api("caseworker")
-    case = ref.post("/api/cases", json={"process": "multi_agency"}).json
+    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
     task = only_task(ref, case["id"], "intake")
     before = ref.get(f"/api/cases/{case['id']}").json
     r = ref.post(f"/api/tasks/{task['id']}/complete",
@@ -164,9 +164,9 @@ def test_bad_case_requests_are_refused_with_the_field_named(api, body, status, f
 
 def test_caller_with_several_groups_must_name_the_referring_group(api) -> None:  # noqa: ANN001
     sec = api("secretariat")  # secretariat + chiiki-kyosei
-    r = sec.post("/api/cases", json={"process": "multi_agency"})
+    r = sec.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}})
     assert r.status_code == 422 and "group" in r.json["error"]["fields"]
-    r = sec.post("/api/cases", json={"process": "multi_agency", "group": "chiiki-kyosei"})
+    r = sec.post("/api/cases", json={"process": "multi_agency", "group": "chiiki-kyosei", "data": {"summary": "相談"}})
     assert r.status_code == 201 and r.json["referring_group"] == "chiiki-kyosei"
 
 
@@ -190,7 +190,7 @@ def test_outsiders_get_404_for_cases_and_tasks_they_may_not_see(api) -> None:  #
 
 def test_second_claim_and_second_completion_conflict(api) -> None:  # noqa: ANN001
     ref, sec, sup = api("caseworker"), api("secretariat"), api("supervisor")
-    case = ref.post("/api/cases", json={"process": "multi_agency"}).json
+    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
     complete(ref, case["id"], "intake", ELIGIBLE)
     task = only_task(sec, case["id"], "assessment")
     assert sec.post(f"/api/tasks/{task['id']}/claim").status_code == 200
@@ -206,7 +206,7 @@ def test_second_claim_and_second_completion_conflict(api) -> None:  # noqa: ANN0
 
 def test_supervisor_assigns_and_staff_cannot(api) -> None:  # noqa: ANN001
     ref, sec, sup = api("caseworker"), api("secretariat"), api("supervisor")
-    case = ref.post("/api/cases", json={"process": "multi_agency"}).json
+    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
     complete(ref, case["id"], "intake", ELIGIBLE)
     task = only_task(sec, case["id"], "assessment")
     assert sec.post(f"/api/tasks/{task['id']}/assign", json={"assignee": "kyosei.kimura"}).status_code == 403
@@ -219,7 +219,7 @@ def test_supervisor_assigns_and_staff_cannot(api) -> None:  # noqa: ANN001
 
 def test_draft_is_kept_and_offered_back(api) -> None:  # noqa: ANN001
     ref = api("caseworker")
-    case = ref.post("/api/cases", json={"process": "multi_agency"}).json
+    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
     task = only_task(ref, case["id"], "intake")
     assert ref.put(f"/api/tasks/{task['id']}/draft", json={"data": {"summary": "途中"}}).status_code == 200
     assert ref.get(f"/api/tasks/{task['id']}").json["data"] == {"summary": "途中"}
@@ -227,9 +227,9 @@ def test_draft_is_kept_and_offered_back(api) -> None:  # noqa: ANN001
 
 def test_queue_orders_by_due_date_and_shows_the_contract_fields(api, clock) -> None:  # noqa: ANN001
     ref = api("caseworker")
-    ref.post("/api/cases", json={"process": "multi_agency"})
+    ref.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}})
     clock.advance(timedelta(hours=1))
-    ref.post("/api/cases", json={"process": "emergency"})
+    ref.post("/api/cases", json={"process": "emergency", "data": {"summary": "相談"}})
     queue = ref.get("/api/tasks").json
     assert [t["step"] for t in queue] == ["judge_urgency", "intake"]  # PT4H due before P3D
     assert set(queue[0]) >= {"id", "case_id", "step", "name", "group", "assignee", "form", "created_at", "due_at"}

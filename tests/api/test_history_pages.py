@@ -24,7 +24,7 @@ def _open_task(session, case_id: str):  # noqa: ANN001, ANN202
 
 def aged_case(session, env, personas, clock, session_factory, rounds: int) -> str:  # noqa: ANN001
     """A multi-agency case after `rounds` fortnightly monitoring rounds, driven through the engine."""
-    case = cases.start_case(session, env, personas.caseworker, "multi_agency", {}, None, clock.now())
+    case = cases.start_case(session, env, personas.caseworker, "multi_agency", {"summary": "相談"}, None, clock.now())
     cases.complete_task(session, env, personas.caseworker, _open_task(session, case.id).id, ELIGIBLE, clock.now())
     for _, data in SETUP:
         cases.complete_task(session, env, personas.secretariat, _open_task(session, case.id).id, data, clock.now())
@@ -87,7 +87,7 @@ def test_a_young_case_has_its_whole_history_and_no_link(api) -> None:  # noqa: A
 
 def test_bad_history_paging_is_refused_by_field_name(api) -> None:  # noqa: ANN001
     ref = api("caseworker")
-    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {}}).json
+    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
     for query, field in (("limit=0", "limit"), ("limit=501", "limit"), ("limit=x", "limit"),
                          ("before=0", "before"), ("before=-3", "before"), ("before=99999999999", "before")):
         r = ref.get(f"/api/cases/{case['id']}/history?{query}")
@@ -96,7 +96,7 @@ def test_bad_history_paging_is_refused_by_field_name(api) -> None:  # noqa: ANN0
 
 
 def test_history_of_a_case_the_caller_may_not_see_is_refused_like_the_case(api) -> None:  # noqa: ANN001
-    case = api("caseworker").post("/api/cases", json={"process": "multi_agency", "data": {}}).json
+    case = api("caseworker").post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
     outsider = api("outsider")
     r = outsider.get(f"/api/cases/{case['id']}/history")
     assert r.status_code == outsider.get(f"/api/cases/{case['id']}").status_code

@@ -105,7 +105,7 @@ def test_data_deeper_than_the_limit_opens_no_case(api, session) -> None:  # noqa
     assert r.status_code == 422, r.json
     assert r.json["error"]["fields"] == {"data.x": f"nested deeper than {MAX_DEPTH} levels"}
     assert counts(session) == before
-    r = ref.post("/api/cases", json={"process": "multi_agency", "data": nested(MAX_DEPTH)})
+    r = ref.post("/api/cases", json={"process": "multi_agency", "data": {**nested(MAX_DEPTH), "summary": "相談"}})
     assert r.status_code == 201, r.json
     # The case opens again later: its state loads.
     assert ref.get(f"/api/cases/{r.json['id']}").status_code == 200
@@ -115,7 +115,7 @@ def test_data_deeper_than_the_limit_opens_no_case(api, session) -> None:  # noqa
 
 @pytest.fixture
 def intake(api) -> str:  # noqa: ANN001
-    case = api("caseworker").post("/api/cases", json={"process": "multi_agency"}).json
+    case = api("caseworker").post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
     return case["open_tasks"][0]["id"]
 
 

@@ -140,7 +140,7 @@ def test_deploy_of_a_new_process_with_a_default_id(designer: ApiClient, session)
 
 
 def _open_emergency(api) -> dict:  # noqa: ANN001
-    response = api("caseworker").post("/api/cases", json={"process": "emergency", "data": {}})
+    response = api("caseworker").post("/api/cases", json={"process": "emergency", "data": {"summary": "相談"}})
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 

@@ -16,7 +16,7 @@ from tests.engine.support import diagram
 
 
 def _at_assessment(api) -> tuple[str, dict]:  # noqa: ANN001
-    case = api("caseworker").post("/api/cases", json={"process": "multi_agency", "data": {}}).json
+    case = api("caseworker").post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
     complete(api("caseworker"), case["id"], "intake", ELIGIBLE)
     return case["id"], only_task(api("supervisor"), case["id"], "assessment")
 

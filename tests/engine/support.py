@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import cases, runtime, timers
+from engine import cases, runtime, timers, writes
 from engine.clock import FrozenClock
 from engine.env import Env
 from engine.models import Case, CaseEvent, HumanTask, ProcessDefinition, Timer, User
@@ -102,7 +102,10 @@ class Driver:
     def start(self, who: User, process: str = "multi_agency", data: dict[str, Any] | None = None,
               group: str | None = None) -> str:
         with self.factory() as s:
-            case = cases.start_case(s, self.env, self.user(s, who), process, data or {}, group, self.clock.now())
+            if data is None:
+                # What a caseworker writes on the start page: our processes refuse a case without it.
+                data = {"summary": "相談"} if process in writes.SUMMARY_AT_START else {}
+            case = cases.start_case(s, self.env, self.user(s, who), process, data, group, self.clock.now())
             return case.id
 
     def complete(self, who: User, task_id: str, data: dict[str, Any]) -> None:

@@ -170,7 +170,7 @@ def test_queues_hold_only_the_tasks_of_ones_own_groups(driver: Driver, personas:
 def test_starting_a_case_for_another_agency_is_forbidden(driver: Driver, personas: Personas) -> None:
     s, outsider = as_user(driver, personas.outsider)
     with s, pytest.raises(Forbidden):
-        cases.start_case(s, driver.env, outsider, "multi_agency", {}, "hokatsu-center", driver.clock.now())
+        cases.start_case(s, driver.env, outsider, "multi_agency", {"summary": "相談"}, "hokatsu-center", driver.clock.now())
     # The secretariat (a case-wide group) may open a case on a referring agency's behalf.
     case_id = driver.start(personas.supervisor, group="hokatsu-center")
     assert driver.case(case_id).referring_group_id == "hokatsu-center"

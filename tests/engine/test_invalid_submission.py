@@ -134,7 +134,7 @@ def test_invalid_start_data_is_refused(driver: Driver, personas: Personas) -> No
         assert set(err.value.fields or {}) == {"process"}
         s.rollback()
         with pytest.raises(Invalid) as err:
-            cases.start_case(s, driver.env, actor, "multi_agency", {}, "no-such-group", now)
+            cases.start_case(s, driver.env, actor, "multi_agency", {"summary": "相談"}, "no-such-group", now)
         assert set(err.value.fields or {}) == {"group"}
         s.rollback()
     assert driver.count(CaseEvent) == 0

@@ -158,14 +158,14 @@ def test_requests_fail_with_503_and_work_resumes(outage: Outage, settings: Setti
     client = app.test_client()
     caseworker = ApiClient(client, personas.tokens["caseworker"])
     secretariat = ApiClient(client, personas.tokens["secretariat"])
-    response = caseworker.post("/api/cases", {"process": "multi_agency", "data": {}})
+    response = caseworker.post("/api/cases", {"process": "multi_agency", "data": {"summary": "相談"}})
     assert response.status_code == 201
     case_id = response.get_json()["id"]
     (task,) = response.get_json()["open_tasks"]
 
     outage.start()
     _assert_unavailable(caseworker.post(f"/api/tasks/{task['id']}/complete", {"data": intake()}))
-    _assert_unavailable(caseworker.post("/api/cases", {"process": "multi_agency", "data": {}}))
+    _assert_unavailable(caseworker.post("/api/cases", {"process": "multi_agency", "data": {"summary": "相談"}}))
     if PG_URL:  # SQLite's readers are not blocked by a writer
         _assert_unavailable(secretariat.get(f"/api/cases/{case_id}"))
     # Nothing half-written: the task is open, its case consistent, no second case.
@@ -215,7 +215,7 @@ def test_a_commit_that_never_arrives_leaves_nothing(outage: Outage, settings: Se
     app = create_app(dataclasses.replace(settings, database_url=outage.url), clock=clock, env=env,
                      config={"TESTING": True})
     caseworker = ApiClient(app.test_client(), personas.tokens["caseworker"])
-    response = caseworker.post("/api/cases", {"process": "multi_agency", "data": {}})
+    response = caseworker.post("/api/cases", {"process": "multi_agency", "data": {"summary": "相談"}})
     case_id = response.get_json()["id"]
     (task,) = response.get_json()["open_tasks"]
     before = [(e.kind, e.task_id) for e in driver.history(case_id)]

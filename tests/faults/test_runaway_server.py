@@ -69,7 +69,7 @@ def test_server_answers_other_requests_while_a_runaway_step_runs(
         return response.status
 
     try:
-        status, other, _ = caseworker.request("POST", "/api/cases", {"process": "multi_agency", "data": {}})
+        status, other, _ = caseworker.request("POST", "/api/cases", {"process": "multi_agency", "data": {"summary": "相談"}})
         assert status == 201, other
         status, probe, _ = secretariat.request("POST", "/api/cases", {"process": "probe", "group": "chiiki-kyosei"})
         assert status == 201, probe
@@ -93,7 +93,7 @@ def test_server_answers_other_requests_while_a_runaway_step_runs(
             # the runaway's step to end: at most its budget, never the busy timeout.
             others.append(("read", caseworker.request("GET", f"/api/cases/{other['id']}")[0]))
             others.append(("write", caseworker.request("POST", "/api/cases",
-                                                       {"process": "multi_agency", "data": {}})[0]))
+                                                       {"process": "multi_agency", "data": {"summary": "相談"}})[0]))
 
         assert login_page() == 200  # the visitor's page session exists before the runaway starts
         threads = [threading.Thread(target=run, daemon=True), threading.Thread(target=read_and_write, daemon=True)]

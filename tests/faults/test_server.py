@@ -32,7 +32,7 @@ JOIN_TIMEOUT = 60
 
 
 def _new_case(caseworker: Http) -> dict[str, Any]:
-    status, case, _ = caseworker.request("POST", "/api/cases", {"process": "multi_agency", "data": {}})
+    status, case, _ = caseworker.request("POST", "/api/cases", {"process": "multi_agency", "data": {"summary": "相談"}})
     assert status == 201, case
     (task,) = case["open_tasks"]
     status, body, _ = caseworker.request("POST", f"/api/tasks/{task['id']}/complete", {"data": intake()})
@@ -118,7 +118,7 @@ def _walk(port: int, tokens: dict[str, str], stop: threading.Event, load: Load) 
             try:
                 if case_id is None:
                     status, body, _ = clients["caseworker"].request(
-                        "POST", "/api/cases", {"process": "multi_agency", "data": {}})
+                        "POST", "/api/cases", {"process": "multi_agency", "data": {"summary": "相談"}})
                     if status == 201:
                         case_id = body["id"]
                         with load.lock:

@@ -15,7 +15,7 @@ ROW_KEYS = {"case_id", "case_number", "process", "version", "step", "step_name",
 
 
 def open_cases(api, n: int = 2) -> list[dict]:  # noqa: ANN001
-    return [api("caseworker").post("/api/cases", json={"process": "multi_agency", "data": {}}).get_json()
+    return [api("caseworker").post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).get_json()
             for _ in range(n)]
 
 
@@ -92,7 +92,7 @@ def test_heatmap_and_workload_contract(api, clock) -> None:  # noqa: ANN001
 def test_a_supervisor_outside_the_case_wide_groups_sees_only_their_cases(app, api, session, clock,  # noqa: ANN001
                                                                          personas: Personas) -> None:
     open_cases(api, 1)
-    api("outsider").post("/api/cases", json={"process": "multi_agency", "data": {}})
+    api("outsider").post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}})
     clock.advance(days=4)
     boss = users.add_user(session, "hokatsu.mori", ["hokatsu-center"], ["staff", "supervisor"], clock.now(), "森 係長")
     client = ApiClient(app.test_client(), users.issue_token(session, boss, clock.now()))

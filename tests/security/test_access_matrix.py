@@ -53,7 +53,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "groups.list_groups": Endpoint("GET", "/api/groups", everyone(OK)),
     "groups.me": Endpoint("GET", "/api/me", everyone(OK)),
     "cases.open_case": Endpoint("POST", "/api/cases", {**everyone(OK), "secretariat": OK},
-                                {"process": "emergency", "group": "{own_group}"}),
+                                {"process": "emergency", "group": "{own_group}", "data": {"summary": "異臭"}}),
     "cases.list_cases": Endpoint("GET", "/api/cases", everyone(OK)),
     "cases.get_case": Endpoint("GET", "/api/cases/{case}", CASE_READ),
     "tasks.queue": Endpoint("GET", "/api/tasks", everyone(OK)),
@@ -198,7 +198,7 @@ def world(api, personas, clock, session_factory, env, session):  # noqa: ANN001,
     """A case under monitoring (meeting held with choju-anshin) with its monitoring task open,
     and a signed-in page session of wakamono.ito."""
     ref, sec = api("caseworker"), api("secretariat")
-    case = ref.post("/api/cases", json={"process": "multi_agency"}).json
+    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
 
     def step(client, name, data) -> None:  # noqa: ANN001
         task = next(t for t in client.get(f"/api/cases/{case['id']}").json["open_tasks"] if t["step"] == name)
@@ -280,7 +280,7 @@ def test_lists_and_counts_do_not_reveal_hidden_cases(relation: str, world, api) 
 
 def test_meeting_participation_grants_access_from_the_moment_it_is_saved(api) -> None:  # noqa: ANN001
     ref, sec, elder = api("caseworker"), api("secretariat"), api("elder_care")
-    case = ref.post("/api/cases", json={"process": "multi_agency"}).json
+    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
 
     def step(client, name, data) -> None:  # noqa: ANN001
         task = next(t for t in client.get(f"/api/cases/{case['id']}").json["open_tasks"] if t["step"] == name)

@@ -26,7 +26,7 @@ from tests.faults.support import CLI, cli_env, wait_for
 def _trail(api) -> str:  # noqa: ANN001
     """A few records: a case opened, read and its first step read. The case's id."""
     ref = api("caseworker")
-    case = ref.post("/api/cases", json={"process": "multi_agency"}).json
+    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
     ref.get(f"/api/tasks/{case['open_tasks'][0]['id']}")
     ref.get(f"/api/cases/{case['id']}")
     return case["id"]

@@ -20,7 +20,7 @@ INTAKE = {"multiple_targets": False, "all_targets_have_lead_department": False,
 
 def _walk(api) -> dict:  # noqa: ANN001
     ref = api("caseworker")
-    case = ref.post("/api/cases", json={"process": "multi_agency"}).json
+    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
     task = case["open_tasks"][0]
     ref.get(f"/api/tasks/{task['id']}")
     ref.post(f"/api/tasks/{task['id']}/complete", json={"data": INTAKE})
@@ -66,7 +66,7 @@ def test_outsider_probe_of_a_case_is_recorded_as_denied_with_the_same_404(api, s
 
 def test_outsider_attempts_on_a_task_are_recorded_as_denied(api, session) -> None:  # noqa: ANN001
     ref = api("caseworker")
-    case = ref.post("/api/cases", json={"process": "multi_agency"}).json
+    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
     task = case["open_tasks"][0]
     outsider = api("outsider")
     before = _last_seq(session)
@@ -220,7 +220,7 @@ def _rows(session) -> tuple[int, int, int]:  # noqa: ANN001
 
 def test_a_repeated_claim_by_the_holder_changes_nothing(api, session) -> None:  # noqa: ANN001
     ref = api("caseworker")
-    case = ref.post("/api/cases", json={"process": "multi_agency"}).json
+    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
     task_id = case["open_tasks"][0]["id"]
     first = ref.post(f"/api/tasks/{task_id}/claim")
     assert first.status_code == 200 and first.json["assignee"] == "hokatsu.sato"

@@ -17,7 +17,7 @@ INTAKE = {"multiple_targets": True, "all_targets_have_lead_department": False,
 
 def _intake(api, consent: str) -> dict:  # noqa: ANN001
     ref = api("caseworker")
-    case = ref.post("/api/cases", json={"process": "multi_agency"}).json
+    case = ref.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
     ref.post(f"/api/tasks/{case['open_tasks'][0]['id']}/complete", json={"data": {**INTAKE, "consent": consent}})
     return ref.get(f"/api/cases/{case['id']}").json
 

@@ -16,7 +16,7 @@ INTAKE = {"multiple_targets": True, "all_targets_have_lead_department": False,
 
 
 def _case(session, env, personas, clock) -> str:  # noqa: ANN001
-    case = cases.start_case(session, env, personas.caseworker, "multi_agency", {}, None, clock.now())
+    case = cases.start_case(session, env, personas.caseworker, "multi_agency", {"summary": "相談"}, None, clock.now())
     (task,) = cases.case_open_tasks(session, case)
     cases.complete_task(session, env, personas.caseworker, task.id, INTAKE, clock.now())
     return case.id

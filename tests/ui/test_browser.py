@@ -343,7 +343,7 @@ def test_consultation_walks_all_six_steps_in_the_browser(browser_page, clock, se
     complete(page)
 
     # --- the case page: closed, every step marked done, the timeline readable
-    expect(page.locator(".status")).to_have_text("終了")
+    expect(page.locator(".status")).to_have_text("終結")
     done = marks(page, "done")
     assert {"intake", "assessment", "plan", "meeting", "monitoring_due", "monitoring", "closure"} <= done
     assert marks(page, "current") == set()
@@ -373,6 +373,7 @@ def test_invalid_form_shows_errors_beside_the_fields_and_keeps_the_input(browser
     page = browser_page
     sign_in(page, "hokatsu.sato")
     page.get_by_role("link", name="新規相談").click()
+    label(page, "概要").fill("母と息子の二人暮らし")
     page.get_by_role("button", name="登録する").click()
     open_case_task(page, "1. 相談・調整")
     group(page, "支援対象者が複数").get_by_label("いいえ", exact=True).check()
@@ -534,6 +535,10 @@ def test_every_page_passes_axe_in_japanese_and_english(app, browser_page) -> Non
     page.goto("/cases/new/consultation")
     check("en")
     page.get_by_role("button", name="Register").click()
+    expect(page.locator("#start-summary-error")).to_have_text("Enter a summary.")
+    check("en")  # the start page refusing a case without its summary
+    page.locator("#start-summary").fill("A mother and her son live alone.")
+    page.get_by_role("button", name="Register").click()
     expect(page.locator("#diagram[data-ready='true']")).to_be_attached()
     check("en")  # the case page with its diagram
     page.locator(".task-list__item").first.get_by_role("link").first.click()
@@ -552,6 +557,11 @@ def test_every_page_passes_axe_in_japanese_and_english(app, browser_page) -> Non
     for kind in ("consultation", "emergency"):
         page.goto(f"/cases/new/{kind}")
         check()
+    page.get_by_role("button", name="登録する").click()
+    expect(page.locator("#start-summary-error")).to_be_visible()
+    check()  # the start page refusing a case without its summary
+    shot(page, "start-summary-required")
+    label(page, "概要").fill("独居高齢者宅から異臭、応答なし。")
     page.get_by_role("button", name="登録する").click()
     check()  # an emergency case page
     page.get_by_role("link", name=say("household_edit")).click()
@@ -640,7 +650,7 @@ def test_every_page_passes_axe_in_japanese_and_english(app, browser_page) -> Non
 
     # --- the administrator's pages
     sign_in(page, "kanri.kato")
-    for url in ("/admin/users", "/admin/audit"):
+    for url in ("/admin/users", "/admin/users/hokatsu.sato", "/admin/audit"):
         page.goto(url)
         check()
     page.goto("/admin/audit?user=hokatsu.sato&since=2026-04-01")
@@ -716,7 +726,7 @@ def test_supervisor_dashboard_stuck_list_and_heatmap(app, browser_page, session,
     for _ in range(4):
         cases.start_case(session, env, caseworker, "multi_agency", {"summary": "見守りが必要な世帯"}, None, clock.now())
     clock.advance(days=5)
-    done = cases.start_case(session, env, caseworker, "multi_agency", {}, None, clock.now())
+    done = cases.start_case(session, env, caseworker, "multi_agency", {"summary": "相談"}, None, clock.now())
     clock.advance(hours=6)
     task = cases.case_open_tasks(session, done)[0]
     cases.complete_task(session, env, caseworker, task.id, {

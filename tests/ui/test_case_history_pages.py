@@ -38,13 +38,13 @@ def test_an_old_case_page_shows_50_events_and_links_to_older_ones(
 
 
 def test_a_young_case_page_has_no_history_links(staff, api) -> None:  # noqa: ANN001
-    case = api("caseworker").post("/api/cases", json={"process": "multi_agency", "data": {}}).json
+    case = api("caseworker").post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
     page = staff("caseworker").get(f"/cases/{case['id']}").get_data(as_text=True)
     assert "以前の記録" not in page and "最新の記録" not in page
 
 
 def test_a_bad_history_page_is_refused_not_an_error(staff, api) -> None:  # noqa: ANN001
-    case = api("caseworker").post("/api/cases", json={"process": "multi_agency", "data": {}}).json
+    case = api("caseworker").post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
     client = staff("caseworker")
     for bad in ("abc", "0", "-1", "99999999999999"):
         r = client.get(f"/cases/{case['id']}?before={bad}")

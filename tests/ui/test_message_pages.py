@@ -22,7 +22,7 @@ def test_case_page_shows_what_the_case_waits_for(staff, session, env, personas, 
     deploy_message_diagrams(session_factory, env, clock)
     waiting_case = cases.receive_message(session, env, personas.secretariat, "test_referral", {},
                                          {"household_ref": "H-1"}, clock.now())
-    task_case = cases.start_case(session, env, personas.caseworker, "multi_agency", {}, None, clock.now())
+    task_case = cases.start_case(session, env, personas.caseworker, "multi_agency", {"summary": "相談"}, None, clock.now())
     client = staff("secretariat")
     page = text(client.get(f"/cases/{waiting_case.id}"))
     items = waiting_items(page)

@@ -7,7 +7,7 @@ from engine.settings import ROOT
 
 
 def test_the_case_page_shows_a_migration_in_the_history(app, api, staff, session, env, clock) -> None:  # noqa: ANN001
-    case = api("caseworker").post("/api/cases", json={"process": "emergency", "data": {}}).get_json()
+    case = api("caseworker").post("/api/cases", json={"process": "emergency", "data": {"summary": "相談"}}).get_json()
     sources = specs.read_sources(ROOT / "processes", ROOT / "forms")
     sources.bpmn = {"emergency.bpmn": sources.bpmn["emergency.bpmn"].replace("2. 対応もしくは連携を要請",
                                                                              "2. 対応・連携の要請")}

@@ -63,7 +63,7 @@ def test_a_designer_adds_a_step_deploys_it_and_compares_the_versions(
 
     with session_factory() as s:
         old_case = cases.start_case(s, env, s.get(type(personas.caseworker), personas.caseworker.id),
-                                    "multi_agency", {}, None, clock.now()).id
+                                    "multi_agency", {"summary": "相談"}, None, clock.now()).id
     page = browser_page
     sign_in(page, designer_name)
     page.get_by_role("link", name="プロセス設計").click()
@@ -109,7 +109,7 @@ def test_a_designer_adds_a_step_deploys_it_and_compares_the_versions(
     expect(page.get_by_label("多機関協働事業による支援の流れ の版")).to_contain_text("「終結後の確認を追加」")
     with session_factory() as s:
         new_case = cases.start_case(s, env, s.get(type(personas.caseworker), personas.caseworker.id),
-                                    "multi_agency", {}, None, clock.now()).id
+                                    "multi_agency", {"summary": "相談"}, None, clock.now()).id
     assert (case_version(session_factory, old_case), case_version(session_factory, new_case)) == (1, 2)
 
     page.get_by_label("プロセス", exact=True).select_option("multi_agency")

@@ -34,7 +34,7 @@ def world(session, env, personas, clock, session_factory):  # noqa: ANN001, ANN2
         (task,) = cases.case_open_tasks(session, case)
         cases.complete_task(session, env, actor, task.id, data, clock.now())
 
-    case = cases.start_case(session, env, ref, "multi_agency", {}, None, clock.now())
+    case = cases.start_case(session, env, ref, "multi_agency", {"summary": "相談"}, None, clock.now())
     step(ref, INTAKE)
     step(sec, {"members": ["choju-anshin"], "assessment": "a"})
     step(sec, {"issues": "i", "policy": "p", "monitoring_interval": "P14D"})

@@ -958,7 +958,7 @@ def test_emergency_links_to_the_multi_agency_case(staff, session_factory) -> Non
                  MultiDict([("continue_support", "true"), ("reason", "退院後の生活")])):
         complete(ref, only_task(session_factory, em).id, form)
     page = text(ref.get(f"/cases/{em}"))
-    assert "引継ぎ先" in page and "MA-2026-00001" in page and "終了" in page
+    assert "引継ぎ先" in page and "MA-2026-00001" in page and "終結" in page
     new_id = re.search(r'引継ぎ先</span>\s*<a href="/cases/([^"]+)"', page).group(1)
     page = text(ref.get(f"/cases/{new_id}"))
     assert "引継ぎ元" in page and "EM-2026-00001" in page

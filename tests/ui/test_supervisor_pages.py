@@ -12,7 +12,7 @@ from engine.models import User
 
 def open_cases(session, env, personas, clock, n: int) -> list[str]:  # noqa: ANN001
     actor = session.get(User, personas.caseworker.id)
-    return [cases.start_case(session, env, actor, "multi_agency", {}, None, clock.now()).id for _ in range(n)]
+    return [cases.start_case(session, env, actor, "multi_agency", {"summary": "相談"}, None, clock.now()).id for _ in range(n)]
 
 
 def test_staff_are_refused_and_see_no_link(staff) -> None:  # noqa: ANN001

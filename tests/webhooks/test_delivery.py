@@ -47,7 +47,7 @@ def sweep(session_factory, clock):  # noqa: ANN001, ANN201
 @pytest.fixture
 def open_case(session, env, personas, clock):  # noqa: ANN001, ANN201
     def run(complete_intake: bool = False) -> str:
-        case = cases.start_case(session, env, personas.caseworker, "multi_agency", {}, None, clock.now())
+        case = cases.start_case(session, env, personas.caseworker, "multi_agency", {"summary": "相談"}, None, clock.now())
         if complete_intake:
             (task,) = cases.case_open_tasks(session, case)
             cases.complete_task(session, env, personas.caseworker, task.id, intake(), clock.now())

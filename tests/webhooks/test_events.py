@@ -11,7 +11,7 @@ from tests.engine.support import ASSESSMENT, intake
 
 def test_claim_and_assignment_are_task_claimed_without_names(session, env, personas, clock) -> None:  # noqa: ANN001
     p = personas
-    case = cases.start_case(session, env, p.caseworker, "multi_agency", {}, None, clock.now())
+    case = cases.start_case(session, env, p.caseworker, "multi_agency", {"summary": "相談"}, None, clock.now())
     (task,) = cases.case_open_tasks(session, case)
     cases.complete_task(session, env, p.caseworker, task.id, intake(), clock.now())
     (task,) = cases.case_open_tasks(session, case)

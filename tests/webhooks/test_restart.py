@@ -38,7 +38,7 @@ def test_server_killed_mid_delivery_loses_nothing_and_keeps_order(session, sessi
                                           clock.now(), parse_allowed("127.0.0.1"))
         case_ids = []
         for _ in range(CASES):
-            case = cases.start_case(session, env, personas.caseworker, "multi_agency", {}, None, clock.now())
+            case = cases.start_case(session, env, personas.caseworker, "multi_agency", {"summary": "相談"}, None, clock.now())
             (task,) = cases.case_open_tasks(session, case)
             cases.complete_task(session, env, personas.caseworker, task.id, intake(), clock.now())
             case_ids.append(case.id)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from engine import cases, waiting
 from engine.env import Env
 from engine.models import Case, CaseEvent, HumanTask, User
+from engine.status import SYSTEM_EVENTS
 
 
 def _user_name(session: Session, user_id: int | None) -> str | None:
@@ -47,7 +48,7 @@ def queue_item(row: Any) -> dict[str, Any]:
 
 def event(e: CaseEvent) -> dict[str, Any]:
     return {"id": e.id, "at": e.at, "kind": e.kind, "step": e.step, "step_name": e.step_name, "task_id": e.task_id,
-            "actor": e.actor.name if e.actor else None, "data": e.data}
+            "actor": e.actor.name if e.actor and e.kind not in SYSTEM_EVENTS else None, "data": e.data}
 
 
 def history(session: Session, row: Case, before: int | None = None,

@@ -20,7 +20,7 @@ from web.extensions import db, engine_env, now, session_idle_timeout
 from web.ui import csrf, errors
 from web.ui.auth import end_current_session, load_actor, login_required, page_session, safe_next
 from web.ui.errors import error_message
-from web.ui.i18n import JST, MESSAGES, action_label, group_name, jst, t
+from web.ui.i18n import JST, MESSAGES, action_label, group_name, jst, pick, t
 
 bp = Blueprint("ui_admin", __name__)
 bp.before_request(load_actor)
@@ -55,6 +55,33 @@ MESSAGES.update({
     "active": ("有効", "Active"),
     "save": ("保存", "Save"),
     "user_saved": ("{name} を更新しました。", "{name} updated."),
+    "users_list_title": ("登録済みのユーザー", "Registered users"),
+    "users_add_title": ("ユーザーを追加", "Add a user"),
+    "users_add_lead": ("初期パスワードは本人に直接伝え、最初のログイン後に「アカウント」のページで変更してもらってください。",
+                       "Give the initial password to the person directly; they change it on their account page "
+                       "after signing in."),
+    "user_name_help": ("ログインに使う名前です。半角の英小文字・数字・「.」「_」「-」（例: hokatsu.sato）。",
+                       "The name used to sign in: lower-case letters, digits, '.', '_' or '-' (e.g. hokatsu.sato)."),
+    "display_name_help": ("画面や記録に表示される氏名です。", "The name shown on pages and in records."),
+    "user_password": ("初期パスワード", "Initial password"),
+    "user_password_help": ("10 文字以上。ユーザー名と同じもの、よく使われるものは使えません。",
+                           "At least 10 characters; not the user name or a commonly used password."),
+    "roles_help": ("通常の職員は「職員」です。", "Most people are Staff."),
+    "groups_help": ("所属する機関・課をすべて選んでください（一つ以上）。", "Tick every agency or division the person "
+                    "belongs to (at least one)."),
+    "users_add_submit": ("ユーザーを追加する", "Add the user"),
+    "user_added": ("{name} を追加しました。", "{name} added."),
+    "user_edit": ("編集", "Edit"),
+    "user_edit_label": ("{name} を編集", "Edit {name}"),
+    "user_edit_title": ("{name} の役割と所属", "Roles and groups of {name}"),
+    "user_active_help": ("チェックを外すと、この職員はログインできなくなり、ログイン中のセッションも終了します。",
+                         "Untick to stop this person signing in; their signed-in sessions end."),
+    "user_inactive": ("無効", "Disabled"),
+    "back_to_users": ("ユーザー一覧へ戻る", "Back to the users"),
+    "group_kind_lead": ("統括", "Lead"),
+    "group_kind_secretariat": ("事務局・関係課", "Secretariat and divisions"),
+    "group_kind_liaison": ("連携担当の課", "Liaison divisions"),
+    "group_kind_referring": ("つなぎ元の機関", "Referring agencies"),
     "role_staff": ("職員", "Staff"),
     "role_secretariat": ("事務局", "Secretariat"),
     "role_coordination_lead": ("統括者", "Coordination lead"),
@@ -186,31 +213,87 @@ def _require(*roles: str) -> None:
         raise Forbidden("not allowed")
 
 
+GROUP_KINDS = ("lead", "secretariat", "liaison", "referring")
+
+
+def _group_sections() -> list[tuple[str, str, list[Any]]]:
+    """The groups as the pages offer them: by kind (統括, 事務局・関係課, 連携担当, つなぎ元), each in the
+    order of config/organisation.yaml; a kind the file adds later comes last under its own name."""
+    groups = engine_env().org.groups
+    kinds = list(GROUP_KINDS) + sorted({gr.kind for gr in groups} - set(GROUP_KINDS))
+    return [(kind, t(f"group_kind_{kind}") if f"group_kind_{kind}" in MESSAGES else kind, members)
+            for kind in kinds if (members := [gr for gr in groups if gr.kind == kind])]
+
+
+def _field_errors(exc: Invalid | Conflict) -> dict[str, str]:
+    return {key: pick(value) for key, value in (exc.fields or {"name": exc.message}).items()}
+
+
+def _users_page(form: dict[str, Any] | None = None, errors: dict[str, str] | None = None, status: int = 200) -> Any:
+    return render_template("ui/admin_users.html", users=users.list_users(db.session), sections=_group_sections(),
+                           roles=[r.value for r in Role], form=form or {"roles": [Role.STAFF.value]},
+                           errors=errors or {}, active="admin"), status
+
+
 @bp.route("/admin/users")
 @login_required
 def users_page() -> Any:
     _require(Role.ADMIN)
-    return render_template("ui/admin_users.html", users=users.list_users(db.session),
-                           groups=users.list_groups(db.session), roles=[r.value for r in Role], active="admin")
+    return _users_page()
+
+
+@bp.route("/admin/users", methods=["POST"])
+@login_required
+def add_user() -> Any:
+    _require(Role.ADMIN)
+    form = {"name": request.form.get("name", ""), "display_name": request.form.get("display_name", ""),
+            "groups": request.form.getlist("groups"), "roles": request.form.getlist("roles")}
+    try:
+        user = users.create_user(db.session, g.actor, form["name"], form["display_name"], form["groups"],
+                                 form["roles"], request.form.get("password", ""), now())
+    except (Invalid, Conflict) as exc:
+        db.session.rollback()
+        return _users_page(form, _field_errors(exc), exc.status)
+    flash(t("user_added", name=user.name), "success")
+    return redirect(url_for("ui_admin.users_page"))
+
+
+def _user_page(target: Any, form: dict[str, Any], errors: dict[str, str] | None = None, status: int = 200) -> Any:
+    return render_template("ui/admin_user.html", target=target, sections=_group_sections(),
+                           roles=[r.value for r in Role], form=form, errors=errors or {}, active="admin"), status
+
+
+@bp.route("/admin/users/<name>")
+@login_required
+def user_page(name: str) -> Any:
+    _require(Role.ADMIN)
+    target = users.get_user(db.session, name)
+    return _user_page(target, {"roles": target.roles, "groups": target.group_ids, "active": target.active})
 
 
 @bp.route("/admin/users/<name>", methods=["POST"])
 @login_required
-def change_user(name: str) -> Response:
+def change_user(name: str) -> Any:
     _require(Role.ADMIN)
     target = users.get_user(db.session, name)
     want_roles = set(request.form.getlist("roles"))
     want_groups = set(request.form.getlist("groups"))
+    active = request.form.get("active") == "on"
     have_roles, have_groups = set(target.roles), set(target.group_ids)
     try:
         users.change_user(db.session, g.actor, name, now(),
                           add_roles=sorted(want_roles - have_roles), remove_roles=sorted(have_roles - want_roles),
                           add_groups=sorted(want_groups - have_groups),
                           remove_groups=sorted(have_groups - want_groups),
-                          active=request.form.get("active") == "on")
-        flash(t("user_saved", name=name), "success")
+                          active=active)
     except Invalid as exc:
-        flash(f"{name}: {exc.message}", "error")
+        db.session.rollback()
+        # The engine names `group` and `role` (its own words are the message); the form's fields are plural.
+        errors = {("groups" if key == "group" else "roles" if key == "role" else key): pick(exc.message)
+                  for key in (exc.fields or {"groups": None})}
+        return _user_page(users.get_user(db.session, name),
+                          {"roles": sorted(want_roles), "groups": sorted(want_groups), "active": active}, errors, 422)
+    flash(t("user_saved", name=name), "success")
     return redirect(url_for("ui_admin.users_page"))
 
 
@@ -281,6 +364,8 @@ def _user_change(before: Any, after: Any) -> list[tuple[str, str]]:
         return []
 
     def shown(key: str, value: Any) -> str:
+        if value is None:
+            return t("ad_nothing")
         if key == "groups" and isinstance(value, list):
             return _sep().join(_group(v) for v in value) or t("ad_nothing")
         if key == "roles" and isinstance(value, list):
@@ -335,7 +420,8 @@ def audit_detail(r: Any, names: audit.Names) -> list[tuple[str, str]]:
     if "results" in d:
         lines.append((t("ad_results"), str(d.pop("results"))))
     if "before" in d or "after" in d:
-        lines.extend(_user_change(d.pop("before", None), d.pop("after", None)))
+        # A new user's record has no "before": each field shows as set from nothing.
+        lines.extend(_user_change(d.pop("before", None) or {}, d.pop("after", None)))
     if "token_id" in d:
         lines.append((t("ad_token"), str(d.pop("token_id"))))
     if "label" in d:

@@ -30,7 +30,7 @@ from engine import queue as work_queue
 from engine.access import can_work_on, sees_every_case
 from engine.errors import Conflict, Forbidden, Invalid, WorkflowFailed
 from engine.models import Case, HumanTask, User
-from engine.status import EventKind, Role, TaskState
+from engine.status import SYSTEM_EVENTS, EventKind, Role, TaskState
 from engine.waiting import case_waiting
 from web.extensions import db, engine_env, now
 from web.ui import case_facts, csrf, errors, forms
@@ -305,7 +305,8 @@ def case(case_id: str) -> Any:
             schema = defn.forms.get(info.form_key) if info and info.form_key else None
         answers = forms.describe(schema, event.data, groups) \
             if event.kind in (EventKind.TASK_COMPLETED, EventKind.CASE_STARTED, EventKind.CASE_ERROR) else []
-        timeline.append({"event": event, "answers": answers})
+        timeline.append({"event": event, "answers": answers,
+                         "actor": None if event.kind in SYSTEM_EVENTS else event.actor})
     # web.ui.casefile adds its routes to this module's blueprint, so it is imported here, not above.
     from web.ui import casefile
 
@@ -395,7 +396,9 @@ def start(kind: str) -> Any:
         except (Invalid, Forbidden) as exc:
             db.session.rollback()
             status = exc.status
-            errors = {k: pick(v) for k, v in (exc.fields or {"data": exc.message}).items()}
+            errors = {k.removeprefix("data."): pick(v) for k, v in (exc.fields or {"data": exc.message}).items()}
+            if "summary" in errors:
+                errors["summary"] = t("start_summary_required")
             if "group" in errors:  # the engine's words are for the API; say it for this page
                 errors["group"] = t("start_group_not_yours" if isinstance(exc, Forbidden) else "start_group_required")
         else:
