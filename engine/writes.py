@@ -402,7 +402,9 @@ def _check_summary(defn: LoadedDefinition, process_key: str, data: dict[str, Any
     if defn.start_form is not None:
         needed = field is not None and field in (defn.start_form.get("required") or [])
     else:
-        needed = process_key in SUMMARY_AT_START
+        # Sent, it must say something (the start pages always send it). Left out, the case
+        # opens as the API has always allowed: its summary is then asked for at intake.
+        needed = process_key in SUMMARY_AT_START and field is not None and field in data
     if not needed or field is None:
         return
     value = data.get(field)

@@ -390,7 +390,7 @@ def start(kind: str) -> Any:
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":
-        data = {"summary": summary} if summary.strip() else {}
+        data = {"summary": summary}
         try:
             new = cases.start_case(db.session, engine_env(), g.actor, process, data, group or None, now())
         except (Invalid, Forbidden) as exc:
