@@ -40,6 +40,7 @@ PAGES: dict[str, Page] = {
     "ui.start": Page("GET", "/cases/new/consultation", everyone(OK)),
     "ui.case": Page("GET", "/cases/{case}", CASE_READ),
     "ui.case_diagram": Page("GET", "/cases/{case}/diagram", CASE_READ),
+    "ui_print.case_print": Page("GET", "/cases/{case}/print", CASE_READ),
     "ui.task": Page("GET", "/tasks/{task}", CASE_READ),
     "ui.task_submit": Page("POST", "/tasks/{task}", TASK_ACT,
                            {"ui-action": "complete", "next": "continue", "progress": "経過良好"}),

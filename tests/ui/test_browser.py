@@ -445,7 +445,7 @@ def html_pages(app) -> set[str]:  # noqa: ANN001
     """Every GET route of the staff pages that renders HTML, from the app's URL map."""
     return {r.endpoint for r in app.url_map.iter_rules()
             if "GET" in r.methods and r.endpoint.split(".")[0] in ("ui", "ui_auth", "ui_admin", "ui_webhooks", "ui_scheme",
-                                                                          "ui_reports", "ui_modeler")
+                                                                          "ui_reports", "ui_modeler", "ui_print")
             and r.endpoint not in NOT_PAGES}
 
 
@@ -500,6 +500,10 @@ def test_every_page_passes_axe_in_japanese_and_english(app, browser_page) -> Non
         check()
     page.get_by_role("button", name="登録する").click()
     check()  # an emergency case page
+    case_url = page.url
+    page.get_by_role("link", name="印刷用の記録").click()
+    check()  # its print view
+    page.goto(case_url)
     page.locator(".task-list__item").first.get_by_role("link").first.click()
     check()
     page.goto("/account/tokens")

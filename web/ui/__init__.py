@@ -45,6 +45,7 @@ def init_app(app: Flask) -> None:
         errors,
         forms,
         modeler,
+        printing,
         reports,
         scheme,
         sources,
@@ -54,7 +55,8 @@ def init_app(app: Flask) -> None:
 
     auth.configure(app)
     errors.install_app(app)
-    for blueprint in (auth.bp, views.bp, admin.bp, webhooks.bp, scheme.bp, reports.bp, modeler.bp, modeler.data):
+    for blueprint in (auth.bp, views.bp, admin.bp, webhooks.bp, scheme.bp, reports.bp, modeler.bp, modeler.data,
+                      printing.bp):
         app.register_blueprint(blueprint)
 
     app.jinja_env.globals.update(
