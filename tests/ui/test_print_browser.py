@@ -63,7 +63,7 @@ def test_print_view_on_screen_and_on_a4(browser_page, session, env, personas, cl
     page.emulate_media(media="print")
     expect(page.locator(".site-header")).to_be_hidden()
     expect(page.get_by_role("button", name="印刷する")).to_be_hidden()
-    expect(page.get_by_role("cell", name="孫の登校の見守りと学校との連絡")).to_be_visible()
+    expect(page.locator(".print-table--roles").get_by_role("cell", name="孫の登校の見守りと学校との連絡")).to_be_visible()
     check_page(page)
     shot(page, "case-print-a4")
     pdf = page.pdf(format="A4", path=str(SHOTS / "case-print.pdf"))
