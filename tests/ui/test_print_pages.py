@@ -65,6 +65,7 @@ def test_the_print_view_holds_the_summary_plan_roles_and_meetings(staff, session
     assert "長寿安心課が祖母を、こども相談課と学校が孫を支える" in meetings
     assert '@page' not in page  # the A4 rules are the stylesheet's
     assert 'href="/static/print.css"' in page
+    assert "ログイン中" in page and "ログアウト" in page  # the site's header, as on every signed-in page
 
 
 def test_the_print_view_is_read_as_the_case_page_is(staff, session_factory) -> None:  # noqa: ANN001

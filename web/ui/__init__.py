@@ -70,7 +70,8 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _page_context() -> dict[str, Any]:
-        if request.blueprint not in ("ui", "ui_auth", "ui_admin", "ui_modeler", "ui_scheme", "ui_reports", "ui_webhooks"):
+        if request.blueprint not in ("ui", "ui_auth", "ui_admin", "ui_modeler", "ui_scheme", "ui_reports", "ui_webhooks",
+                                     "ui_print"):
             return {}
         return {"actor": g.get("actor")}
 
