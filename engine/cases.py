@@ -10,6 +10,7 @@ as a Conflict; nothing of the losing attempt is kept.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,20 @@ from sqlalchemy import func, literal, select, union, union_all, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload
 
-from engine import audit, forms, household, limits, messages, outcomes, queue, roles, runtime, search, writes
+from engine import (
+    annotations,
+    audit,
+    forms,
+    household,
+    limits,
+    messages,
+    outcomes,
+    queue,
+    roles,
+    runtime,
+    search,
+    writes,
+)
 from engine.access import (
     can_see_case,
     can_work_on,
@@ -102,7 +116,7 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
         raise Conflict("この作業は他の職員が担当しています / the task is claimed by someone else")
     case = row.case
     defn, wf = writes.load(env, case)
-    schema = defn.forms[row.form_key] if row.form_key else roles.CONFIRMATION
+    schema = annotations.for_consent(defn.forms[row.form_key], case.consent) if row.form_key else roles.CONFIRMATION
     limits.check_depth(data)
     data = forms.validate(schema, data, env.org.group_ids())
     outcomes.check(session, env, case, row.step, data)
@@ -420,22 +434,34 @@ def task_row(session: Session, env: Env, actor: User, task_id: str) -> HumanTask
 @command
 def get_task(session: Session, env: Env, actor: User, task_id: str, now: datetime | None = None
              ) -> tuple[HumanTask, dict[str, Any] | None, dict[str, Any]]:
-    """The task, its form schema, and values to prefill the form with: the saved draft,
-    else what the case already knows for the form's fields (e.g. the summary), and what its
-    household answers of the criteria table's inputs (engine.household.intake_defaults)."""
+    """The task, its form schema (the variant the case's consent calls for, see
+    engine.annotations), and values to prefill the form with: the saved draft, else what the
+    case already knows for the form's fields (e.g. the summary), what its household answers of
+    the criteria table's inputs (engine.household.intake_defaults), and the earlier answers its
+    `x-tsunagu-prefill` fields offer."""
     row = _task_for(session, env, actor, task_id, audit.Action.TASK_READ, now or utcnow())
     audit.record(session, actor, audit.Action.TASK_READ, now or utcnow(), row.case, {"task_id": row.id, "step": row.step})
     session.commit()
     defn = env.specs.for_case(row.case)
-    schema = defn.forms.get(row.form_key) if row.form_key else None
+    schema = annotations.for_consent(defn.forms.get(row.form_key), row.case.consent) if row.form_key else None
     if row.draft is not None or row.state != TaskState.OPEN or not schema:
         return row, schema, dict(row.draft or {})
     wf = runtime.load(defn, row.case.state, row.case.serializer_version)
     task = wf.get_task_from_id(uuid.UUID(row.id))
     known = task.data if task is not None else {}
     fields = schema.get("properties", {})
-    return row, schema, {**household.intake_defaults(session, row.case, schema),
-                         **{k: v for k, v in known.items() if k in fields}}
+    values = {**household.intake_defaults(session, row.case, schema),
+              **{k: v for k, v in known.items() if k in fields}}
+    return row, schema, annotations.prefill(schema, values, _earlier_answers(session, row.case))
+
+
+def _earlier_answers(session: Session, case: Case) -> Iterator[dict[str, Any]]:
+    """The answers of the case's completed steps, newest first, read only as far as needed."""
+    stmt = (select(CaseEvent.data).where(CaseEvent.case_id == case.id, CaseEvent.kind == EventKind.TASK_COMPLETED)
+            .order_by(CaseEvent.id.desc()).execution_options(yield_per=20))
+    for data in session.scalars(stmt):
+        if isinstance(data, dict):
+            yield data
 
 
 def step_info(env: Env, row: HumanTask) -> StepInfo | None:

@@ -15,7 +15,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
 
-from engine import roles
+from engine import annotations, roles
 from engine.errors import Invalid
 from engine.org import GroupInfo
 from engine.specs import is_duration
@@ -52,6 +52,8 @@ def _path(error: ValidationError) -> str:
 
 def _message(error: ValidationError) -> str:
     v = error.validator
+    if v is None or (v == "not" and error.validator_value == {}):  # a `false` schema: nothing is allowed here
+        return "この項目は記入できません / Not allowed here"
     if v == "required":
         return "入力してください / This field is required"
     if v == "additionalProperties":
@@ -92,9 +94,13 @@ def validate(schema: dict[str, Any], data: Any, group_ids: set[str]) -> dict[str
         raise Invalid("data must be a JSON object", {"data": "オブジェクトで送ってください / Must be an object"})
     validator = Draft202012Validator(schema, format_checker=make_format_checker(group_ids))
     fields: dict[str, str] = {}
+    block = set(annotations.consent_only_fields(schema))
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        path = _path(error)
+        if path in block and "else" in error.absolute_schema_path:  # the rule of annotations.for_consent
+            fields[path] = annotations.CONSENT_ONLY_MESSAGE
         # For oneOf choices the most specific message is the one on the field itself.
-        fields.setdefault(_path(error), _message(error))
+        fields.setdefault(path, _message(error))
     if fields:
         names = ", ".join(sorted(fields))
         raise Invalid(f"入力内容に誤りがあります / Invalid fields: {names}", fields)
@@ -150,6 +156,8 @@ def check_schema(schema: Any) -> dict[str, str]:
                 walk(value, f"{path}.{i}")
 
     walk(schema["properties"], "properties")
+    for name, problem in annotations.problems(schema).items():
+        problems[f"properties.{name}"] = problem
     return problems
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -39,7 +39,7 @@ from SpiffWorkflow.spiff.specs.defaults import ScriptTask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import audit, roles
+from engine import annotations, audit, roles
 from engine.db import begin_write
 from engine.errors import DeployError, NotFound
 from engine.expressions import UnsafeCode, check_code
@@ -449,7 +449,8 @@ def read_forms(forms_dir: Path) -> dict[str, dict[str, Any]]:
             raise DeployError(f"form is not valid JSON: {exc}", file=p.name) from None
         except SchemaError as exc:
             raise DeployError(f"form is not a valid JSON Schema: {exc.message}", file=p.name) from None
-        problems = roles.role_problems(schema) if isinstance(schema, dict) else []
+        problems = [*roles.role_problems(schema), *(f"field {k}: {m}" for k, m in annotations.problems(schema).items())
+                    ] if isinstance(schema, dict) else []
         if problems:
             raise DeployError(f"フォームの x-tsunagu が不正です / {problems[0]}", file=p.name)
         forms[p.stem] = schema

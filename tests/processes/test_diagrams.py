@@ -172,6 +172,17 @@ SAME_ASSIGNEE = {"outreach": {"attempt": "attempt", "home_visit": "attempt", "de
 # `reportAs`: the record a timer asks for, which the stuck report follows up (monitoring_overdue).
 REPORT_AS = {"multi_agency": {"monitoring": "monitoring"}}
 
+# The national standard sheets' fields added to our forms (NATIONAL_FORMS.md), all optional.
+NATIONAL_FIELDS = {
+    "intake": {"received_on", "visitor", "visitor_name", "visitor_phone", "visitor_relation", "email", "concerns",
+               "main_concern", "concerns_other", "wishes", "work_status", "housing_type", "health_insurance", "pension",
+               "applied", "privacy_acknowledged", "applied_on", "signed_by", "representative_name"},
+    "assessment": {"background", "chief_complaint", "health", "work", "finances", "monthly_income_yen", "debts", "living",
+                   "relations", "issue_kinds", "strengths"},
+    "support_plan": {"person_wish", "goal_long", "goal_short", "person_actions", "services", "outreach", "plan_made_on",
+                     "plan_start", "plan_end", "plan_confirmed", "plan_signed_on"},
+    "closure": {"evaluated_on", "goal_achievement", "changes", "person_view"},
+}
 # formKey -> (all fields, required fields): the public API contract of the forms.
 FORM_FIELDS = {
     "intake": (
@@ -182,7 +193,7 @@ FORM_FIELDS = {
             "coordination_problem",
             "summary",
             "consent",
-        },
+        } | NATIONAL_FIELDS["intake"],
         {
             "multiple_targets",
             "all_targets_have_lead_department",
@@ -194,9 +205,9 @@ FORM_FIELDS = {
     ),
     "advice": ({"advice", "resources"}, {"advice"}),
     "advice_ack": ({"acknowledged", "note"}, {"acknowledged"}),
-    "assessment": ({"members", "assessment", "household"}, {"members", "assessment"}),
+    "assessment": ({"members", "assessment", "household"} | NATIONAL_FIELDS["assessment"], {"members", "assessment"}),
     "support_plan": (
-        {"issues", "policy", "monitoring_interval", "participation", "participation_need"},
+        {"issues", "policy", "monitoring_interval", "participation", "participation_need"} | NATIONAL_FIELDS["support_plan"],
         {"issues", "policy", "monitoring_interval"},
     ),
     "support_meeting": (
@@ -206,8 +217,8 @@ FORM_FIELDS = {
     ),
     "monitoring": ({"next", "progress", "new_issues"}, {"next", "progress"}),
     "closure": ({"evaluation", "outcome", "evaluation_review_held_on", "evaluation_review_result",
-                 "evaluation_review_comments", "resource_gaps"}, {"evaluation", "outcome"}),
-    "emergency_judgement": ({"urgency", "danger_to", "situation"}, {"urgency", "danger_to", "situation"}),
+                 "evaluation_review_comments", "resource_gaps"} | NATIONAL_FIELDS["closure"], {"evaluation", "outcome"}),
+    "emergency_judgement": ({"urgency", "danger_to", "situation"}, {"urgency", "situation"}),
     "emergency_response": ({"action", "requested_groups", "response"}, {"action", "response"}),
     "emergency_end": ({"outcome", "ended_on"}, {"outcome"}),
     "emergency_handover": ({"continue_support", "reason"}, {"continue_support"}),

@@ -45,6 +45,7 @@ PAGES: dict[str, Page] = {
     "ui.household_page": Page("GET", "/cases/{case}/household", CASE_READ),
     "ui.household_save": Page("POST", "/cases/{case}/household", CASE_READ,
                               {"ui-action": "save", "m-0-name": "山田 花子", "m-0-relation": "本人"}),
+    "ui_print.case_print": Page("GET", "/cases/{case}/print", CASE_READ),
     "ui.task": Page("GET", "/tasks/{task}", CASE_READ),
     "ui.task_submit": Page("POST", "/tasks/{task}", TASK_ACT,
                            {"ui-action": "complete", "next": "continue", "progress": "経過良好"}),

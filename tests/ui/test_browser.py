@@ -500,7 +500,7 @@ def html_pages(app) -> set[str]:  # noqa: ANN001
     """Every GET route of the staff pages that renders HTML, from the app's URL map."""
     return {r.endpoint for r in app.url_map.iter_rules()
             if "GET" in r.methods and r.endpoint.split(".")[0] in ("ui", "ui_auth", "ui_admin", "ui_webhooks", "ui_scheme",
-                                                                          "ui_reports", "ui_modeler")
+                                                                          "ui_reports", "ui_modeler", "ui_print")
             and r.endpoint not in NOT_PAGES}
 
 
@@ -586,6 +586,10 @@ def test_every_page_passes_axe_in_japanese_and_english(app, browser_page) -> Non
     page.locator("#notes-title").scroll_into_view_if_needed()
     check()  # the case page with a support record and a document
     shot(page, "case-file")
+    case_url = page.url
+    page.get_by_role("link", name="印刷用の記録").click()
+    check()  # its print view
+    page.goto(case_url)
     page.locator(".task-list__item").first.get_by_role("link").first.click()
     check()
     page.goto("/account/tokens")

@@ -67,7 +67,7 @@ def same_page(a, b) -> bool:  # noqa: ANN001
 
 def test_every_page_has_a_rule_for_every_relation(app) -> None:  # noqa: ANN001
     names = {r.endpoint for r in app.url_map.iter_rules()}
-    pages = {n for n in names if n.startswith(("ui.", "ui_auth.", "ui_admin.", "ui_webhooks.", "ui_scheme."))
+    pages = {n for n in names if n.startswith(("ui.", "ui_auth.", "ui_admin.", "ui_webhooks.", "ui_scheme.", "ui_print."))
              or n in ("bpmn_js", "favicon")}
     pages = {n for n in pages if not checked_elsewhere(n)}
     assert pages == set(PAGES)

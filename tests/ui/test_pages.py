@@ -636,18 +636,51 @@ def test_search_queue_refuses_unknown_options(session, personas, clock) -> None:
 # ---------------------------------------------------------------- task forms
 
 
+# The national sheets' items (NATIONAL_FORMS.md) of the intake, assessment, plan and evaluation forms.
+NATIONAL_SAMPLES = {
+    "intake": {"received_on": "2026-04-01", "visitor": "family", "visitor_name": "山田花子", "visitor_phone": "06-1234-5678",
+               "visitor_relation": "長女", "email": "taro@example.jp", "concerns": ["health", "care", "other"],
+               "main_concern": "care", "concerns_other": "近所とのトラブル", "wishes": "自宅で暮らし続けたい",
+               "work_status": "pensioner", "housing_type": "rented", "health_insurance": "late_elderly",
+               "pension": "receiving", "applied": True, "privacy_acknowledged": True, "applied_on": "2026-04-01",
+               "signed_by": "representative", "representative_name": "山田花子"},
+    "assessment": {"background": "民生委員から", "chief_complaint": "孫の世話が不安", "health": "要介護1", "work": "無職",
+                   "finances": "年金のみ", "monthly_income_yen": 120000, "debts": "unknown", "living": "借家",
+                   "relations": "近所付き合いなし", "issue_kinds": ["school", "care"], "strengths": "料理が得意"},
+    "support_plan": {"person_wish": "孫と暮らしたい", "goal_long": "安定した生活", "goal_short": "介護サービスの利用",
+                     "person_actions": "通院を続ける", "services": ["self_reliance", "budget"], "outreach": False,
+                     "plan_made_on": "2026-04-10", "plan_start": "2026-04-15", "plan_end": "2026-10-14",
+                     "plan_confirmed": True, "plan_signed_on": "2026-04-12"},
+    "closure": {"evaluated_on": "2026-05-01", "goal_achievement": "partly", "changes": ["services_linked"],
+                "person_view": "安心した"},
+}
+NATIONAL_WIDGETS = {
+    "intake": {"received_on": "date", "visitor": "radio", "visitor_name": "text", "visitor_phone": "text",
+               "visitor_relation": "text", "email": "text", "concerns": "checkboxes", "main_concern": "select",
+               "concerns_other": "text", "wishes": "textarea", "work_status": "select", "housing_type": "select",
+               "health_insurance": "select", "pension": "radio", "applied": "checkbox", "privacy_acknowledged": "checkbox",
+               "applied_on": "date", "signed_by": "radio", "representative_name": "text"},
+    "assessment": {"background": "textarea", "chief_complaint": "textarea", "health": "textarea", "work": "textarea",
+                   "finances": "textarea", "monthly_income_yen": "integer", "debts": "radio", "living": "textarea",
+                   "relations": "textarea", "issue_kinds": "checkboxes", "strengths": "textarea"},
+    "support_plan": {"person_wish": "textarea", "goal_long": "textarea", "goal_short": "textarea",
+                     "person_actions": "textarea", "services": "checkboxes", "outreach": "checkbox", "plan_made_on": "date",
+                     "plan_start": "date", "plan_end": "date", "plan_confirmed": "checkbox", "plan_signed_on": "date"},
+    "closure": {"evaluated_on": "date", "goal_achievement": "radio", "changes": "checkboxes", "person_view": "textarea"},
+}
 SAMPLES = {
     "advice": {"advice": "長寿安心課の介護サービスで対応可能です。", "resources": "地域包括支援センターの見守り"},
     "advice_ack": {"acknowledged": True, "note": "了解しました"},
-    "assessment": {"members": ["choju-anshin", "kodomo-sodan"], "assessment": "介護と不登校", "household": "祖母と孫"},
+    "assessment": {"members": ["choju-anshin", "kodomo-sodan"], "assessment": "介護と不登校", "household": "祖母と孫",
+                   **NATIONAL_SAMPLES["assessment"]},
     "closure": {"evaluation": "支援が定着した", "outcome": "transferred", "evaluation_review_held_on": "2026-05-01",
                 "evaluation_review_result": "approved", "evaluation_review_comments": "終結を承認",
-                "resource_gaps": [{"kind": "housing", "need": "単身高齢者向けの住まい"}]},
+                "resource_gaps": [{"kind": "housing", "need": "単身高齢者向けの住まい"}], **NATIONAL_SAMPLES["closure"]},
     "emergency_end": {"outcome": "入院", "ended_on": "2026-04-02"},
     "emergency_handover": {"continue_support": False, "reason": "退院後の生活"},
     "emergency_judgement": {"urgency": "medium", "danger_to": ["life", "rights"], "situation": "応答なし"},
     "emergency_response": {"action": "request", "requested_groups": ["hoken-yobo", "jutaku"], "response": "救急要請"},
-    "intake": ELIGIBLE,
+    "intake": ELIGIBLE | NATIONAL_SAMPLES["intake"],
     "monitoring": {"next": "reassess", "progress": "経過", "new_issues": "家賃滞納"},
     "support_meeting": {"held_on": "2026-04-01", "participants": ["choju-anshin", "kodomo-sodan"],
                         "roles": [{"group": "choju-anshin", "role": "介護サービス調整"},
@@ -655,7 +688,7 @@ SAMPLES = {
                         "decided_policy": "見守り", "minutes": "会議録", "plan_review_held_on": "2026-04-01",
                         "plan_review_result": "appropriate", "plan_review_comments": "適切"},
     "support_plan": {"issues": "介護・不登校", "policy": "見守り", "monitoring_interval": "P3M", "participation": True,
-                     "participation_need": "居場所"},
+                     "participation_need": "居場所", **NATIONAL_SAMPLES["support_plan"]},
     "participation_match": {"place_id": 1, "trial_plan": "週1回", "checkin_interval": "P14D"},
     "participation_checkin": {"progress": "通えている", "next": "settle"},
     "outreach_referral": {"source": "insurance", "household_ref": "K-0042", "amount_yen": 98000,
@@ -672,22 +705,23 @@ SAMPLES = {
 WIDGETS = {
     "advice": {"advice": "textarea", "resources": "textarea"},
     "advice_ack": {"acknowledged": "checkbox", "note": "textarea"},
-    "assessment": {"members": "groups", "assessment": "textarea", "household": "textarea"},
+    "assessment": {"members": "groups", "assessment": "textarea", "household": "textarea", **NATIONAL_WIDGETS["assessment"]},
     "closure": {"evaluation": "textarea", "outcome": "radio", "evaluation_review_held_on": "date",
-                "evaluation_review_result": "radio", "evaluation_review_comments": "textarea", "resource_gaps": "table"},
+                "evaluation_review_result": "radio", "evaluation_review_comments": "textarea", "resource_gaps": "table",
+                **NATIONAL_WIDGETS["closure"]},
     "emergency_end": {"outcome": "textarea", "ended_on": "date"},
     "emergency_handover": {"continue_support": "yesno", "reason": "textarea"},
     "emergency_judgement": {"urgency": "radio", "danger_to": "checkboxes", "situation": "textarea"},
     "emergency_response": {"action": "radio", "requested_groups": "groups", "response": "textarea"},
     "intake": {"multiple_targets": "yesno", "all_targets_have_lead_department": "yesno",
                "lead_department_can_handle_alone": "yesno", "coordination_problem": "yesno",
-               "summary": "textarea", "consent": "radio"},
+               "summary": "textarea", "consent": "radio", **NATIONAL_WIDGETS["intake"]},
     "monitoring": {"next": "radio", "progress": "textarea", "new_issues": "textarea"},
     "support_meeting": {"held_on": "date", "participants": "groups", "roles": "table", "decided_policy": "textarea",
                         "minutes": "textarea", "plan_review_held_on": "date", "plan_review_result": "radio",
                         "plan_review_comments": "textarea"},
     "support_plan": {"issues": "textarea", "policy": "textarea", "monitoring_interval": "duration",
-                     "participation": "checkbox", "participation_need": "textarea"},
+                     "participation": "checkbox", "participation_need": "textarea", **NATIONAL_WIDGETS["support_plan"]},
     "participation_match": {"place_id": "integer", "trial_plan": "textarea", "checkin_interval": "duration"},
     "participation_checkin": {"progress": "textarea", "next": "radio"},
     "outreach_referral": {"source": "radio", "household_ref": "text", "amount_yen": "integer",
@@ -788,8 +822,8 @@ def test_widget_kinds_beyond_the_shipped_forms(app, env) -> None:  # noqa: ANN00
 def test_duration_picker_and_its_free_text_fallback(app) -> None:  # noqa: ANN001
     schema = _forms()["support_plan"]
 
-    def parse(schema, form):  # noqa: ANN001, ANN202 - the plan's checkbox 参加支援 always parses (unticked: False)
-        return {k: v for k, v in ui_forms.parse(schema, form).items() if k != "participation"}
+    def parse(schema, form):  # noqa: ANN001, ANN202 - the plan's checkboxes always parse (unticked: False, [])
+        return {k: v for k, v in ui_forms.parse(schema, form).items() if k == "monitoring_interval"}
     assert parse(schema, MultiDict({"monitoring_interval-amount": "14", "monitoring_interval-unit": "D"})) == \
         {"monitoring_interval": "P14D"}
     assert parse(schema, MultiDict({"monitoring_interval-amount": "2", "monitoring_interval-unit": "W",
@@ -884,8 +918,10 @@ def test_draft_round_trip(staff, session_factory) -> None:  # noqa: ANN001
     page = text(ref.get(r.headers["Location"]))
     assert "一時保存しました" in page and ">書きかけ</textarea>" in page
     assert re.search(r'name="consent" type="radio" value="unknown" checked', page)
+    # unticked boxes are answers too (False, none chosen)
     assert only_task(session_factory, case_id).draft == {"summary": "書きかけ", "consent": "unknown",
-                                                         "multiple_targets": True}
+                                                         "multiple_targets": True, "concerns": [], "applied": False,
+                                                         "privacy_acknowledged": False}
     complete(ref, task.id, intake_form())
     assert only_task(session_factory, case_id).step == "assessment"
 

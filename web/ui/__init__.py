@@ -48,6 +48,7 @@ def init_app(app: Flask) -> None:
         forms,
         household,
         modeler,
+        printing,
         reports,
         scheme,
         sources,
@@ -57,7 +58,8 @@ def init_app(app: Flask) -> None:
 
     auth.configure(app)
     errors.install_app(app)
-    for blueprint in (auth.bp, views.bp, admin.bp, webhooks.bp, scheme.bp, reports.bp, modeler.bp, modeler.data):
+    for blueprint in (auth.bp, views.bp, admin.bp, webhooks.bp, scheme.bp, reports.bp, modeler.bp, modeler.data,
+                      printing.bp):
         app.register_blueprint(blueprint)
 
     app.jinja_env.globals.update(
@@ -71,7 +73,8 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _page_context() -> dict[str, Any]:
-        if request.blueprint not in ("ui", "ui_auth", "ui_admin", "ui_modeler", "ui_scheme", "ui_reports", "ui_webhooks"):
+        if request.blueprint not in ("ui", "ui_auth", "ui_admin", "ui_modeler", "ui_scheme", "ui_reports", "ui_webhooks",
+                                     "ui_print"):
             return {}
         return {"actor": g.get("actor")}
 

@@ -8,6 +8,8 @@ Widgets by schema:
   fallback; oneOf const/title → radios (select when long); array of oneOf → checkboxes;
   format group → select of groups; array of group → checkboxes of groups; array of objects →
   a table of rows whose fields are named `<array>-<row>-<field>` (roles-0-group).
+A field's `x-tsunagu-section` starts a headed section of the form there; an item reported to the
+national government (`x-tsunagu-report`) is marked beside its label.
 Validation is the engine's (engine.forms via cases.complete_task): errors come back keyed by
 path (roles.0.group), which is how fields are named here (`Field.path`).
 """
@@ -21,6 +23,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from engine import annotations
 from web.ui.i18n import group_name, lang, pick, t
 
 DURATION_UNITS = ("D", "W", "M", "Y")
@@ -38,6 +41,8 @@ class Field:
     value: Any = None
     options: list[tuple[str, str]] = field(default_factory=list)
     error: str | None = None
+    section: str = ""  # x-tsunagu-section: the heading the page puts before the first field of a section
+    national: bool = False  # x-tsunagu-report "national": an item reported to the national government
     # kind "table": one Field per column (unnamed, for the header and the row template) and rows of Fields
     columns: list[Field] = field(default_factory=list)
     rows: list[list[Field]] = field(default_factory=list)
@@ -141,7 +146,9 @@ def _field(path: str, prop: dict[str, Any], value: Any, required: bool, errors: 
     kind = _kind(prop, required)
     f = Field(path=path, kind=kind, label=prop.get("title") or path.rsplit(".", 1)[-1],
               description=prop.get("description") or "", required=required, value=value,
-              error=pick(errors.get(path)) or None)
+              error=pick(errors.get(path)) or None,
+              section=prop.get(annotations.SECTION) if isinstance(prop.get(annotations.SECTION), str) else "",
+              national=prop.get(annotations.REPORT) == annotations.NATIONAL)
     if kind in ("radio", "select"):
         f.options = _choices(prop) or []
     elif kind == "checkboxes":

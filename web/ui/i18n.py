@@ -105,6 +105,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "task_title": ("{step}", "{step}"),
     "case_label": ("案件", "Case"),
     "required": ("必須", "Required"),
+    "national_report": ("国への報告事項", "Reported nationally"),
     "save_draft": ("一時保存", "Save draft"),
     "complete": ("完了して次へ進む", "Complete"),
     "confirm": ("確認", "Confirm"),
