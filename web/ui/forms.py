@@ -277,7 +277,7 @@ def duration_text(value: str) -> str:
     m = _SIMPLE_DURATION.match(value.upper()) if isinstance(value, str) else None
     if not m:
         return value
-    unit = t("unit_" + m.group(2))
+    unit = t(f"unit_{m.group(2)}")
     return f"{m.group(1)}{unit}（{value}）" if lang() == "ja" else f"{m.group(1)} {unit} ({value})"
 
 
