@@ -22,7 +22,7 @@ from typing import Any
 import flask_babel
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, current_app, has_app_context, has_request_context, session
+from flask import Flask, current_app, g, has_app_context, has_request_context, session
 from markupsafe import Markup, escape
 
 from engine.audit import LABELS as AUDIT_LABELS
@@ -132,19 +132,27 @@ def _has_request() -> bool:
 
 
 def t(key: str, **kw: Any) -> str:
-    if has_request_context():
-        locale = flask_babel.get_locale()
-        if locale is not None and locale.language != lang():  # the language was switched in this request
-            flask_babel.refresh()
-        text = flask_babel.gettext(key)
-    else:
-        text = catalogue(DEFAULT).get(key, key)
+    # outside a request (the CLI, a job) the Japanese text, as the pages' default language
+    text = _translations().gettext(key) if has_request_context() else catalogue(DEFAULT).get(key, key)
     if text == key:  # no key is its own message: it is missing from the catalogue or its .mo
         if has_app_context() and current_app.testing:
             raise LookupError(f"no message {key!r} in the {lang()} catalogue")
         log.warning("no message %r in the %s catalogue", key, lang())
         return key
     return text.format(**kw) if kw else text
+
+
+def _translations() -> Any:
+    """Flask-Babel's catalogue for the request's language, kept for the request: a page asks for
+    hundreds of messages, and Flask-Babel looks its context up again for each one."""
+    language = lang()
+    held = g.get("tsunagu_translations")
+    if held is None or held[0] != language:
+        locale = flask_babel.get_locale()
+        if locale is not None and locale.language != language:  # the language was switched in this request
+            flask_babel.refresh()
+        held = g.tsunagu_translations = (language, flask_babel.get_translations())
+    return held[1]
 
 
 def action_label(code: str) -> str:
