@@ -139,6 +139,6 @@ def test_a_missing_message_fails_in_tests_and_shows_its_key_in_production(
 
 
 def test_no_source_keeps_messages_in_the_old_form() -> None:
-    """Messages live in the catalogues only: a MESSAGES dict merged in from an older branch is
+    """Messages live in the catalogues only: an old-form message dict merged in from a branch is
     converted by the conversion script (see the README), not kept beside them."""
     assert [p.name for p in sources() if re.search(r"\bMESSAGES\b", p.read_text(encoding="utf-8"))] == []
