@@ -103,6 +103,22 @@ def test_a_catalogue_edited_after_compiling_is_compiled_again(tmp_path: Path) ->
     assert mo.read_bytes() != first and b"Tasks" in mo.read_bytes()
 
 
+def test_catalogues_that_cannot_be_written_in_place_are_compiled_elsewhere(tmp_path: Path) -> None:
+    shutil.copytree(i18n.TRANSLATIONS, tmp_path / "translations", ignore=shutil.ignore_patterns("*.mo"))
+    directory = tmp_path / "translations"
+    # a directory where the .mo should be: it cannot be replaced (chmod does not stop root)
+    blocked = i18n.po_file("en", directory).with_suffix(".mo")
+    (blocked / "x").mkdir(parents=True)
+    os.utime(blocked, (0, 0))
+    target = i18n.compile_catalogues(directory)
+    assert target != directory
+    for lang in LANGS:
+        mo = io.BytesIO()
+        write_mo(mo, catalog(lang))
+        assert i18n.po_file(lang, target).with_suffix(".mo").read_bytes() == mo.getvalue(), lang
+    assert [p.name for p in blocked.parent.iterdir() if p.name.startswith(".")] == []  # no partial file left
+
+
 def test_pages_render_in_japanese_then_in_english(staff) -> None:  # noqa: ANN001
     secretariat = staff("secretariat")
     queue = secretariat.get("/").get_data(as_text=True)

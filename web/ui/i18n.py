@@ -48,36 +48,38 @@ def po_file(language: str, directory: Path = TRANSLATIONS) -> Path:
 def compile_catalogues(directory: Path = TRANSLATIONS) -> Path:
     """Compile each language's .po to its .mo where the .mo is missing or older than the .po, and
     return the directory Flask-Babel loads. An installed package's directory may be read-only:
-    then the .mo files go to a directory of their own under the temporary directory. Each .mo is
-    written to a temporary name and renamed, so workers starting together never read half a file."""
-    target = directory
-    for language in LANGUAGES:
-        po = po_file(language, directory)
-        mo = po.with_suffix(".mo")
-        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
-            continue
-        try:
-            _write_mo(po, mo)
-        except OSError:
-            target = Path(tempfile.gettempdir()) / f"tsunagu-translations-{os.getuid()}"
-            break
-    if target != directory:
+    then the .mo files go to a private temporary directory of this process (mkdtemp, not a shared
+    name another user could prepare). Each .mo is written to a temporary name and renamed, so
+    workers starting together never read half a file."""
+    stale = [language for language in LANGUAGES if _stale(po_file(language, directory))]
+    try:
+        for language in stale:
+            _write_mo(po_file(language, directory), po_file(language, directory).with_suffix(".mo"))
+    except OSError:
+        target = Path(tempfile.mkdtemp(prefix="tsunagu-translations-"))
         for language in LANGUAGES:
-            po = po_file(language, directory)
             mo = po_file(language, target).with_suffix(".mo")
-            if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
-                mo.parent.mkdir(parents=True, exist_ok=True)
-                _write_mo(po, mo)
-    return target
+            mo.parent.mkdir(parents=True)
+            _write_mo(po_file(language, directory), mo)
+        return target
+    return directory
+
+
+def _stale(po: Path) -> bool:
+    mo = po.with_suffix(".mo")
+    return not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime
 
 
 def _write_mo(po: Path, mo: Path) -> None:
     with po.open("rb") as f:
         catalog = read_po(f, locale=po.parent.parent.name, domain=DOMAIN)
     partial = mo.with_name(f".{mo.name}.{os.getpid()}")
-    with partial.open("wb") as f:
-        write_mo(f, catalog)
-    os.replace(partial, mo)
+    try:
+        with partial.open("wb") as f:
+            write_mo(f, catalog)
+        os.replace(partial, mo)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 @cache
