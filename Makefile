@@ -9,6 +9,8 @@
 #   make node   node_modules from package-lock.json (`npm ci`), then the pages' browser bundles
 #               (web/assets/*.js → web/static/build/, esbuild): bpmn-js, dmn-js, chart.js served
 #               locally (no CDN); part of `make venv`
+#   make messages  the message template from the sources (pybabel extract, babel.cfg), then both
+#               catalogues updated from it (pybabel update); `make venv` compiles them (.mo)
 
 PYTHON ?= python3
 VENV := .venv
@@ -19,9 +21,12 @@ NODE_STAMP := node_modules/.installed
 ASSETS_STAMP := web/static/build/.built
 ASSETS := $(wildcard web/assets/*.js web/assets/*.css web/assets/*/*.js) scripts/build-assets.mjs
 
-.PHONY: venv demo test lint node
+TRANSLATIONS := web/translations
+MO := $(TRANSLATIONS)/ja/LC_MESSAGES/messages.mo $(TRANSLATIONS)/en/LC_MESSAGES/messages.mo
 
-venv: $(STAMP) $(NODE_STAMP) $(ASSETS_STAMP)
+.PHONY: venv demo test lint node messages
+
+venv: $(STAMP) $(NODE_STAMP) $(ASSETS_STAMP) $(MO)
 
 node: $(NODE_STAMP) $(ASSETS_STAMP)
 
@@ -38,10 +43,18 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install -q -e '.[test]'
 	touch $@
 
-demo: $(STAMP) $(NODE_STAMP) $(ASSETS_STAMP)
+$(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po $(STAMP)
+	$(VENV)/bin/pybabel -q compile -d $(TRANSLATIONS) -l $*
+
+messages: $(STAMP)
+	$(VENV)/bin/pybabel -q extract -F babel.cfg -k t -k N_ --no-default-keywords --project Tsunagu \
+		--version 0.1.0 --copyright-holder "Toyonaka City" -o $(TRANSLATIONS)/messages.pot .
+	$(VENV)/bin/pybabel -q update -N -d $(TRANSLATIONS) -i $(TRANSLATIONS)/messages.pot
+
+demo: $(STAMP) $(NODE_STAMP) $(ASSETS_STAMP) $(MO)
 	$(VENV)/bin/tsunagu init --demo && $(VENV)/bin/tsunagu serve --port 5000
 
-test: $(STAMP) $(NODE_STAMP) $(ASSETS_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(ASSETS_STAMP) $(MO)
 	VENV=$(VENV) scripts/test.sh
 
 lint: $(STAMP)

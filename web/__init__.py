@@ -58,7 +58,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None, 
 
     api.init_app(app)
     from web import ui, webhooks
+    from web.ui import i18n
 
+    i18n.init_app(app)  # Flask-Babel: the pages' catalogues, the session's language
     webhooks.init_app(app)
 
     ui.init_app(app)

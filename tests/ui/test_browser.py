@@ -153,9 +153,9 @@ def shot(page, name: str) -> None:  # noqa: ANN001
 
 
 def say(key: str, lang: str = "ja") -> str:
-    from web.ui.i18n import MESSAGES
+    from web.ui.i18n import message
 
-    return MESSAGES[key][0 if lang == "ja" else 1]
+    return message(key, lang)
 
 
 def sign_in(page, name: str, lang: str = "ja") -> None:  # noqa: ANN001

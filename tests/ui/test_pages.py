@@ -456,27 +456,6 @@ def test_favicon_is_served_and_cacheable(app) -> None:  # noqa: ANN001
     svg.close()
 
 
-def test_every_message_has_both_languages() -> None:
-    import importlib
-    import pkgutil
-
-    import web.ui
-    from web.ui.i18n import MESSAGES
-
-    for module in pkgutil.iter_modules(web.ui.__path__):  # page modules may add their own messages
-        importlib.import_module(f"web.ui.{module.name}")
-
-    for key, pair in MESSAGES.items():
-        assert len(pair) == 2 and all(isinstance(s, str) and s for s in pair), key
-    templates = (ROOT / "web" / "templates" / "ui").glob("*.html")
-    used = set()
-    for path in templates:
-        used |= set(re.findall(r"\bt\('([a-z_]+)'", path.read_text(encoding="utf-8")))
-    prefixes = {k for k in used if k.endswith("_")}  # t('status_' + case.status) and the like
-    assert used - prefixes - set(MESSAGES) == set()
-    assert all(any(m.startswith(p) for m in MESSAGES) for p in prefixes)
-
-
 # ---------------------------------------------------------------- work queue
 
 

@@ -20,153 +20,13 @@ from web.extensions import db, engine_env, now, session_idle_timeout
 from web.ui import csrf, errors
 from web.ui.auth import end_current_session, load_actor, login_required, page_session, safe_next
 from web.ui.errors import error_message
-from web.ui.i18n import JST, MESSAGES, action_label, group_name, jst, pick, t
+from web.ui.i18n import JST, action_label, group_name, has_message, jst, pick, t
 
 bp = Blueprint("ui_admin", __name__)
 bp.before_request(load_actor)
 bp.before_request(csrf.protect)
 errors.install(bp)
 
-MESSAGES.update({
-    "nav_admin_users": ("ユーザー管理", "Users"),
-    "nav_audit": ("アクセス記録", "Audit trail"),
-    "nav_tokens": ("アカウント", "Account"),
-    "consent_title": ("本人同意", "Consent"),
-    "consent_recorded": ("{when}、{who} が記録", "Recorded {when} by {who}"),
-    "consent_not_recorded": ("未記録", "Not recorded"),
-    "consent_update": ("本人同意を記録", "Record consent"),
-    "consent_saved": ("本人同意を記録しました。", "Consent recorded."),
-    "share_title": ("支援会議の構成員以外との共有", "Share beyond the support meeting"),
-    "share_lead": ("重層的支援会議での評価などのため、本人同意がある場合に限り他の機関と共有できます。",
-                   "For a wider review (e.g. the 重層的支援会議), a case may be shared only with the resident's consent."),
-    "share_needs_consent": ("本人同意が「同意あり」でないため共有できません。",
-                            "Sharing needs the resident's consent, which has not been given."),
-    "share_group": ("共有先の機関", "Share with"),
-    "share_purpose": ("目的", "Purpose"),
-    "share_submit": ("共有する", "Share"),
-    "shared": ("{group} と共有しました。", "Shared with {group}."),
-    "users_title": ("ユーザー管理", "Users"),
-    "users_lead": ("役割と所属グループを管理します。変更はアクセス記録に残ります。",
-                   "Manage roles and group membership. Every change is recorded in the audit trail."),
-    "user_name": ("ユーザー名", "User name"),
-    "display_name": ("氏名", "Name"),
-    "groups": ("所属グループ", "Groups"),
-    "roles": ("役割", "Roles"),
-    "active": ("有効", "Active"),
-    "save": ("保存", "Save"),
-    "user_saved": ("{name} を更新しました。", "{name} updated."),
-    "users_list_title": ("登録済みのユーザー", "Registered users"),
-    "users_add_title": ("ユーザーを追加", "Add a user"),
-    "users_add_lead": ("初期パスワードは本人に直接伝え、最初のログイン後に「アカウント」のページで変更してもらってください。",
-                       "Give the initial password to the person directly; they change it on their account page "
-                       "after signing in."),
-    "user_name_help": ("ログインに使う名前です。半角の英小文字・数字・「.」「_」「-」（例: hokatsu.sato）。",
-                       "The name used to sign in: lower-case letters, digits, '.', '_' or '-' (e.g. hokatsu.sato)."),
-    "display_name_help": ("画面や記録に表示される氏名です。", "The name shown on pages and in records."),
-    "user_password": ("初期パスワード", "Initial password"),
-    "user_password_help": ("10 文字以上。ユーザー名と同じもの、よく使われるものは使えません。",
-                           "At least 10 characters; not the user name or a commonly used password."),
-    "roles_help": ("通常の職員は「職員」です。", "Most people are Staff."),
-    "groups_help": ("所属する機関・課をすべて選んでください（一つ以上）。", "Tick every agency or division the person "
-                    "belongs to (at least one)."),
-    "users_add_submit": ("ユーザーを追加する", "Add the user"),
-    "user_added": ("{name} を追加しました。", "{name} added."),
-    "user_edit": ("編集", "Edit"),
-    "user_edit_label": ("{name} を編集", "Edit {name}"),
-    "user_edit_title": ("{name} の役割と所属", "Roles and groups of {name}"),
-    "user_active_help": ("チェックを外すと、この職員はログインできなくなり、ログイン中のセッションも終了します。",
-                         "Untick to stop this person signing in; their signed-in sessions end."),
-    "user_inactive": ("無効", "Disabled"),
-    "back_to_users": ("ユーザー一覧へ戻る", "Back to the users"),
-    "group_kind_lead": ("統括", "Lead"),
-    "group_kind_secretariat": ("事務局・関係課", "Secretariat and divisions"),
-    "group_kind_liaison": ("連携担当の課", "Liaison divisions"),
-    "group_kind_referring": ("つなぎ元の機関", "Referring agencies"),
-    "role_staff": ("職員", "Staff"),
-    "role_secretariat": ("事務局", "Secretariat"),
-    "role_coordination_lead": ("統括者", "Coordination lead"),
-    "role_supervisor": ("スーパーバイザー", "Supervisor"),
-    "role_designer": ("プロセス設計者", "Process designer"),
-    "role_admin": ("管理者", "Administrator"),
-    "audit_title": ("アクセス記録", "Audit trail"),
-    "audit_lead": ("個人情報の閲覧と変更の記録です（改ざん検知付き）。", "Every read of case data and every change, hash-chained."),
-    "audit_user": ("職員（ユーザー名）", "User name"),
-    "audit_case": ("案件番号", "Case number"),
-    "audit_since": ("開始日", "From"),
-    "audit_until": ("終了日", "To (inclusive)"),
-    "audit_search": ("検索", "Search"),
-    "audit_export": ("CSV で出力", "Export CSV"),
-    "audit_at": ("日時", "When"),
-    "audit_actor": ("職員", "Who"),
-    "audit_action": ("操作", "Action"),
-    "audit_origin": ("接続元", "From where"),
-    "audit_detail": ("詳細", "Detail"),
-    "audit_results": ("{n} 件（新しい順、最大 {max} 件）", "{n} records (newest first, at most {max})"),
-    "audit_none": ("該当する記録はありません。", "No records match."),
-    "tokens_title": ("APIトークン", "API tokens"),
-    "tokens_lead": ("あなたの API トークンです。不要なものは直ちに無効にしてください。",
-                    "Your API tokens. Revoke any you no longer use; revocation takes effect at once."),
-    "token_label": ("名前", "Label"),
-    "token_created": ("発行日時", "Issued"),
-    "token_state": ("状態", "State"),
-    "token_active": ("有効", "Active"),
-    "token_revoked": ("無効（{when}）", "Revoked ({when})"),
-    "token_revoke": ("無効にする", "Revoke"),
-    "token_revoked_flash": ("トークンを無効にしました。", "Token revoked."),
-    "tokens_none": ("トークンはありません。", "You have no tokens."),
-    "invalid_dates": ("日付は YYYY-MM-DD で入力してください。", "Dates must be YYYY-MM-DD."),
-    # the audit page's details, one line per item
-    "ad_via": ("試みた操作", "Attempted"),
-    "ad_task": ("作業ID", "Task ID"),
-    "ad_step": ("工程", "Step"),
-    "ad_timer": ("予定ID", "Schedule ID"),
-    "ad_process": ("プロセス", "Process"),
-    "ad_group": ("機関", "Agency"),
-    "ad_assignee": ("担当者", "Assignee"),
-    "ad_consent": ("本人同意", "Consent"),
-    "ad_previous": ("変更前", "Previously"),
-    "ad_purpose": ("目的", "Purpose"),
-    "ad_cases": ("案件", "Cases"),
-    "ad_more": ("ほか {n} 件", "and {n} more"),
-    "ad_filters": ("検索条件", "Filters"),
-    "ad_no_filters": ("条件なし", "none"),
-    "ad_results": ("件数", "Results"),
-    "ad_limit": ("最大件数", "At most"),
-    "ad_offset": ("開始位置", "Skipping"),
-    "ad_user": ("対象ユーザー", "User"),
-    "ad_password_changed": ("パスワード", "Password"),
-    "ad_changed": ("変更", "changed"),
-    "ad_token": ("トークンID", "Token ID"),
-    "ad_label": ("トークン名", "Token label"),
-    "ad_name": ("入力されたユーザー名", "User name entered"),
-    "ad_reason": ("理由", "Reason"),
-    "ad_reason_rate_limited": ("失敗が続いたため制限中", "blocked after repeated failures"),
-    "ad_deployed": ("登録した定義", "Deployed"),
-    "ad_nothing": ("なし", "none"),
-    "ad_sep": ("、", ", "),
-    "ad_person": ("{shown}（{name}）", "{shown} ({name})"),
-    "account_title": ("アカウント", "Account"),
-    "sessions_title": ("ログイン中のセッション", "Signed-in sessions"),
-    "sessions_lead": ("心当たりのないものは直ちに終了し、パスワードを変更してください。",
-                      "End any you do not recognise at once, and change your password."),
-    "user_sessions_title": ("{name} のログイン中のセッション", "Signed-in sessions of {name}"),
-    "session_device": ("端末", "Device"),
-    "session_address": ("接続元", "Address"),
-    "session_created": ("ログイン日時", "Signed in"),
-    "session_last_seen": ("最終操作", "Last seen"),
-    "session_this": ("この端末", "This session"),
-    "session_end": ("終了する", "End"),
-    "session_ended_flash": ("セッションを終了しました。", "Session ended."),
-    "sessions_none": ("ログイン中のセッションはありません。", "No signed-in sessions."),
-    "user_sessions_link": ("セッション", "Sessions"),
-    "password_title": ("パスワードの変更", "Change password"),
-    "password_lead": ("{n} 文字以上。変更すると、この端末以外のセッションはすべて終了します。",
-                      "At least {n} characters. Changing it ends every other session of yours."),
-    "current_password": ("現在のパスワード", "Current password"),
-    "new_password": ("新しいパスワード", "New password"),
-    "password_change": ("変更する", "Change"),
-    "password_changed": ("パスワードを変更しました。", "Password changed."),
-})
 
 AUDIT_PAGE = 500
 
@@ -221,7 +81,7 @@ def _group_sections() -> list[tuple[str, str, list[Any]]]:
     order of config/organisation.yaml; a kind the file adds later comes last under its own name."""
     groups = engine_env().org.groups
     kinds = list(GROUP_KINDS) + sorted({gr.kind for gr in groups} - set(GROUP_KINDS))
-    return [(kind, t(f"group_kind_{kind}") if f"group_kind_{kind}" in MESSAGES else kind, members)
+    return [(kind, t(f"group_kind_{kind}") if has_message(f"group_kind_{kind}") else kind, members)
             for kind in kinds if (members := [gr for gr in groups if gr.kind == kind])]
 
 
@@ -430,7 +290,7 @@ def audit_detail(r: Any, names: audit.Names) -> list[tuple[str, str]]:
         lines.append((t("ad_name"), _person(d.pop("name"), names)))
     if "reason" in d:
         reason = str(d.pop("reason"))
-        lines.append((t("ad_reason"), t(f"ad_reason_{reason}") if f"ad_reason_{reason}" in MESSAGES else reason))
+        lines.append((t("ad_reason"), t(f"ad_reason_{reason}") if has_message(f"ad_reason_{reason}") else reason))
     if isinstance(d.get("deployed"), list):
         lines.append((t("ad_deployed"), _listed(d.pop("deployed")) or t("ad_nothing")))
     for key, value in d.items():  # recorded by a newer version, or by hand

@@ -16,34 +16,9 @@ from engine.errors import Invalid
 from web.extensions import db, engine_env, now
 from web.ui.auth import login_required
 from web.ui.errors import error_message
-from web.ui.i18n import MESSAGES
 from web.ui.views import bp
 
 PAGE_SIZE = 50
-
-MESSAGES.update({
-    "nav_cases": ("案件検索", "Cases"),
-    "cases_title": ("案件検索", "Find a case"),
-    "cases_lead": ("閲覧できるすべての案件を、終結した案件やモニタリング待ちの案件も含めて探せます。"
-                   "番号・概要・世帯員の氏名とふりがなで検索します（ひらがな・カタカナ、全角・半角は区別しません）。",
-                   "Every case you may see, closed ones and those waiting for monitoring included. Search by "
-                   "number, summary or a household member's name or kana (hiragana/katakana and full/half width "
-                   "do not matter)."),
-    "cases_search_label": ("番号・概要・氏名・ふりがな", "Number, summary, name or kana"),
-    "cases_filter_status": ("状態", "Status"),
-    "cases_filter_group": ("紹介元", "Referring group"),
-    "cases_caption": ("{total} 件中 {first}〜{last} 件目", "{first}–{last} of {total} cases"),
-    "cases_empty": ("条件に合う案件はありません。", "No case matches."),
-    "cases_col_number": ("案件番号", "Case"),
-    "cases_col_process": ("プロセス", "Process"),
-    "cases_col_status": ("状態", "Status"),
-    "cases_col_current_steps": ("現在の工程", "Current step"),
-    "cases_col_referring": ("紹介元", "Referring group"),
-    "cases_col_last_activity": ("最終更新", "Last activity"),
-    "step_kind_timer": ("（期日待ち）", "(waiting for its date)"),
-    "step_kind_message": ("（連絡待ち）", "(waiting for a message)"),
-    "step_kind_signal": ("（連絡待ち）", "(waiting for a signal)"),
-})
 
 
 @bp.route("/cases")

@@ -17,52 +17,8 @@ from engine.models import Case, CaseEvent
 from web.api.casefile import send_attachment
 from web.extensions import UPLOAD_OVERHEAD, db, engine_env, now
 from web.ui.auth import login_required
-from web.ui.i18n import JST, MESSAGES, pick, t
+from web.ui.i18n import JST, pick, t
 from web.ui.views import bp
-
-MESSAGES.update({
-    "ev_document_attached": ("書類を添付", "Document attached"),
-    "ev_document_removed": ("添付書類を削除", "Document removed"),
-    **{f"note_kind_{kind}": labels for kind, labels in notes.KIND_LABELS.items()},
-    "notes_title": ("支援経過記録", "Support records"),
-    "notes_lead": ("訪問・電話・来所・会議など、ステップ以外の支援の経過を記録します。記録から 24 時間は記録した本人が修正できます。",
-                   "Record visits, calls, office visits and meetings between the steps. Its author may correct a "
-                   "record for 24 hours."),
-    "note_kind": ("種別", "Kind"),
-    "note_occurred_at": ("日時", "When"),
-    "note_occurred_at_help": ("空欄なら現在の日時になります。", "Leave empty for now."),
-    "note_text": ("内容", "Record"),
-    "note_add": ("記録する", "Add record"),
-    "note_added": ("支援経過を記録しました。", "The support record was added."),
-    "note_edit": ("修正する", "Correct"),
-    "note_save": ("修正を保存", "Save correction"),
-    "note_edited": ("記録を修正しました。", "The record was corrected."),
-    "note_edited_mark": ("修正あり", "Corrected"),
-    "note_revisions": ("修正前の記録", "Earlier versions"),
-    "note_revision_by": ("{when} {name} が修正", "Corrected by {name} at {when}"),
-    "note_bad_time": ("日時を正しく入力してください。", "Enter a valid date and time."),
-    "no_notes": ("支援経過の記録はまだありません。", "No support records yet."),
-    "notes_count": ("全 {total} 件", "{total} in all"),
-    "notes_older": ("さらに古い支援経過記録", "Older support records"),
-    "notes_newest": ("最新の支援経過記録", "Newest support records"),
-    "notes_pages": ("支援経過記録のページ", "Support record pages"),
-    "timeline_note": ("支援経過", "Support record"),
-    "attachments_title": ("添付書類", "Documents"),
-    "attachments_lead": ("PDF・画像（PNG、JPEG）・Word・Excel・PowerPoint・OpenDocument のファイルを {limit} まで添付できます。",
-                         "PDF, images (PNG, JPEG), Word, Excel, PowerPoint and OpenDocument files up to {limit}."),
-    "attachment_file": ("ファイル", "File"),
-    "attachment_upload": ("添付する", "Attach"),
-    "attachment_uploaded": ("書類を添付しました。", "The document was attached."),
-    "attachment_download": ("ダウンロード", "Download"),
-    "attachment_remove": ("削除する", "Remove"),
-    "attachment_remove_reason": ("削除の理由", "Reason for removal"),
-    "attachment_removed": ("添付書類を削除しました。", "The document was removed."),
-    "attachment_removed_mark": ("削除済み", "Removed"),
-    "attachment_removed_by": ("{when} {name} が削除：{reason}", "Removed by {name} at {when}: {reason}"),
-    "attachment_by": ("{name} が添付", "Attached by {name}"),
-    "no_attachments": ("添付書類はありません。", "No documents attached."),
-    "attachment_too_large": ("ファイルが大きすぎます（{limit} まで）。", "The file is larger than the limit of {limit}."),
-})
 
 UPLOAD_ENDPOINT = "ui.upload_attachment"
 

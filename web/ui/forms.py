@@ -24,7 +24,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from engine import annotations
-from web.ui.i18n import group_name, lang, pick, t
+from web.ui.i18n import group_name, has_message, lang, pick, t
 
 DURATION_UNITS = ("D", "W", "M", "Y")
 _SIMPLE_DURATION = re.compile(r"^P(\d{1,4})([DWMY])$")
@@ -284,7 +284,7 @@ def duration_text(value: str) -> str:
     m = _SIMPLE_DURATION.match(value.upper()) if isinstance(value, str) else None
     if not m:
         return value
-    unit = t("unit_" + m.group(2))
+    unit = t(f"unit_{m.group(2)}")
     return f"{m.group(1)}{unit}（{value}）" if lang() == "ja" else f"{m.group(1)} {unit} ({value})"
 
 
@@ -338,9 +338,7 @@ KNOWN_CHOICES = {"consent": {"given": "consent_given", "not_given": "consent_not
 
 
 def _generic(key: str, value: Any, groups: dict[str, Any]) -> Answer:
-    label = t(f"key_{key}")
-    if label == f"key_{key}":
-        label = key
+    label = t(f"key_{key}") if has_message(f"key_{key}") else key
     if isinstance(value, dict):
         return Answer(label, children=[_generic(k, v, groups) for k, v in value.items()])
     if key in KNOWN_CHOICES and isinstance(value, str) and value in KNOWN_CHOICES[key]:

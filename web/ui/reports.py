@@ -22,7 +22,7 @@ from engine.reports import JST, heatmap, stuck, workload
 from web.extensions import db, engine_env, now
 from web.ui import csrf, errors
 from web.ui.auth import load_actor, login_required
-from web.ui.i18n import MESSAGES, group_name, lang, pick, t
+from web.ui.i18n import group_name, lang, pick, t
 
 bp = Blueprint("ui_reports", __name__)
 bp.before_request(load_actor)
@@ -31,82 +31,6 @@ errors.install(bp)
 
 PAGE_SIZE = 50
 MAIN_PROCESS = "multi_agency"
-
-MESSAGES.update({
-    "nav_reports": ("滞留・負荷", "Supervision"),
-    "dashboard_title": ("管理者ダッシュボード", "Supervisor dashboard"),
-    "dashboard_lead": ("滞留している案件、工程ごとの負荷、機関と職員ごとの業務量です（閲覧できる案件のみ）。",
-                       "Stuck cases, the load on each step and the work per agency and worker (cases you may see only)."),
-    "stuck_title": ("滞留案件", "Stuck cases"),
-    "stuck_lead": ("止まっている案件を理由ごとに一覧にします。1 件の案件が複数の理由で表示されることがあります。",
-                   "Cases that stopped moving, once per reason: a case may appear under several reasons."),
-    "stuck_counts": ("滞留案件 {cases} 件（理由別 {rows} 件）", "{cases} stuck cases ({rows} by reason)"),
-    "by_reason": ("理由別", "By reason"),
-    "by_age": ("経過日数別", "By age"),
-    "reason": ("理由", "Reason"),
-    "age_bucket": ("経過日数", "Age"),
-    "count": ("件数", "Count"),
-    "open_list": ("一覧を開く", "Open the list"),
-    "reason_all": ("すべての理由", "All reasons"),
-    "age_all": ("すべて", "Any age"),
-    "min_age": ("経過日数（以上）", "At least (days)"),
-    "rp_col_case": ("案件番号", "Case"),
-    "col_process": ("プロセス（版）", "Process (version)"),
-    "rp_col_step": ("工程", "Step"),
-    "rp_col_group": ("担当機関", "Agency"),
-    "rp_col_assignee": ("担当者", "Assignee"),
-    "col_since": ("発生日時", "Since"),
-    "rp_col_age": ("経過日数", "Days"),
-    "col_detail": ("詳細", "Detail"),
-    "days_n": ("{n} 日", "{n} d"),
-    "stuck_caption": ("{total} 件中 {first}〜{last} 件目（{order}）", "{first}–{last} of {total} ({order})"),
-    "oldest_first": ("古い順", "oldest first"),
-    "newest_first": ("新しい順", "newest first"),
-    "sort_oldest": ("古い順に並べる", "Oldest first"),
-    "sort_newest": ("新しい順に並べる", "Newest first"),
-    "stuck_none": ("該当する滞留案件はありません。", "No stuck cases match."),
-    "download_csv": ("CSV をダウンロード", "Download CSV"),
-    "rp_prev_page": ("前のページ", "Previous page"),
-    "rp_next_page": ("次のページ", "Next page"),
-    "rp_page_of": ("{page} / {pages} ページ", "Page {page} of {pages}"),
-    "heatmap_title": ("工程の負荷（ヒートマップ）", "Load per step (heatmap)"),
-    "heatmap_lead": ("プロセス図の各工程に、未完了と滞留の件数、期間中に工程で費やした時間の中央値と 90 パーセンタイルを表示します。"
-                     "工程を選ぶと、その工程の滞留案件一覧を開きます。",
-                     "Each step of the diagram shows its open and stuck tasks, and the median and 90th percentile of "
-                     "the time spent there over the period. Choose a step to open its stuck cases."),
-    "heatmap_open_full": ("図で詳しく見る", "Open the diagram view"),
-    "period_from": ("期間（開始日）", "From"),
-    "period_to": ("期間（終了日）", "To (inclusive)"),
-    "version": ("版", "Version"),
-    "all_versions": ("すべての版", "All versions"),
-    "version_n": ("第 {n} 版", "Version {n}"),
-    "show": ("表示", "Show"),
-    "col_open": ("未完了", "Open"),
-    "col_stuck": ("滞留", "Stuck"),
-    "col_median": ("中央値（時間）", "Median (hours)"),
-    "col_p90": ("90%（時間）", "90th pct (hours)"),
-    "col_entered": ("期間中の着手", "Entered in period"),
-    "heat_open": ("未完了 {n}", "open {n}"),
-    "heat_stuck": ("滞留 {n}", "stuck {n}"),
-    "heat_median": ("中央値 {h}h", "median {h}h"),
-    "heat_p90": ("90% {h}h", "p90 {h}h"),
-    "heat_none": ("完了なし", "none done"),
-    "heat_period": ("{start}〜{end} の集計", "From {start} to {end}"),
-    "heat_legend": ("色は未完了件数の多さ（薄い〜濃い）。数値は各工程に表示。", "Colour: open tasks, light to dark. Numbers on each step."),
-    "heat_step_link": ("{name} の滞留案件", "Stuck cases at {name}"),
-    "diagram_unavailable_heat": ("プロセス図を表示できません。下の表をご覧ください。", "The diagram cannot be shown; see the table below."),
-    "workload_title": ("業務量", "Workload"),
-    "workload_groups": ("機関別", "By agency"),
-    "workload_users": ("職員別", "By worker"),
-    "col_name": ("名称", "Name"),
-    "col_overdue": ("期限超過", "Overdue"),
-    "col_claimed": ("担当者あり", "Claimed"),
-    "col_completed_month": ("今月の完了", "Completed this month"),
-    "workload_none": ("未完了の作業も今月の完了もありません。", "No open tasks and nothing completed this month."),
-    "chart_reason": ("理由別の滞留件数のグラフ（数値は表のとおり）", "Chart of stuck rows by reason (numbers in the table)"),
-    "chart_age": ("経過日数別の滞留件数のグラフ（数値は表のとおり）", "Chart of stuck rows by age (numbers in the table)"),
-    "chart_workload": ("機関別の業務量のグラフ（数値は表のとおり）", "Chart of work per agency (numbers in the table)"),
-})
 
 
 def _label(pair: tuple[str, str]) -> str:

@@ -13,26 +13,7 @@ from engine.messages import default_group
 from web.extensions import db, engine_env, now
 from web.ui.admin import bp
 from web.ui.auth import login_required
-from web.ui.i18n import MESSAGES, t
-
-MESSAGES.update({
-    "nav_sources": ("メッセージ送信元", "Message sources"),
-    "sources_title": ("メッセージ送信元", "Message sources"),
-    "sources_lead": ("署名付きメッセージ（Standard Webhooks）を POST /webhooks/<名前> に送れる外部システムです。",
-                     "Systems that may POST signed messages (Standard Webhooks) to /webhooks/<name>."),
-    "source_name": ("名前", "Name"),
-    "source_process": ("対象プロセス", "Process"),
-    "source_any_process": ("すべて", "Any"),
-    "source_group": ("つなぎ元グループ", "Referring group"),
-    "source_url": ("送信先", "URL"),
-    "source_created": ("登録日時", "Registered"),
-    "source_add": ("登録する", "Register"),
-    "source_remove": ("削除", "Remove"),
-    "source_removed": ("{name} を削除しました。", "{name} removed."),
-    "source_secret": ("{name} を登録しました。この秘密鍵は今だけ表示されます。送信元システムに設定してください：",
-                      "{name} registered. This secret is shown only now; set it in the sending system:"),
-    "sources_none": ("登録された送信元はありません。", "No sources are registered."),
-})
+from web.ui.i18n import t
 
 
 def _page(created: Any = None, status: int = 200, form: Any = None) -> tuple[str, int]:

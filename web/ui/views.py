@@ -400,7 +400,7 @@ def start(kind: str) -> Any:
             if "summary" in errors:
                 errors["summary"] = t("start_summary_required")
             if "group" in errors:  # the engine's words are for the API; say it for this page
-                errors["group"] = t("start_group_not_yours" if isinstance(exc, Forbidden) else "start_group_required")
+                errors["group"] = t("start_group_not_yours") if isinstance(exc, Forbidden) else t("start_group_required")
         else:
             flash(t("case_started", number=new.number), "success")
             return redirect(url_for("ui.case", case_id=new.id))

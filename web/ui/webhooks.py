@@ -17,7 +17,7 @@ from engine.status import SUBSCRIBABLE_EVENTS
 from web.extensions import db, engine_env, now
 from web.ui import csrf, errors
 from web.ui.auth import load_actor, login_required
-from web.ui.i18n import MESSAGES, pick, t
+from web.ui.i18n import pick, t
 from webhooks import subscriptions
 from webhooks.destinations import parse_allowed
 
@@ -27,56 +27,6 @@ bp.before_request(csrf.protect)
 errors.install(bp)
 
 LOG_PAGE = 200
-
-MESSAGES.update({
-    "nav_webhooks": ("Webhook", "Webhooks"),
-    "webhooks_title": ("Webhook（外部システムへの通知）", "Webhooks (notifying other systems)"),
-    "webhooks_lead": ("案件の出来事を他の市のシステムへ署名付きで送ります（Standard Webhooks）。個人情報は送りません。",
-                      "Case events go to other city systems, signed (Standard Webhooks). No personal data is sent."),
-    "webhook_url": ("送信先 URL", "Destination URL"),
-    "webhook_description": ("説明", "Description"),
-    "webhook_events": ("イベント", "Events"),
-    "webhook_status": ("状態", "State"),
-    "webhook_counts": ("送信待ち {pending} ／ 送信済み {delivered} ／ 失敗 {dead}",
-                       "{pending} pending / {delivered} delivered / {dead} dead"),
-    "webhook_create": ("Webhook を追加", "Add a webhook"),
-    "webhook_created": ("Webhook を追加しました。", "Webhook added."),
-    "webhook_secret": ("署名用シークレット", "Signing secret"),
-    "webhook_secret_once": ("このシークレットは今だけ表示されます。受信側に安全に登録してください。",
-                            "This secret is shown only now. Give it to the receiving system safely."),
-    "webhook_rotated": ("シークレットを更新しました。古いシークレットも {until} まで有効です（両方で署名）。",
-                        "Secret rotated. The old one keeps signing too until {until}."),
-    "webhook_pause": ("一時停止", "Pause"),
-    "webhook_resume": ("再開", "Resume"),
-    "webhook_rotate": ("シークレット更新", "Rotate secret"),
-    "webhook_ping": ("テスト送信", "Send a test ping"),
-    "webhook_pinged": ("テスト送信を予約しました。配信記録で結果を確認できます。",
-                       "Test ping queued; its result shows in the delivery log."),
-    "webhook_delete": ("削除", "Delete"),
-    "webhook_deleted": ("Webhook を削除しました。", "Webhook deleted."),
-    "webhook_saved": ("Webhook を更新しました。", "Webhook updated."),
-    "webhook_none": ("Webhook はまだありません。", "No webhooks yet."),
-    "webhook_disabled_alert": ("停止されました: {reason}", "Disabled: {reason}"),
-    "webhook_failing_since": ("{when} から失敗が続いています", "Failing since {when}"),
-    "webhook_state_active": ("有効", "Active"),
-    "webhook_state_paused": ("一時停止中", "Paused"),
-    "webhook_state_disabled": ("停止", "Disabled"),
-    "webhook_log": ("配信記録", "Delivery log"),
-    "webhook_log_lead": ("新しい順に最大 {n} 件", "Newest first, at most {n}"),
-    "webhook_log_none": ("まだ配信していません。", "Nothing sent yet."),
-    "webhook_dead": ("送信できなかったイベント", "Dead events"),
-    "webhook_dead_none": ("ありません。", "None."),
-    "webhook_resend": ("再送", "Re-send"),
-    "webhook_resent": ("イベント {event} を再送します。", "Event {event} will be sent again."),
-    "webhook_at": ("日時", "When"),
-    "webhook_event": ("イベント", "Event"),
-    "webhook_attempt": ("回", "Attempt"),
-    "webhook_http": ("応答", "HTTP status"),
-    "webhook_latency": ("所要（ms）", "Latency (ms)"),
-    "webhook_error": ("エラー", "Error"),
-    "webhook_no_answer": ("応答なし", "no answer"),
-    "webhook_back": ("Webhook 一覧へ", "Back to webhooks"),
-})
 
 
 def _allowed():  # noqa: ANN202
