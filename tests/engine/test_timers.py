@@ -189,3 +189,36 @@ def test_two_sweepers_at_once_fire_each_timer_exactly_once(driver: Driver, perso
         assert driver.open_steps(case_id) == ["monitoring"]
         assert len(driver.history(case_id, EventKind.TIMER_FIRED)) == 1
         driver.check(case_id)
+
+
+@pytest.mark.parametrize(("interval", "stored", "due"), [
+    ("2週間", "P2W", datetime(2026, 4, 15, tzinfo=UTC)),
+    ("３週間", "P3W", datetime(2026, 4, 22, tzinfo=UTC)),
+    ("14日", "P14D", datetime(2026, 4, 15, tzinfo=UTC)),
+    ("1か月", "P1M", datetime(2026, 5, 1, tzinfo=UTC)),
+    ("1ヶ月", "P1M", datetime(2026, 5, 1, tzinfo=UTC)),
+    ("半月", "P15D", datetime(2026, 4, 16, tzinfo=UTC)),
+])
+def test_the_monitoring_interval_as_a_caseworker_writes_it(driver: Driver, personas: Personas, interval: str,
+                                                           stored: str, due: datetime) -> None:
+    case_id = waiting_case(driver, personas, interval)
+    (timer,) = driver.timers(case_id)
+    assert timer.due_at == due
+    # The workflow and the record hold the period the timer reads.
+    (plan_done,) = [e for e in driver.completions(case_id) if e.step == "plan"]
+    assert plan_done.data["monitoring_interval"] == stored
+
+
+@pytest.mark.parametrize("interval", ["2月", "そのうち", "0日", "週2回"])
+def test_a_period_not_understood_is_explained_in_the_caseworkers_terms(driver: Driver, personas: Personas,
+                                                                        interval: str) -> None:
+    p = personas
+    case_id = driver.start(p.caseworker)
+    driver.complete_step(p.caseworker, case_id, "intake", intake())
+    driver.complete_step(p.secretariat, case_id, "assessment", ASSESSMENT)
+    with pytest.raises(Invalid) as err:
+        driver.complete(p.secretariat, driver.task(case_id, "plan").id, plan(interval))
+    ja, _, en = err.value.fields["monitoring_interval"].partition(" / ")
+    assert "2週間" in ja and "1か月" in ja and "ISO" not in ja
+    assert en and ja.isascii() is False
+    assert driver.timers(case_id) == []

@@ -126,7 +126,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "row_n": ("{n}行目", "Row {n}"),
     "duration_amount": ("数", "Number"),
     "duration_unit": ("単位", "Unit"),
-    "duration_text": ("ISO 8601 形式で直接入力（例: P1M2W）", "Or type an ISO 8601 duration (e.g. P1M2W)"),
+    "duration_text": ("文字で入力（例: 2週間、1か月、半月）", "Or type the period (e.g. 2週間, 1か月, P1M2W)"),
     "unit_D": ("日", "days"),
     "unit_W": ("週間", "weeks"),
     "unit_M": ("か月", "months"),
