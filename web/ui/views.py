@@ -217,9 +217,14 @@ def _render_task(row: HumanTask, schema: dict[str, Any] | None, values: dict[str
     if confirmation:  # no form: the step's documentation says what to confirm
         info = cases.step_info(engine_env(), row)
         schema = {"description": info.documentation} if info and info.documentation else {}
+    previous = cases.previous_round(db.session, row) if row.state == TaskState.OPEN else None
+    if previous is not None:
+        info = cases.step_info(engine_env(), row)
+        form = engine_env().specs.for_case(row.case).forms.get(info.form_key) if info and info.form_key else None
+        previous = {"event": previous, "answers": forms.describe(form, previous.data, groups)}
     return render_template(
         "ui/task.html", task=row, case=row.case, schema=schema or {}, fields=fields, errors=errors or {},
-        confirmation=confirmation,
+        confirmation=confirmation, previous=previous,
         loose_errors=loose, groups=groups, earlier=_earlier_steps(row.case, row.id), assignee=assignee,
         can_work=row.state == TaskState.OPEN and can_work_on(g.actor, row), at=now(), message=message,
         process_name=engine_env().specs.for_case(row.case).spec.description or row.process_key,
