@@ -11,7 +11,7 @@ from engine import timers
 from engine.errors import Invalid
 from engine.status import EventKind, TimerStatus
 from tests.conftest import Personas
-from tests.engine.support import ASSESSMENT, Driver, intake, meeting, monitoring, plan
+from tests.engine.support import ASSESSMENT, MONITORING_ROUND, Driver, intake, meeting, monitoring, plan
 
 START = datetime(2026, 4, 1, tzinfo=UTC)
 
@@ -59,7 +59,7 @@ def test_timer_fires_after_it_is_due(driver: Driver, personas: Personas) -> None
     (timer,) = driver.timers(case_id)
     assert timer.status == TimerStatus.FIRED
     assert timer.fired_at == now
-    assert driver.open_steps(case_id) == ["monitoring"]
+    assert driver.open_steps(case_id) == MONITORING_ROUND
     task = driver.task(case_id, "monitoring")
     assert task.group_id == "secretariat"
     assert task.created_at == now and task.due_at == now + timedelta(days=7)
@@ -77,10 +77,10 @@ def test_timer_due_while_the_server_was_down_fires_once_at_the_next_sweep(
     driver.clock.advance(days=1)
     assert driver.fire() == 0  # monitoring waits for people, not for the clock
     for case_id in case_ids:
-        assert driver.open_steps(case_id) == ["monitoring"]
+        assert driver.open_steps(case_id) == MONITORING_ROUND
         assert [t.status for t in driver.timers(case_id)] == [TimerStatus.FIRED]
         assert len(driver.history(case_id, EventKind.TIMER_FIRED)) == 1
-        assert len(driver.history(case_id, "task_created")) == 5  # intake .. meeting, monitoring
+        assert len(driver.history(case_id, "task_created")) == 6  # intake .. meeting, monitoring, role_report
         driver.check(case_id)
 
 
@@ -89,11 +89,11 @@ def test_fire_due_counts_only_the_timers_due(driver: Driver, personas: Personas)
     long = waiting_case(driver, personas, "P1M")
     driver.clock.advance(days=8)
     assert driver.fire() == 2
-    assert all(driver.open_steps(c) == ["monitoring"] for c in short)
+    assert all(driver.open_steps(c) == MONITORING_ROUND for c in short)
     assert driver.open_steps(long) == []
     driver.clock.advance(days=30)
     assert driver.fire() == 1
-    assert driver.open_steps(long) == ["monitoring"]
+    assert driver.open_steps(long) == MONITORING_ROUND
     assert driver.fire() == 0
 
 
@@ -102,7 +102,7 @@ def test_fire_due_honours_its_limit(driver: Driver, personas: Personas) -> None:
     driver.clock.advance(days=2)
     assert timers.fire_due(driver.factory, driver.env, driver.clock.now(), limit=2) == 2
     assert timers.fire_due(driver.factory, driver.env, driver.clock.now(), limit=2) == 1
-    assert sorted(len(driver.open_tasks(c)) for c in case_ids) == [1, 1, 1]
+    assert sorted(len(driver.open_tasks(c)) for c in case_ids) == [2, 2, 2]  # monitoring and a role report
 
 
 def test_fire_one_claims_a_timer_only_once(driver: Driver, personas: Personas) -> None:
@@ -113,7 +113,7 @@ def test_fire_one_claims_a_timer_only_once(driver: Driver, personas: Personas) -
         assert timers.fire_one(s, driver.env, timer.id, now) is True
     with driver.factory() as s:
         assert timers.fire_one(s, driver.env, timer.id, now) is False
-    assert driver.open_steps(case_id) == ["monitoring"]
+    assert driver.open_steps(case_id) == MONITORING_ROUND
     assert len(driver.history(case_id, EventKind.TIMER_FIRED)) == 1
 
 
@@ -146,7 +146,7 @@ def test_any_iso_duration_sets_the_monitoring_interval(driver: Driver, personas:
     assert driver.fire() == 0
     driver.clock.set(due + timedelta(seconds=1))
     assert driver.fire() == 1
-    assert driver.open_steps(case_id) == ["monitoring"]
+    assert driver.open_steps(case_id) == MONITORING_ROUND
 
 
 @pytest.mark.parametrize("interval", ["14 days", "P", "PT", "P1X", "14D", "", "P1DT", "2026-05-01"])
@@ -186,7 +186,7 @@ def test_two_sweepers_at_once_fire_each_timer_exactly_once(driver: Driver, perso
         assert not t.is_alive()
     assert sum(counts) == 6
     for case_id in case_ids:
-        assert driver.open_steps(case_id) == ["monitoring"]
+        assert driver.open_steps(case_id) == MONITORING_ROUND
         assert len(driver.history(case_id, EventKind.TIMER_FIRED)) == 1
         driver.check(case_id)
 
