@@ -150,6 +150,7 @@ def init_app(app: Flask) -> None:
         messages,
         processes,
         reports,
+        roles,
         scheme,
         supervise,
         tasks,
@@ -157,7 +158,7 @@ def init_app(app: Flask) -> None:
     )
 
     for blp in (groups.blp, cases.blp, tasks.blp, admin.blp, webhooks.blp, messages.blp, scheme.blp, processes.blp,
-                drafts.blp, reports.blp, supervise.blp):
+                drafts.blp, reports.blp, supervise.blp, roles.blp):
         api.register_blueprint(blp)
 
     @app.errorhandler(DomainError)
