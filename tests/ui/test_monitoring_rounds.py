@@ -61,3 +61,34 @@ def test_the_first_round_has_no_previous_round(session_factory: sessionmaker[Ses
     driver.complete_step(p.caseworker, case_id, "intake", intake())
     page = staff("secretariat").get(f"/tasks/{driver.task(case_id, 'assessment').id}").get_data(as_text=True)
     assert "previous-round" not in page
+
+
+def test_role_holders_see_their_roles_and_the_secretariat_sees_whose_report_is_awaited(
+        session_factory: sessionmaker[Session], env: Env, clock: FrozenClock, personas: Personas,
+        staff) -> None:  # noqa: ANN001
+    driver = Driver(session_factory, env, clock)
+    p = personas
+    case_id = driver.start(p.caseworker)
+    driver.complete_step(p.caseworker, case_id, "intake", intake())
+    driver.complete_step(p.secretariat, case_id, "assessment", ASSESSMENT)
+    driver.complete_step(p.secretariat, case_id, "plan", plan("P14D"))
+    driver.complete_step(p.secretariat, case_id, "meeting",
+                         {"held_on": "2026-04-20", "participants": ["choju-anshin", "kurashi-shien"],
+                          "roles": [{"group": "choju-anshin", "role": "母の介護サービスの調整"},
+                                    {"group": "kurashi-shien", "role": "息子の就労相談"}]})
+    clock.advance(days=15)
+    driver.fire()
+    elder = staff("elder_care")
+    queue = elder.get("/").get_data(as_text=True)
+    section = queue.split('id="held-roles"', 1)[1].split("</section>", 1)[0]
+    assert "担当している役割" in section and "母の介護サービスの調整" in section and "息子の就労相談" not in section
+    report = next(t for t in driver.open_tasks(case_id) if t.step == "role_report" and t.group_id == "choju-anshin")
+    assert f"/tasks/{report.id}" in section
+    page = elder.get(f"/tasks/{report.id}").get_data(as_text=True)
+    assert "この機関の役割" in page and "母の介護サービスの調整" in page
+    r = elder.post(f"/tasks/{report.id}", {"status": "concern", "report": "通所が減っている", "ui-action": "complete"})
+    assert r.status_code == 302
+    monitoring_page = staff("secretariat").get(f"/tasks/{driver.task(case_id, 'monitoring').id}").get_data(as_text=True)
+    reports = monitoring_page.split('class="round-reports"', 1)[1].split("</section>", 1)[0]
+    assert "報告待ち" in reports and "くらし支援課" in reports.split("報告待ち", 1)[1].split("。", 1)[0]
+    assert "通所が減っている" in reports
