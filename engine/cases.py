@@ -450,8 +450,13 @@ def get_task(session: Session, env: Env, actor: User, task_id: str, now: datetim
     task = wf.get_task_from_id(uuid.UUID(row.id))
     known = task.data if task is not None else {}
     fields = schema.get("properties", {})
+    # A step done again (the next monitoring round, a second meeting) starts empty: its own
+    # earlier answers are shown beside the form (`previous_round`), never offered for one
+    # click to submit again; a field that asks for an earlier answer (x-tsunagu-prefill) gets it.
+    previous = previous_round(session, row)
+    own = set(previous.data or {}) if previous is not None else set()
     values = {**household.intake_defaults(session, row.case, schema),
-              **{k: v for k, v in known.items() if k in fields}}
+              **{k: v for k, v in known.items() if k in fields and k not in own}}
     return row, schema, annotations.prefill(schema, values, _earlier_answers(session, row.case))
 
 
@@ -462,6 +467,14 @@ def _earlier_answers(session: Session, case: Case) -> Iterator[dict[str, Any]]:
     for data in session.scalars(stmt):
         if isinstance(data, dict):
             yield data
+
+
+def previous_round(session: Session, row: HumanTask) -> CaseEvent | None:
+    """The latest completion of the same step of the case before `row`: the previous round."""
+    return session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == row.case_id, CaseEvent.step == row.step,
+                                CaseEvent.kind == EventKind.TASK_COMPLETED, CaseEvent.task_id != row.id)
+        .order_by(CaseEvent.id.desc()).limit(1)).first()
 
 
 def step_info(env: Env, row: HumanTask) -> StepInfo | None:

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import runtime
+from engine import runtime, writes
 from engine.env import Env
 from engine.models import Case, CaseEvent, HumanTask, MessageWait, OutboxEvent, Timer
 from engine.specs import parse_iso_duration
@@ -136,7 +136,8 @@ def _check(env: Env, case: Case, rows: _Rows) -> list[Problem]:
         return problems
 
     # Ready user tasks <-> open task rows.
-    ready = {str(t.id): t.task_spec.bpmn_id for t in runtime.ready_user_tasks(wf)}
+    ready_tasks = {str(t.id): t for t in runtime.ready_user_tasks(wf)}
+    ready = {task_id: t.task_spec.bpmn_id for task_id, t in ready_tasks.items()}
     open_rows = {r.id: r for r in rows.tasks if r.state == TaskState.OPEN}
     for task_id in ready.keys() - open_rows.keys():
         report(f"ready task {ready[task_id]} {task_id} has no open task row")
@@ -151,7 +152,7 @@ def _check(env: Env, case: Case, rows: _Rows) -> list[Problem]:
         if info is None:
             report(f"open task row {task_id}: step {row.step} is not a user task of the diagram")
             continue
-        group = env.org.lane_group(info.lane, case.referring_group_id)
+        group = writes.task_group(env, case, info, ready_tasks[task_id].data)
         if row.group_id != group:
             report(f"open task row {row.step} {task_id} belongs to group {row.group_id}, its lane to {group}")
         due = row.created_at + parse_iso_duration(info.due_in, row.created_at) if info.due_in else None

@@ -15,10 +15,9 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
 
-from engine import annotations, roles
+from engine import annotations, durations, roles
 from engine.errors import Invalid
 from engine.org import GroupInfo
-from engine.specs import is_duration
 
 
 def _is_date(value: Any) -> bool:
@@ -34,7 +33,7 @@ def _is_date(value: Any) -> bool:
 def make_format_checker(group_ids: set[str]) -> FormatChecker:
     checker = FormatChecker(formats=())
     checker.checks("group")(lambda v: not isinstance(v, str) or v in group_ids)
-    checker.checks("duration")(lambda v: not isinstance(v, str) or is_duration(v))
+    checker.checks("duration")(lambda v: not isinstance(v, str) or durations.to_iso(v) is not None)
     checker.checks("date")(_is_date)
     return checker
 
@@ -64,7 +63,7 @@ def _message(error: ValidationError) -> str:
     if v == "format":
         fmt = error.validator_value
         hints = {
-            "duration": "ISO 8601 の期間で入力してください（例: P14D）/ Must be an ISO 8601 duration such as P14D",
+            "duration": durations.HINT,
             "date": "日付を YYYY-MM-DD で入力してください / Must be a date (YYYY-MM-DD)",
             "group": f"登録されていない機関です: {error.instance} / Unknown group {error.instance}",
         }
@@ -104,7 +103,22 @@ def validate(schema: dict[str, Any], data: Any, group_ids: set[str]) -> dict[str
     if fields:
         names = ", ".join(sorted(fields))
         raise Invalid(f"入力内容に誤りがあります / Invalid fields: {names}", fields)
-    return data
+    return _as_iso(schema, data)
+
+
+def _as_iso(schema: dict[str, Any], value: Any) -> Any:
+    """`value` with each `duration` field in the ISO form the timers read (「2週間」 → P2W); the
+    rest as given. Called on valid data only."""
+    if not isinstance(schema, dict):
+        return value
+    if schema.get("format") == "duration" and isinstance(value, str):
+        return durations.to_iso(value) or value
+    if isinstance(value, dict) and isinstance(schema.get("properties"), dict):
+        props = schema["properties"]
+        return {k: _as_iso(props[k], v) if k in props else v for k, v in value.items()}
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_as_iso(schema["items"], v) for v in value]
+    return value
 
 
 def with_defaults(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:

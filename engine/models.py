@@ -370,7 +370,8 @@ class CaseLink(Base):
 
 
 class CaseMember(Base):
-    """Groups that joined a case's support meeting (支援会議) and may see its data."""
+    """Groups that joined a case's support meeting (支援会議) and may see its data, with the role
+    the meeting gave each."""
 
     __tablename__ = "case_members"
     # The cases a group joined, as one set (engine.access.visible_cases_bulk_clause).
@@ -380,6 +381,9 @@ class CaseMember(Base):
     group_id: Mapped[str] = mapped_column(ForeignKey("groups.id"), primary_key=True)
     source: Mapped[str] = mapped_column(String(32))
     since: Mapped[datetime]
+    # The role the support meeting gave the group (支援会議の役割分担), None if it holds none:
+    # a role holder reports on it at each monitoring (the diagram's role_report).
+    role: Mapped[str | None] = mapped_column(Text)
 
 
 class HouseholdMember(Base):

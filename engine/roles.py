@@ -2,9 +2,10 @@
 
 A field gives the case its meaning by declaring it, `"x-tsunagu": "case.summary"` (the case's
 summary), `"case.consent"` (the resident's consent: given, not_given, unknown) or
-`"case.participants"` (groups that join the case), so a designer's new form gets the same
+`"case.participants"` (groups that join the case), `"case.roles"` (rows of `group` and `role`:
+the role each group holds, 役割分担), so a designer's new form gets the same
 behaviour as ours. A form that declares none (one deployed before these annotations) keeps
-the old meaning by field name: `summary`, `consent`, `participants`.
+the old meaning by field name: `summary`, `consent`, `participants`, `roles`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 CONFIRMATION: dict[str, Any] = {"type": "object", "additionalProperties": False}
 ROLE = "x-tsunagu"
 CASE_SUMMARY, CASE_CONSENT, CASE_PARTICIPANTS = "case.summary", "case.consent", "case.participants"
-CASE_ROLES = (CASE_SUMMARY, CASE_CONSENT, CASE_PARTICIPANTS)
+CASE_ROLE_HOLDERS = "case.roles"
+CASE_ROLES = (CASE_SUMMARY, CASE_CONSENT, CASE_PARTICIPANTS, CASE_ROLE_HOLDERS)
 # The meaning forms had before they declared it, by field name; also what start data without
 # a start form means (`POST /api/cases` `data.summary`).
-BY_NAME = {CASE_SUMMARY: "summary", CASE_CONSENT: "consent", CASE_PARTICIPANTS: "participants"}
+BY_NAME = {CASE_SUMMARY: "summary", CASE_CONSENT: "consent", CASE_PARTICIPANTS: "participants",
+           CASE_ROLE_HOLDERS: "roles"}
 
 
 def case_fields(schema: dict[str, Any] | None) -> dict[str, str]:

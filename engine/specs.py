@@ -52,7 +52,7 @@ DMN_NS = {
     "dmn12": "http://www.omg.org/spec/DMN/20180521/MODEL/",
 }
 # What a user task's `reportAs` property may say (see StepInfo.report_as).
-REPORT_AS = ("monitoring",)
+REPORT_AS = ("monitoring", "role_report")
 _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
 
 
@@ -70,8 +70,13 @@ class StepInfo:
     # the element's documentation: what a confirmation step (no form) asks the person to do
     documentation: str | None = None
     # `reportAs`: what the supervisors' reports treat the step as; "monitoring" marks the
-    # record a timer asks for (the stuck report's `monitoring_overdue`)
+    # record a timer asks for (the stuck report's `monitoring_overdue`), "role_report" a role
+    # holder's report for it, listed beside the monitoring task
     report_as: str | None = None
+    # `groupFrom`: an expression over the task's data naming the group whose queue gets it
+    # (each instance of a multi-instance task its own: `role_holder["group"]`), instead of the
+    # lane's group; the lane's group when it names no known group
+    group_from: str | None = None
 
 
 @dataclass
@@ -392,9 +397,12 @@ def _inspect(process_key: str, spec: Any, subs: dict[str, Any], forms: dict[str,
                                           f"{report_as!r} is not one of {', '.join(REPORT_AS)}", element=element,
                                           file=file))
                 report_as = None
+            group_from = (props.get("groupFrom") or "").strip() or None
+            faults.check(group_from, "eval", element, file, "groupFrom")
             steps[element] = StepInfo(element, ts.bpmn_name or element, lane, form_key, due_in,
                                       props.get("sameAssigneeAs") or None,
-                                      (getattr(ts, "documentation", None) or "").strip() or None, report_as)
+                                      (getattr(ts, "documentation", None) or "").strip() or None, report_as,
+                                      group_from)
     for info in steps.values():
         if info.same_assignee_as and info.same_assignee_as not in steps:
             faults.refuse(DeployError(f"sameAssigneeAs names {info.same_assignee_as!r}, which is not a user task of "

@@ -408,7 +408,7 @@ def _follow_steps(session: Session, env: Env, case: Case, target: specs.LoadedDe
         if info is None:
             continue  # sync cancels it: the task is no longer a user task of the case
         row.step = step
-        group = env.org.lane_group(info.lane, case.referring_group_id)
+        group = writes.task_group(env, case, info, task.data if task is not None else {})
         if group != row.group_id:
             row.assignee_id = None
         row.name, row.form_key, row.lane, row.group_id = info.name, info.form_key, info.lane, group

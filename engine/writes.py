@@ -25,13 +25,14 @@ from engine.access import MEETING_SOURCE
 from engine.db import begin_write
 from engine.env import Env
 from engine.errors import Conflict, Invalid, WorkflowFailed
-from engine.expressions import limit_exceeded
+from engine.expressions import evaluate, limit_exceeded
 from engine.models import (
     Case,
     CaseEvent,
     CaseLink,
     CaseMember,
     Counter,
+    Group,
     HumanTask,
     OutboxEvent,
     ProcessDefinition,
@@ -261,13 +262,15 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
         info = defn.steps[step]
         due = now + parse_iso_duration(info.due_in, now) if info.due_in else None
         row = HumanTask(id=task_id, case_id=case.id, process_key=case.process_key, step=step, name=info.name,
-                        lane=info.lane, group_id=env.org.lane_group(info.lane, case.referring_group_id),
+                        lane=info.lane, group_id=task_group(env, case, info, task.data),
                         form_key=info.form_key, state=TaskState.OPEN, created_at=now, due_at=due)
         history(session, case, EventKind.TASK_CREATED, now, None, step, info.name, task_id)
         emit(session, OutboxKind.TASK_CREATED, case, now, task_id=task_id, step=step, step_name=info.name,
                 group=row.group_id, due_at=due.isoformat() if due else None)
         if info.same_assignee_as:
             _keep_assignee(session, case, row, info.same_assignee_as, now)
+        if info.group_from and row.group_id and row.group_id not in env.org.case_wide_groups:
+            _join(session, case, row.group_id, step, now)
         # `row` stays a plain object (not added): a Core insert, as for history.
         # Columns left unset are left out, so their server defaults apply (escalation_level 0).
         conn.execute(_INSERT_TASK, {key: value for key in _TASK_COLUMNS if (value := getattr(row, key)) is not None})
@@ -318,6 +321,26 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
     case.state = runtime.dump(wf)
     case.serializer_version = runtime.SERIALIZER_VERSION
     case.updated_at = now
+
+
+def task_group(env: Env, case: Case, info: Any, data: dict[str, Any]) -> str | None:
+    """The group whose queue gets a task of step `info`: the one its `groupFrom` names over the
+    task's data (a multi-instance's own item), else its lane's."""
+    if info.group_from:
+        try:
+            named = evaluate(info.group_from, dict(data))
+        except Exception:  # noqa: BLE001 - the data does not name one: the lane's group holds it
+            named = None
+        if isinstance(named, str) and env.org.group(named) is not None:
+            return named
+    return env.org.lane_group(info.lane, case.referring_group_id)
+
+
+def _join(session: Session, case: Case, group_id: str, step: str, now: datetime) -> None:
+    """A group the diagram names for a task (an agency asked to help) joins the case, so that it
+    sees what it is asked about."""
+    if session.get(CaseMember, (case.id, group_id)) is None:
+        session.add(CaseMember(case_id=case.id, group_id=group_id, source=step[:32], since=now))
 
 
 def _keep_assignee(session: Session, case: Case, row: HumanTask, step: str, now: datetime) -> None:
@@ -437,6 +460,33 @@ def apply_case_fields(session: Session, case: Case, schema: dict[str, Any] | Non
     participants = data.get(fields.get(roles.CASE_PARTICIPANTS, ""))
     if participants is not None:
         add_participants(session, case, participants, now)
+    held = data.get(fields.get(roles.CASE_ROLE_HOLDERS, ""))
+    if held is not None:
+        set_roles(session, case, held, now)
+
+
+def set_roles(session: Session, case: Case, held: Any, now: datetime) -> None:
+    """The roles a support meeting gave (rows of `group` and `role`): each group holds its own
+    (several rows of one group are one role holder), joining the case if it had not; a group
+    left out by a later meeting keeps its access but no longer holds a role."""
+    if not isinstance(held, list):
+        return
+    by_group: dict[str, list[str]] = {}
+    for item in held:
+        if isinstance(item, dict) and isinstance(item.get("group"), str) and isinstance(item.get("role"), str) \
+                and session.get(Group, item["group"]) is not None:
+            by_group.setdefault(item["group"], []).append(item["role"].strip())
+    session.flush()  # the participants just added
+    members = {m.group_id: m for m in session.scalars(select(CaseMember).where(CaseMember.case_id == case.id))}
+    for group_id, member in members.items():
+        if group_id not in by_group:
+            member.role = None
+    for group_id, texts in by_group.items():
+        role = "、".join(t for t in texts if t)
+        if group_id in members:
+            members[group_id].role = role
+        else:
+            session.add(CaseMember(case_id=case.id, group_id=group_id, source="support_meeting", since=now, role=role))
 
 
 def add_participants(session: Session, case: Case, participants: Any, now: datetime) -> None:

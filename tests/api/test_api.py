@@ -114,6 +114,8 @@ def test_emergency_hands_over_to_a_linked_multi_agency_case(api) -> None:  # noq
     complete(finder, case["id"], "judge_urgency", {"urgency": "high", "danger_to": ["life"], "situation": "応答なし"})
     complete(finder, case["id"], "respond", {"action": "request", "requested_groups": ["choju-anshin"],
                                              "response": "救急要請"})
+    # 長寿安心課, asked to help, confirms from its own queue.
+    complete(api("elder_care"), case["id"], "confirm_request", {"acknowledged": True, "action_taken": "同行した"})
     complete(finder, case["id"], "end_emergency", {"outcome": "入院"})
     final = complete(finder, case["id"], "continuing_support", {"continue_support": True, "reason": "退院後の生活"})
     assert final["status"] == "completed"
@@ -124,6 +126,21 @@ def test_emergency_hands_over_to_a_linked_multi_agency_case(api) -> None:  # noq
     assert started["data"]["origin_case"]["number"] == case["number"]
     assert started["data"]["emergency"]["urgency"] == "high"
     assert only_task(finder, new["id"], "intake")["group"] == "hokatsu-center"
+
+
+def test_a_request_for_help_with_no_agency_is_refused_naming_the_field(api) -> None:  # noqa: ANN001
+    finder = api("caseworker")
+    case = finder.post("/api/cases", json={"process": "emergency"}).json
+    complete(finder, case["id"], "judge_urgency", {"urgency": "high", "danger_to": ["life"], "situation": "応答なし"})
+    task = only_task(finder, case["id"], "respond")
+    r = finder.post(f"/api/tasks/{task['id']}/complete",
+                    json={"data": {"action": "request", "requested_groups": [], "response": "救急要請"}})
+    assert r.status_code == 422
+    error = r.json["error"]
+    assert set(error["fields"]) == {"requested_groups"}
+    ja, _, en = error["fields"]["requested_groups"].partition(" / ")
+    assert ja and en
+    assert only_task(finder, case["id"], "respond")["id"] == task["id"]
 
 
 def test_emergency_without_continuation_starts_nothing(api) -> None:  # noqa: ANN001

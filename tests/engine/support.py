@@ -29,9 +29,11 @@ DUE_IN: dict[str, timedelta] = {
     "plan": timedelta(days=14),
     "meeting": timedelta(days=14),
     "monitoring": timedelta(days=7),
+    "role_report": timedelta(days=5),
     "closure": timedelta(days=14),
     "judge_urgency": timedelta(hours=4),
     "respond": timedelta(days=1),
+    "confirm_request": timedelta(hours=4),
     "end_emergency": timedelta(days=7),
     "continuing_support": timedelta(days=3),
     "assign": timedelta(days=3),
@@ -75,11 +77,18 @@ def monitoring(next_step: str) -> dict[str, Any]:
     return {"next": next_step, "progress": "支援は予定どおり進んでいる"}
 
 
+# What a role holder reports at a monitoring round (モニタリング：役割の報告).
+ROLE_REPORT: dict[str, Any] = {"status": "on_track", "report": "母はデイサービスに週2回通所している"}
+# A monitoring round's open steps: the secretariat's decision and one report per role holder
+# (meeting() gives one group one role).
+MONITORING_ROUND = ["monitoring", "role_report"]
 CLOSURE: dict[str, Any] = {"evaluation": "支援が定着した", "outcome": "established"}
 ADVICE: dict[str, Any] = {"advice": "長寿安心課と連携して対応してください"}
 ADVICE_ACK: dict[str, Any] = {"acknowledged": True}
 JUDGEMENT: dict[str, Any] = {"urgency": "high", "danger_to": ["life"], "situation": "ごみ屋敷で高齢者が倒れている"}
 RESPONSE: dict[str, Any] = {"action": "request", "requested_groups": ["choju-anshin"], "response": "救急搬送を要請"}
+# What a requested agency records on its 緊急連携の確認 task.
+REQUEST_ACK: dict[str, Any] = {"acknowledged": True, "action_taken": "保健師が同行し受診につないだ"}
 EMERGENCY_END: dict[str, Any] = {"outcome": "入院により安全を確保", "ended_on": "2026-04-02"}
 
 
@@ -202,7 +211,8 @@ class Driver:
         rows = self.open_tasks(case_id)
         assert {r.id: r.step for r in rows} == {k: v[0] for k, v in ready.items()}
         for row in rows:
-            assert row.group_id == self.env.org.lane_group(row.lane, case.referring_group_id)
+            info = defn.steps[row.step]
+            assert row.group_id == writes.task_group(self.env, case, info, ready[row.id][1])
             assert row.group_id is not None
             assert row.due_at == row.created_at + DUE_IN[row.step]
         pending = self.timers(case_id, TimerStatus.PENDING)
@@ -229,12 +239,18 @@ def walk_emergency(driver: Driver, personas: Personas, continue_support: bool) -
     judge = driver.task(case_id, "judge_urgency")
     assert (judge.group_id, judge.lane) == ("hokatsu-center", "発見機関")
     driver.check(case_id)
-    for step, data, after in [("judge_urgency", JUDGEMENT, ["respond"]), ("respond", RESPONSE, ["end_emergency"]),
-                              ("end_emergency", EMERGENCY_END, ["continuing_support"])]:
+    for step, data, after in [("judge_urgency", JUDGEMENT, ["respond"]),
+                              ("respond", RESPONSE, ["confirm_request", "end_emergency"]),
+                              ("end_emergency", EMERGENCY_END, ["confirm_request", "continuing_support"])]:
         driver.clock.advance(hours=1)
         driver.complete_step(p.caseworker, case_id, step, data)
         assert driver.open_steps(case_id) == after
         driver.check(case_id)
+    # The agency asked to help (長寿安心課) confirms in its own queue.
+    confirm = driver.task(case_id, "confirm_request")
+    assert confirm.group_id == "choju-anshin"
+    driver.complete(p.elder_care, confirm.id, REQUEST_ACK)
+    assert driver.open_steps(case_id) == ["continuing_support"]
     driver.clock.advance(hours=1)
     driver.complete_step(p.caseworker, case_id, "continuing_support",
                          {"continue_support": continue_support, "reason": "世帯に複数の課題がある"})

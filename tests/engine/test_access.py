@@ -11,7 +11,7 @@ from engine import cases
 from engine.errors import Forbidden, NotFound
 from engine.models import User
 from tests.conftest import Personas
-from tests.engine.support import ASSESSMENT, Driver, intake, meeting, plan
+from tests.engine.support import ASSESSMENT, MONITORING_ROUND, Driver, intake, meeting, plan
 
 
 def as_user(driver: Driver, who: User) -> tuple[Session, User]:
@@ -128,7 +128,7 @@ def test_participant_may_read_but_not_work_on_secretariat_tasks(driver: Driver, 
         s.rollback()
         with pytest.raises(Forbidden):
             cases.claim_task(s, driver.env, elder, task.id, driver.clock.now())
-    assert driver.open_steps(case_id) == ["monitoring"]
+    assert driver.open_steps(case_id) == MONITORING_ROUND
 
 
 def test_queues_hold_only_the_tasks_of_ones_own_groups(driver: Driver, personas: Personas) -> None:

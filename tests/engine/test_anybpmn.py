@@ -105,7 +105,8 @@ def test_our_forms_declare_the_meaning_they_give_the_case() -> None:
     assert declared == {("intake", "summary", "case.summary"), ("intake", "consent", "case.consent"),
                         ("outreach_assign", "summary", "case.summary"),
                         ("outreach_home_visit", "consent", "case.consent"),
-                        ("support_meeting", "participants", "case.participants")}
+                        ("support_meeting", "participants", "case.participants"),
+                        ("support_meeting", "roles", "case.roles")}
 
 
 def test_a_form_declaring_an_unknown_meaning_is_refused(tmp_path) -> None:  # noqa: ANN001

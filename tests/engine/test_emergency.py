@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
 from sqlalchemy import select
 
 from engine import cases
+from engine.errors import Forbidden, Invalid, NotFound
 from engine.models import Case, CaseLink, OutboxEvent
 from engine.status import CaseStatus, EventKind, OutboxKind
 from tests.conftest import Personas
-from tests.engine.support import JUDGEMENT, Driver, intake, walk_emergency
+from tests.engine.support import JUDGEMENT, REQUEST_ACK, Driver, intake, walk_emergency
 
 
 def test_emergency_with_continuing_support_hands_over_to_a_linked_multi_agency_case(
@@ -70,7 +74,7 @@ def test_emergency_without_continuing_support_just_ends(driver: Driver, personas
         assert list(s.scalars(select(Case).where(Case.process_key == "multi_agency"))) == []
         assert list(s.scalars(select(CaseLink))) == []
     assert driver.history(em_id, EventKind.CASE_LINKED) == []
-    assert [e.step for e in driver.completions(em_id)] == ["judge_urgency", "respond", "end_emergency",
+    assert [e.step for e in driver.completions(em_id)] == ["judge_urgency", "respond", "end_emergency", "confirm_request",
                                                            "continuing_support"]
 
 
@@ -82,3 +86,63 @@ def test_hand_over_is_announced_in_the_outbox(driver: Driver, personas: Personas
     assert kinds.count(OutboxKind.CASE_LINKED) == 1
     assert kinds.count(OutboxKind.CASE_COMPLETED) == 1
     assert linked is not None and linked.payload["linked_case_number"] == "MA-2026-00001"
+
+
+def _at_respond(driver: Driver, p: Personas) -> str:
+    case_id = driver.start(p.caseworker, "emergency")
+    driver.complete_step(p.caseworker, case_id, "judge_urgency", JUDGEMENT)
+    return case_id
+
+
+@pytest.mark.parametrize("groups", [None, []])
+def test_a_request_for_help_names_at_least_one_agency(driver: Driver, personas: Personas,
+                                                       groups: list[str] | None) -> None:
+    p = personas
+    case_id = _at_respond(driver, p)
+    before = driver.case(case_id)
+    data = {"action": "request", "response": "救急搬送を要請"}
+    if groups is not None:
+        data["requested_groups"] = groups
+    with pytest.raises(Invalid) as err:
+        driver.complete_step(p.caseworker, case_id, "respond", data)
+    assert err.value.status == 422
+    assert set(err.value.fields) == {"requested_groups"}
+    assert "requested_groups" in err.value.message
+    after = driver.case(case_id)
+    assert (after.version, after.state) == (before.version, before.state)
+    assert driver.open_steps(case_id) == ["respond"]
+
+
+def test_each_requested_agency_gets_a_confirmation_task_in_its_queue(driver: Driver, personas: Personas) -> None:
+    p = personas
+    case_id = _at_respond(driver, p)
+    driver.complete_step(p.caseworker, case_id, "respond",
+                         {"action": "request", "requested_groups": ["choju-anshin", "hoken-yobo"], "response": "救急要請"})
+    confirms = [t for t in driver.open_tasks(case_id) if t.step == "confirm_request"]
+    assert sorted(t.group_id for t in confirms) == ["choju-anshin", "hoken-yobo"]
+    assert {t.name for t in confirms} == {"緊急連携の確認"}
+    assert all(t.due_at == driver.clock.now() + timedelta(hours=4) for t in confirms)
+    with driver.factory() as s:
+        queue = cases.list_task_rows(s, driver.user(s, p.elder_care))
+        assert [t.step for t in queue] == ["confirm_request"]
+        created = [e.payload for e in s.scalars(select(OutboxEvent).where(OutboxEvent.kind == OutboxKind.TASK_CREATED))
+                   if e.payload.get("step") == "confirm_request"]
+        assert sorted(e["group"] for e in created) == ["choju-anshin", "hoken-yobo"]
+    # Another agency's staff may not complete it; its own may.
+    mine = next(t for t in confirms if t.group_id == "choju-anshin")
+    theirs = next(t for t in confirms if t.group_id == "hoken-yobo")
+    with pytest.raises((Forbidden, NotFound)):
+        driver.complete(p.elder_care, theirs.id, REQUEST_ACK)
+    driver.complete(p.elder_care, mine.id, REQUEST_ACK)
+    assert sorted(driver.open_steps(case_id)) == ["confirm_request", "end_emergency"]
+    (done,) = [e for e in driver.completions(case_id) if e.step == "confirm_request"]
+    assert done.actor_id == p.elder_care.id and done.data == REQUEST_ACK
+    driver.check(case_id)
+
+
+def test_an_emergency_handled_by_the_finder_asks_no_agency(driver: Driver, personas: Personas) -> None:
+    p = personas
+    case_id = _at_respond(driver, p)
+    driver.complete_step(p.caseworker, case_id, "respond", {"action": "self", "response": "訪問して安全を確認"})
+    assert driver.open_steps(case_id) == ["end_emergency"]
+    driver.check(case_id)

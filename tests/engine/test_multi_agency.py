@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from engine import cases, runtime
 from engine.errors import Conflict
@@ -63,7 +64,12 @@ class Walk:
         self.d.clock.set(timer.due_at + timedelta(minutes=1))
         assert self.d.fire() == 1
         self.fired += 1
-        assert self.d.open_steps(self.case_id) == ["monitoring"]
+        # The secretariat's decision, and a report asked of each group holding a role.
+        with self.d.factory() as s:
+            holders = sorted(m.group_id for m in s.scalars(select(CaseMember).where(
+                CaseMember.case_id == self.case_id, CaseMember.role.is_not(None))))
+        assert self.d.open_steps(self.case_id) == ["monitoring"] + ["role_report"] * len(holders)
+        assert sorted(t.group_id for t in self.d.open_tasks(self.case_id) if t.step == "role_report") == holders
         assert self.d.timers(self.case_id, TimerStatus.PENDING) == []
         monitoring_task = self.d.task(self.case_id, "monitoring")
         assert monitoring_task.created_at == self.d.clock.now()
@@ -128,8 +134,11 @@ def test_multi_agency_walk_through_every_monitoring_outcome_to_closure(driver: D
     assert len(driver.history(case_id, EventKind.CASE_COMPLETED)) == 1
     assert len(driver.history(case_id, EventKind.CASE_STARTED)) == 1
     created = driver.history(case_id, EventKind.TASK_CREATED)
-    assert len(created) == len(completions)  # every task created was completed
-    assert driver.history(case_id, EventKind.TASK_CANCELLED) == []
+    # Every task created was completed, but the role reports this walk never sent: each was
+    # withdrawn when the secretariat decided its round without it.
+    cancelled = driver.history(case_id, EventKind.TASK_CANCELLED)
+    assert {e.step for e in cancelled} == {"role_report"}
+    assert len(created) == len(completions) + len(cancelled)
     steps = [e.step for e in completions]
     assert steps == ["intake", "assessment", "plan", "meeting", "monitoring", "monitoring", "assessment", "plan",
                      "meeting", "monitoring", "meeting", "monitoring", "closure"]

@@ -177,7 +177,7 @@ def test_preview_and_bulk_migration_with_one_blocked_case(driver: Driver, person
     # and the case runs on under version 2
     driver.complete_step(personas.caseworker, at_second_step, "respond",
                          {"action": "request", "requested_groups": ["choju-anshin"], "response": "救急搬送を要請"})
-    assert driver.open_steps(at_second_step) == ["end_emergency"]
+    assert driver.open_steps(at_second_step) == ["confirm_request", "end_emergency"]
 
 
 def test_a_migration_is_recorded_in_history_audit_and_outbox(driver: Driver, personas: Personas,

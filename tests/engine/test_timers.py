@@ -14,7 +14,7 @@ from engine.errors import Invalid
 from engine.models import AuditRecord, Case, OutboxEvent, Timer
 from engine.status import EventKind, OutboxKind, TimerStatus
 from tests.conftest import Personas
-from tests.engine.support import ASSESSMENT, Driver, intake, meeting, monitoring, plan
+from tests.engine.support import ASSESSMENT, MONITORING_ROUND, Driver, intake, meeting, monitoring, plan
 
 START = datetime(2026, 4, 1, tzinfo=UTC)
 
@@ -62,7 +62,7 @@ def test_timer_fires_after_it_is_due(driver: Driver, personas: Personas) -> None
     (timer,) = driver.timers(case_id)
     assert timer.status == TimerStatus.FIRED
     assert timer.fired_at == now
-    assert driver.open_steps(case_id) == ["monitoring"]
+    assert driver.open_steps(case_id) == MONITORING_ROUND
     task = driver.task(case_id, "monitoring")
     assert task.group_id == "secretariat"
     assert task.created_at == now and task.due_at == now + timedelta(days=7)
@@ -80,10 +80,10 @@ def test_timer_due_while_the_server_was_down_fires_once_at_the_next_sweep(
     driver.clock.advance(days=1)
     assert driver.fire() == 0  # monitoring waits for people, not for the clock
     for case_id in case_ids:
-        assert driver.open_steps(case_id) == ["monitoring"]
+        assert driver.open_steps(case_id) == MONITORING_ROUND
         assert [t.status for t in driver.timers(case_id)] == [TimerStatus.FIRED]
         assert len(driver.history(case_id, EventKind.TIMER_FIRED)) == 1
-        assert len(driver.history(case_id, "task_created")) == 5  # intake .. meeting, monitoring
+        assert len(driver.history(case_id, "task_created")) == 6  # intake .. meeting, monitoring, role_report
         driver.check(case_id)
 
 
@@ -92,11 +92,11 @@ def test_fire_due_counts_only_the_timers_due(driver: Driver, personas: Personas)
     long = waiting_case(driver, personas, "P1M")
     driver.clock.advance(days=8)
     assert driver.fire() == 2
-    assert all(driver.open_steps(c) == ["monitoring"] for c in short)
+    assert all(driver.open_steps(c) == MONITORING_ROUND for c in short)
     assert driver.open_steps(long) == []
     driver.clock.advance(days=30)
     assert driver.fire() == 1
-    assert driver.open_steps(long) == ["monitoring"]
+    assert driver.open_steps(long) == MONITORING_ROUND
     assert driver.fire() == 0
 
 
@@ -105,7 +105,7 @@ def test_fire_due_honours_its_limit(driver: Driver, personas: Personas) -> None:
     driver.clock.advance(days=2)
     assert timers.fire_due(driver.factory, driver.env, driver.clock.now(), limit=2) == 2
     assert timers.fire_due(driver.factory, driver.env, driver.clock.now(), limit=2) == 1
-    assert sorted(len(driver.open_tasks(c)) for c in case_ids) == [1, 1, 1]
+    assert sorted(len(driver.open_tasks(c)) for c in case_ids) == [2, 2, 2]  # monitoring and a role report
 
 
 def test_fire_one_claims_a_timer_only_once(driver: Driver, personas: Personas) -> None:
@@ -116,7 +116,7 @@ def test_fire_one_claims_a_timer_only_once(driver: Driver, personas: Personas) -
         assert timers.fire_one(s, driver.env, timer.id, now) is True
     with driver.factory() as s:
         assert timers.fire_one(s, driver.env, timer.id, now) is False
-    assert driver.open_steps(case_id) == ["monitoring"]
+    assert driver.open_steps(case_id) == MONITORING_ROUND
     assert len(driver.history(case_id, EventKind.TIMER_FIRED)) == 1
 
 
@@ -149,7 +149,7 @@ def test_any_iso_duration_sets_the_monitoring_interval(driver: Driver, personas:
     assert driver.fire() == 0
     driver.clock.set(due + timedelta(seconds=1))
     assert driver.fire() == 1
-    assert driver.open_steps(case_id) == ["monitoring"]
+    assert driver.open_steps(case_id) == MONITORING_ROUND
 
 
 @pytest.mark.parametrize("interval", ["14 days", "P", "PT", "P1X", "14D", "", "P1DT", "2026-05-01"])
@@ -189,7 +189,7 @@ def test_two_sweepers_at_once_fire_each_timer_exactly_once(driver: Driver, perso
         assert not t.is_alive()
     assert sum(counts) == 6
     for case_id in case_ids:
-        assert driver.open_steps(case_id) == ["monitoring"]
+        assert driver.open_steps(case_id) == MONITORING_ROUND
         assert len(driver.history(case_id, EventKind.TIMER_FIRED)) == 1
         driver.check(case_id)
 
@@ -287,3 +287,34 @@ def test_the_sweeper_wakes_when_the_next_timer_falls_due(driver: Driver, persona
     assert wait(due + timedelta(seconds=0.1), due - timedelta(seconds=0.1)) == 0.0
     # That pass tried it and left it pending (not due for Spiff, say): the next interval.
     assert wait(due + timedelta(seconds=0.2), due + timedelta(seconds=0.1)) == 0.5
+@pytest.mark.parametrize(("interval", "stored", "due"), [
+    ("2週間", "P2W", datetime(2026, 4, 15, tzinfo=UTC)),
+    ("３週間", "P3W", datetime(2026, 4, 22, tzinfo=UTC)),
+    ("14日", "P14D", datetime(2026, 4, 15, tzinfo=UTC)),
+    ("1か月", "P1M", datetime(2026, 5, 1, tzinfo=UTC)),
+    ("1ヶ月", "P1M", datetime(2026, 5, 1, tzinfo=UTC)),
+    ("半月", "P15D", datetime(2026, 4, 16, tzinfo=UTC)),
+])
+def test_the_monitoring_interval_as_a_caseworker_writes_it(driver: Driver, personas: Personas, interval: str,
+                                                           stored: str, due: datetime) -> None:
+    case_id = waiting_case(driver, personas, interval)
+    (timer,) = driver.timers(case_id)
+    assert timer.due_at == due
+    # The workflow and the record hold the period the timer reads.
+    (plan_done,) = [e for e in driver.completions(case_id) if e.step == "plan"]
+    assert plan_done.data["monitoring_interval"] == stored
+
+
+@pytest.mark.parametrize("interval", ["2月", "そのうち", "0日", "週2回"])
+def test_a_period_not_understood_is_explained_in_the_caseworkers_terms(driver: Driver, personas: Personas,
+                                                                        interval: str) -> None:
+    p = personas
+    case_id = driver.start(p.caseworker)
+    driver.complete_step(p.caseworker, case_id, "intake", intake())
+    driver.complete_step(p.secretariat, case_id, "assessment", ASSESSMENT)
+    with pytest.raises(Invalid) as err:
+        driver.complete(p.secretariat, driver.task(case_id, "plan").id, plan(interval))
+    ja, _, en = err.value.fields["monitoring_interval"].partition(" / ")
+    assert "2週間" in ja and "1か月" in ja and "ISO" not in ja
+    assert en and ja.isascii() is False
+    assert driver.timers(case_id) == []

@@ -13,6 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
@@ -85,7 +86,14 @@ MULTI_AGENCY_NODES = {
     "to_participation": ("intermediateThrowEvent", "参加支援へつなぐ", "事務局"),
     "to_monitoring": ("exclusiveGateway", None, "事務局"),
     "monitoring_due": ("intermediateCatchEvent", "モニタリング期日", "事務局"),
+    "gather_role_holders": ("scriptTask", "役割を担う機関", "連携機関"),
+    "monitoring_round": ("parallelGateway", "役割の報告を依頼", "連携機関"),
+    "role_report": ("userTask", "モニタリング：役割の報告", "連携機関"),
+    "reports_closed": ("boundaryEvent", "事務局が判断", "連携機関"),
+    "reports_in": ("endEvent", "報告がそろった", "連携機関"),
+    "reports_not_awaited": ("endEvent", "残りの報告は不要", "連携機関"),
     "monitoring": ("userTask", "5. モニタリング", "事務局"),
+    "monitoring_decided": ("intermediateThrowEvent", "判断した", "事務局"),
     "monitoring_result": ("exclusiveGateway", "モニタリングの結果", "事務局"),
     "closure": ("userTask", "6. 終結（終結時の評価）", "事務局"),
     "closed": ("endEvent", "終結", "事務局"),
@@ -94,6 +102,9 @@ EMERGENCY_NODES = {
     "start": ("startEvent", "緊急事案の発見", "発見機関"),
     "judge_urgency": ("userTask", "1. 危険度・緊急度の判断", "発見機関"),
     "respond": ("userTask", "2. 対応もしくは連携を要請", "発見機関"),
+    "requested": ("parallelGateway", "要請先へ", "連携機関"),
+    "confirm_request": ("userTask", "緊急連携の確認", "連携機関"),
+    "request_confirmed": ("endEvent", "要請先が確認", "連携機関"),
     "end_emergency": ("userTask", "3. 緊急対応終了", "発見機関"),
     "continuing_support": ("userTask", "4. 継続的な支援の判断", "発見機関"),
     "needs_continuation": ("exclusiveGateway", "継続的な支援が必要か", "発見機関"),
@@ -133,7 +144,7 @@ NODES = {"multi_agency": MULTI_AGENCY_NODES, "emergency": EMERGENCY_NODES, "outr
          "participation": PARTICIPATION_NODES}
 PROCESS_NAMES = {"multi_agency": "多機関協働事業による支援の流れ", "emergency": "緊急対応",
                  "outreach": "アウトリーチ等継続支援", "participation": "参加支援"}
-LANES = {"multi_agency": ["つなぎ元", "連携責任者", "事務局"], "emergency": ["発見機関", "事務局"],
+LANES = {"multi_agency": ["つなぎ元", "連携責任者", "事務局", "連携機関"], "emergency": ["発見機関", "事務局", "連携機関"],
          "outreach": ["アウトリーチ受付", "アウトリーチ担当者"], "participation": ["事務局", "参加支援担当者"]}
 
 # user task id -> (formKey, dueIn)
@@ -146,11 +157,13 @@ USER_TASKS = {
         "plan": ("support_plan", "P14D"),
         "meeting": ("support_meeting", "P14D"),
         "monitoring": ("monitoring", "P7D"),
+        "role_report": ("role_report", "P5D"),
         "closure": ("closure", "P14D"),
     },
     "emergency": {
         "judge_urgency": ("emergency_judgement", "PT4H"),
         "respond": ("emergency_response", "P1D"),
+        "confirm_request": ("emergency_request_ack", "PT4H"),
         "end_emergency": ("emergency_end", "P7D"),
         "continuing_support": ("emergency_handover", "P3D"),
     },
@@ -170,7 +183,9 @@ USER_TASKS = {
 # user task id -> the step whose completer gets the task (sameAssigneeAs), per process
 SAME_ASSIGNEE = {"outreach": {"attempt": "attempt", "home_visit": "attempt", "decide": "attempt", "close": "attempt"}}
 # `reportAs`: the record a timer asks for, which the stuck report follows up (monitoring_overdue).
-REPORT_AS = {"multi_agency": {"monitoring": "monitoring"}}
+REPORT_AS = {"multi_agency": {"monitoring": "monitoring", "role_report": "role_report"}}
+# `groupFrom`: the task's group is the one its (multi-instance) data names, not its lane's.
+GROUP_FROM = {"multi_agency": {"role_report": 'role_holder["group"]'}, "emergency": {"confirm_request": "requested_group"}}
 
 # The national standard sheets' fields added to our forms (NATIONAL_FORMS.md), all optional.
 NATIONAL_FIELDS = {
@@ -216,11 +231,13 @@ FORM_FIELDS = {
         {"held_on", "participants", "roles"},
     ),
     "monitoring": ({"next", "progress", "new_issues"}, {"next", "progress"}),
+    "role_report": ({"status", "report"}, {"status", "report"}),
     "closure": ({"evaluation", "outcome", "evaluation_review_held_on", "evaluation_review_result",
                  "evaluation_review_comments", "resource_gaps"} | NATIONAL_FIELDS["closure"], {"evaluation", "outcome"}),
     "emergency_judgement": ({"urgency", "danger_to", "situation"}, {"urgency", "situation"}),
     "emergency_response": ({"action", "requested_groups", "response"}, {"action", "response"}),
     "emergency_end": ({"outcome", "ended_on"}, {"outcome"}),
+    "emergency_request_ack": ({"acknowledged", "action_taken"}, {"acknowledged", "action_taken"}),
     "emergency_handover": ({"continue_support", "reason"}, {"continue_support"}),
     "outreach_referral": (
         {"source", "household_ref", "amount_yen", "months_in_arrears"},
@@ -288,6 +305,8 @@ SAMPLE = {
         ],
     },
     "closure": {"evaluation": "支援が定着した。", "outcome": "established"},
+    "role_report": {"status": "on_track", "report": "週1回の訪問を続けている。"},
+    "emergency_request_ack": {"acknowledged": True, "action_taken": "保健師が同行した。"},
     "emergency_judgement": {"urgency": "high", "danger_to": ["life"], "situation": "室内で倒れている。"},
     "emergency_response": {
         "action": "request",
@@ -348,7 +367,12 @@ def start(parser: SpiffBpmnParser, process_id: str) -> BpmnWorkflow:
 
 
 def ready(wf: BpmnWorkflow) -> list[str]:
-    return sorted(t.task_spec.name for t in wf.get_tasks(state=TaskState.READY, manual=True))
+    return sorted(t.task_spec.bpmn_id for t in wf.get_tasks(state=TaskState.READY, manual=True))
+
+
+def element(spec: Any, node_id: str) -> Any:
+    """The task spec of a diagram element: a multi-instance task's is its instances' (`<id> [child]`)."""
+    return spec.task_specs.get(f"{node_id} [child]") or spec.task_specs[node_id]
 
 
 def settle(wf: BpmnWorkflow) -> None:
@@ -368,7 +392,7 @@ def settle(wf: BpmnWorkflow) -> None:
 
 def complete(wf: BpmnWorkflow, task_id: str, data: dict | None = None) -> None:
     """Complete the READY user task `task_id` with form data valid against its schema."""
-    tasks = [t for t in wf.get_tasks(state=TaskState.READY, manual=True) if t.task_spec.name == task_id]
+    tasks = [t for t in wf.get_tasks(state=TaskState.READY, manual=True) if t.task_spec.bpmn_id == task_id]
     assert tasks, f"{task_id} is not ready; ready: {ready(wf)}"
     task = tasks[0]
     form_key = task.task_spec.extensions["properties"]["formKey"]
@@ -436,7 +460,7 @@ def test_flow_nodes_match_the_contract(parser: SpiffBpmnParser, process_id: str)
     expected = NODES[process_id]
     assert found == {k: v[0] for k, v in expected.items()}
     for node_id, (_, name, lane) in expected.items():
-        task_spec = spec.task_specs[node_id]
+        task_spec = element(spec, node_id)
         if name is not None:
             assert task_spec.bpmn_name == name
         assert task_spec.lane == lane, node_id
@@ -551,7 +575,11 @@ def test_shapes_do_not_overlap_and_sit_in_their_lanes(process_id: str) -> None:
     plane = root.find("bpmndi:BPMNDiagram/bpmndi:BPMNPlane", NS)
     shapes = {s.get("bpmnElement"): bounds(s) for s in plane.findall("bpmndi:BPMNShape", NS)}
     node_ids = [el.get("id") for el in flow_nodes(process)]
+    # A boundary event sits on its task's edge.
+    attached = {(el.get("id"), el.get("attachedToRef")) for el in process.findall("bpmn:boundaryEvent", NS)}
     for a, b in itertools.combinations(node_ids, 2):
+        if (a, b) in attached or (b, a) in attached:
+            continue
         assert not overlaps(shapes[a], shapes[b]), (a, b)
     pool = shapes[root.find("bpmn:collaboration/bpmn:participant", NS).get("id")]
     lanes = process.findall("bpmn:laneSet/bpmn:lane", NS)
@@ -590,11 +618,12 @@ def all_user_tasks() -> list[tuple[str, str, str, str]]:
 def test_user_task_has_form_key_with_valid_schema_and_due_in(
     parser: SpiffBpmnParser, process_id: str, task_id: str, form_key: str, due_in: str
 ) -> None:
-    properties = parser.get_spec(process_id).task_specs[task_id].extensions["properties"]
+    properties = element(parser.get_spec(process_id), task_id).extensions["properties"]
     same = SAME_ASSIGNEE.get(process_id, {}).get(task_id)
     report_as = REPORT_AS.get(process_id, {}).get(task_id)
+    group_from = GROUP_FROM.get(process_id, {}).get(task_id)
     assert properties == {"formKey": form_key, "dueIn": due_in} | ({"sameAssigneeAs": same} if same else {}) | (
-        {"reportAs": report_as} if report_as else {})
+        {"reportAs": report_as} if report_as else {}) | ({"groupFrom": group_from} if group_from else {})
     assert (FORMS / f"{form_key}.json").is_file()
     Draft202012Validator.check_schema(load_form(form_key))
     TimerEventDefinition.parse_iso_duration(due_in)  # raises if not an ISO 8601 duration
@@ -603,7 +632,7 @@ def test_user_task_has_form_key_with_valid_schema_and_due_in(
 @pytest.mark.parametrize("process_id", BPMN_FILES)
 def test_every_user_task_is_in_the_contract(parser: SpiffBpmnParser, process_id: str) -> None:
     spec = parser.get_spec(process_id)
-    user_tasks = {name for name, ts in spec.task_specs.items() if ts.manual}
+    user_tasks = {ts.bpmn_id for ts in spec.task_specs.values() if ts.manual}
     assert user_tasks == set(USER_TASKS[process_id])
 
 
@@ -901,6 +930,10 @@ def _to_first_monitoring(parser: SpiffBpmnParser, interval: str = "PT0S") -> Bpm
     return wf
 
 
+# A monitoring round: the decision, and a report of each of SAMPLE's two role holders.
+ROUND = ["monitoring", "role_report", "role_report"]
+
+
 def monitoring(next_step: str) -> dict:
     return {"next": next_step, "progress": "支援は順調", "new_issues": "特になし"}
 
@@ -908,7 +941,7 @@ def monitoring(next_step: str) -> dict:
 @pytest.mark.parametrize(
     ("next_step", "expected"),
     [
-        ("continue", ["monitoring"]),
+        ("continue", ROUND),
         ("reassess", ["assessment"]),
         ("meeting", ["meeting"]),
         ("close", ["closure"]),
@@ -918,7 +951,7 @@ def test_monitoring_outcome_routes_to_the_right_step(
     parser: SpiffBpmnParser, next_step: str, expected: list[str]
 ) -> None:
     wf = _to_first_monitoring(parser)
-    assert ready(wf) == ["monitoring"]
+    assert ready(wf) == ROUND
     complete(wf, "monitoring", monitoring(next_step))
     assert ready(wf) == expected
     if next_step == "close":
@@ -976,7 +1009,7 @@ def test_monitoring_timer_waits_for_the_interval_in_task_data(parser: SpiffBpmnP
     assert ready(wf) == []  # do_engine_steps alone does not re-check timers
     wf.refresh_timers()
     wf.do_engine_steps()
-    assert ready(wf) == ["monitoring"]
+    assert ready(wf) == ROUND
 
 
 # ---------------------------------------------------------------- raw walks: emergency
@@ -984,10 +1017,16 @@ def test_monitoring_timer_waits_for_the_interval_in_task_data(parser: SpiffBpmnP
 
 def _emergency_until_judgement(parser: SpiffBpmnParser) -> BpmnWorkflow:
     wf = start(parser, "emergency")
-    for task_id in ("judge_urgency", "respond", "end_emergency"):
+    for task_id in ("judge_urgency", "respond"):
         assert ready(wf) == [task_id]
         assert wf.get_tasks(state=TaskState.READY, manual=True)[0].task_spec.lane == "発見機関"
         complete(wf, task_id)
+    # The requested agency confirms in parallel with the finder's next step.
+    assert ready(wf) == ["confirm_request", "end_emergency"]
+    [confirm] = [t for t in wf.get_tasks(state=TaskState.READY, manual=True) if t.task_spec.bpmn_id == "confirm_request"]
+    assert confirm.data["requested_group"] == "choju_anshin"
+    complete(wf, "confirm_request")
+    complete(wf, "end_emergency")
     assert ready(wf) == ["continuing_support"]
     return wf
 

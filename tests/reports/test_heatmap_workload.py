@@ -33,7 +33,7 @@ def by_step(result) -> dict:  # noqa: ANN001
 def test_one_row_per_user_task_in_diagram_order(driver: Driver, personas: Personas) -> None:
     steps = [s.step for s in heat(driver, personas.supervisor).steps]
     assert steps[0] == "intake" and set(steps) == {"intake", "advice", "advice_received", "assessment", "plan",
-                                                   "meeting", "monitoring", "closure"}
+                                                   "meeting", "monitoring", "role_report", "closure"}
 
 
 def test_median_and_p90_of_time_spent_on_completed_tasks(driver: Driver, personas: Personas) -> None:

@@ -8,14 +8,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import cases, writes
+from engine import cases, users, writes
 from engine.errors import Forbidden, Invalid
 from engine.models import CaseEvent, HumanTask, User
 from engine.reports import stuck
 from engine.settings import StuckThresholds, load_stuck_thresholds
 from tests.conftest import Personas
 from tests.engine.messages_support import WAITING
-from tests.engine.support import ASSESSMENT, Driver, intake, meeting, plan
+from tests.engine.support import ASSESSMENT, ROLE_REPORT, Driver, intake, meeting, plan
 
 SECOND = timedelta(seconds=1)
 
@@ -82,6 +82,11 @@ def test_monitoring_overdue_n_days_after_its_timer_fired(driver: Driver, persona
     case_id = to_monitoring(driver, personas)
     fired = driver.clock.now()
     claim(driver, personas.secretariat, case_id, "monitoring")
+    # The role holder (くらし支援課) reports at once, so only the monitoring itself can be late.
+    with driver.factory() as s:
+        holder = users.add_user(s, "kurashi.mori", ["kurashi-shien"], ["staff"], fired, "森 次郎")
+        s.commit()
+    driver.complete_step(holder, case_id, "role_report", ROLE_REPORT)
     driver.clock.set(fired + timedelta(days=7) - SECOND)
     assert reasons(driver, personas.supervisor, case_id) == set()
     driver.clock.set(fired + timedelta(days=7) + SECOND)

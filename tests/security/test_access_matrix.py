@@ -52,6 +52,7 @@ ADMIN_ONLY = {**everyone(FB), "admin": OK}
 ENDPOINTS: dict[str, Endpoint] = {
     "groups.list_groups": Endpoint("GET", "/api/groups", everyone(OK)),
     "groups.me": Endpoint("GET", "/api/me", everyone(OK)),
+    "roles.list_roles": Endpoint("GET", "/api/roles", everyone(OK)),
     "cases.open_case": Endpoint("POST", "/api/cases", {**everyone(OK), "secretariat": OK},
                                 {"process": "emergency", "group": "{own_group}", "data": {"summary": "異臭"}}),
     "cases.list_cases": Endpoint("GET", "/api/cases", everyone(OK)),

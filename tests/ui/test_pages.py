@@ -656,6 +656,8 @@ SAMPLES = {
                 "evaluation_review_result": "approved", "evaluation_review_comments": "終結を承認",
                 "resource_gaps": [{"kind": "housing", "need": "単身高齢者向けの住まい"}], **NATIONAL_SAMPLES["closure"]},
     "emergency_end": {"outcome": "入院", "ended_on": "2026-04-02"},
+    "emergency_request_ack": {"acknowledged": True, "action_taken": "同行訪問"},
+    "role_report": {"status": "concern", "report": "通所が減っている"},
     "emergency_handover": {"continue_support": False, "reason": "退院後の生活"},
     "emergency_judgement": {"urgency": "medium", "danger_to": ["life", "rights"], "situation": "応答なし"},
     "emergency_response": {"action": "request", "requested_groups": ["hoken-yobo", "jutaku"], "response": "救急要請"},
@@ -689,6 +691,8 @@ WIDGETS = {
                 "evaluation_review_result": "radio", "evaluation_review_comments": "textarea", "resource_gaps": "table",
                 **NATIONAL_WIDGETS["closure"]},
     "emergency_end": {"outcome": "textarea", "ended_on": "date"},
+    "emergency_request_ack": {"acknowledged": "checkbox", "action_taken": "textarea"},
+    "role_report": {"status": "radio", "report": "textarea"},
     "emergency_handover": {"continue_support": "yesno", "reason": "textarea"},
     "emergency_judgement": {"urgency": "radio", "danger_to": "checkboxes", "situation": "textarea"},
     "emergency_response": {"action": "radio", "requested_groups": "groups", "response": "textarea"},
@@ -959,7 +963,7 @@ def test_case_page_shows_diagram_marks_timeline_and_schedule(staff, at_assessmen
     assert fire_due(session_factory, env, clock.now()) == 1
     sec = staff("secretariat")
     diagram = sec.get(f"/cases/{at_assessment}/diagram").json
-    assert diagram["current"] == ["monitoring"] and "monitoring_due" in diagram["done"]
+    assert sorted(diagram["current"]) == ["monitoring", "role_report"] and "monitoring_due" in diagram["done"]
     page = text(sec.get(f"/cases/{at_assessment}"))
     assert 'data-kind="timer_fired"' in page and "予定日が到来" in page and "予定されているモニタリングはありません" in page
 

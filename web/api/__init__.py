@@ -151,6 +151,7 @@ def init_app(app: Flask) -> None:
         messages,
         processes,
         reports,
+        roles,
         scheme,
         supervise,
         tasks,
@@ -160,7 +161,7 @@ def init_app(app: Flask) -> None:
     # casefile first among them: its app-wide hook sets the upload's size limit before anything
     # reads a request body (web.create_app's NUL check reads every form).
     for blp in (casefile.blp, groups.blp, cases.blp, tasks.blp, admin.blp, webhooks.blp, messages.blp, scheme.blp, processes.blp,
-                drafts.blp, reports.blp, supervise.blp):
+                drafts.blp, reports.blp, supervise.blp, roles.blp):
         api.register_blueprint(blp)
 
     @app.errorhandler(DomainError)

@@ -52,6 +52,23 @@ class TaskDetailOut(TaskOut):
     data = fields.Dict(metadata={"description": "draft or values known from earlier steps, to prefill the form"})
 
 
+class RoleOut(Schema):
+    """A role one of the caller's groups holds in a case (支援会議の役割分担)."""
+
+    case_id = fields.String(required=True)
+    case_number = fields.String(required=True)
+    process = fields.String(required=True)
+    status = fields.String(required=True)
+    summary = fields.String()
+    group = fields.String(required=True, metadata={"description": "the caller's group holding the role"})
+    role = fields.String(required=True, metadata={"description": "the role, as the support meeting recorded it"})
+    since = fields.DateTime(required=True)
+    current_steps = fields.List(fields.String(), metadata={"description": "where the case is now: its open steps' "
+                                                                           "names, else the timers it waits for"})
+    report_task = fields.Dict(allow_none=True, metadata={"description": "the group's open report of this monitoring "
+                                                                        "round: {id, due_at}; null when none is asked"})
+
+
 class HistoryOut(Schema):
     id = fields.Integer()
     at = fields.DateTime()

@@ -25,7 +25,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from engine import cases, escalation, repair, users
+from engine import cases, escalation, repair, role_holders, users
 from engine import queue as work_queue
 from engine.access import can_work_on, sees_every_case
 from engine.errors import Conflict, Forbidden, Invalid, WorkflowFailed
@@ -107,8 +107,9 @@ def queue() -> Any:
     # Bulk reassignment offers the members of every group on the page.
     bulk_members = work_queue.group_members(db.session, sorted({i.group_id for i in items if i.group_id})) \
         if may_repair and items else {}
+    held = role_holders.held_roles(db.session, engine_env(), g.actor, now())
     return render_template(
-        "ui/queue.html", items=items, total=total, page=page, pages=pages, filters=filters, groups=groups,
+        "ui/queue.html", held=held, items=items, total=total, page=page, pages=pages, filters=filters, groups=groups,
         my_groups=[groups[gid] for gid in g.actor.group_ids if gid in groups], members=members,
         supervisor=supervisor, processes=processes, page_url=page_url, filtered=bool(active), at=at,
         here=request.full_path.rstrip("?"), first=(page - 1) * PAGE_SIZE + 1,
@@ -217,9 +218,16 @@ def _render_task(row: HumanTask, schema: dict[str, Any] | None, values: dict[str
     if confirmation:  # no form: the step's documentation says what to confirm
         info = cases.step_info(engine_env(), row)
         schema = {"description": info.documentation} if info and info.documentation else {}
+    previous = cases.previous_round(db.session, row) if row.state == TaskState.OPEN else None
+    if previous is not None:
+        info = cases.step_info(engine_env(), row)
+        form = engine_env().specs.for_case(row.case).forms.get(info.form_key) if info and info.form_key else None
+        previous = {"event": previous, "answers": forms.describe(form, previous.data, groups)}
     return render_template(
         "ui/task.html", task=row, case=row.case, schema=schema or {}, fields=fields, errors=errors or {},
-        confirmation=confirmation,
+        confirmation=confirmation, previous=previous,
+        reports=role_holders.round_reports(db.session, engine_env(), row) if row.state == TaskState.OPEN else None,
+        held_role=role_holders.role_of(db.session, row.case_id, row.group_id),
         loose_errors=loose, groups=groups, earlier=_earlier_steps(row.case, row.id), assignee=assignee,
         can_work=row.state == TaskState.OPEN and can_work_on(g.actor, row), at=now(), message=message,
         process_name=engine_env().specs.for_case(row.case).spec.description or row.process_key,
