@@ -55,7 +55,8 @@ def test_two_people_completing_the_same_task_exactly_one_wins(driver: Driver, pe
     data = {"assessment": ASSESSMENT, "plan": plan("P1D"), "monitoring": monitoring("reassess")}
     completed = 0
     for round_no in range(ROUNDS):
-        (task,) = driver.open_tasks(case_id)
+        # The role holder's report of each monitoring round is someone else's task.
+        (task,) = [t for t in driver.open_tasks(case_id) if t.step != "role_report"]
         assert task.step in data
         version = driver.case(case_id).version
         history = len(driver.history(case_id))
@@ -89,7 +90,8 @@ def test_two_people_completing_the_same_task_exactly_one_wins(driver: Driver, pe
             driver.clock.advance(days=2)
             assert driver.fire() == 1
     assert len(driver.completions(case_id)) == completed + 1  # + intake
-    assert len(driver.history(case_id, EventKind.TASK_CREATED)) == completed + 2  # + intake, + the open one
+    created = [e for e in driver.history(case_id, EventKind.TASK_CREATED) if e.step != "role_report"]
+    assert len(created) == completed + 2  # + intake, + the open one
 
 
 def test_two_people_claiming_the_same_task_exactly_one_wins(driver: Driver, personas: Personas) -> None:

@@ -221,7 +221,7 @@ def test_a_broken_timer_is_undone_alone_and_the_rest_of_its_batch_fires(
             assert (after.version, after.state) == (before.version, before.state)
         else:
             assert timer.status == TimerStatus.FIRED and timer.fired_at == now
-            assert driver.open_steps(case_id) == ["monitoring"]
+            assert driver.open_steps(case_id) == MONITORING_ROUND
             assert len(driver.history(case_id, EventKind.TIMER_FIRED)) == 1
             driver.check(case_id)
     with driver.factory() as s:
@@ -246,9 +246,10 @@ def test_timers_fired_in_one_batch_each_leave_their_own_records(driver: Driver, 
         assert sorted(r.case_id for r in records) == sorted(case_ids)
         assert {r.case_id: r.detail["timer_id"] for r in records} == {
             c: driver.timers(c)[0].id for c in case_ids}
-        # Each fire tells the outbox the timer fired and the monitoring task opened.
+        # Each fire tells the outbox the timer fired and the round's tasks opened (the
+        # secretariat's monitoring and the role holder's report).
         kinds = s.scalars(select(OutboxEvent.kind).order_by(OutboxEvent.id).offset(events_before)).all()
-        assert sorted(kinds) == sorted([OutboxKind.TIMER_FIRED, OutboxKind.TASK_CREATED] * 6)
+        assert sorted(kinds) == sorted(([OutboxKind.TIMER_FIRED] + [OutboxKind.TASK_CREATED] * len(MONITORING_ROUND)) * 6)
         assert audit.verify(s).ok
     for case_id in case_ids:
         assert driver.case(case_id).last_event_at == now

@@ -105,7 +105,8 @@ ENDPOINTS: dict[str, Endpoint] = {
                                       {**everyone(FB), "lead": NF, "admin": NF}, {}),
     # the case is not in error: the lead is told so (409)
     "supervise.retry": Endpoint("POST", "/api/cases/{case}/retry", {**everyone(FB), "lead": "409", "admin": NF}, {}),
-    "supervise.move": Endpoint("POST", "/api/cases/{case}/move", {**everyone(FB), "lead": OK, "admin": NF},
+    # on a case at one step (the monitoring round's case is at two: the decision and the report)
+    "supervise.move": Endpoint("POST", "/api/cases/{single_case}/move", {**everyone(FB), "lead": OK, "admin": NF},
                                {"to_step": "closure", "reason": "支援の終結"}),
     # a result per task: the administrator's says not_found
     "supervise.assign_many": Endpoint("POST", "/api/tasks/assign", {**everyone(FB), "lead": OK, "admin": OK},
@@ -211,7 +212,9 @@ def world(api, personas, clock, session_factory, env, session):  # noqa: ANN001,
     step(sec, "meeting", MEETING)
     clock.advance(days=15)
     assert fire_due(session_factory, env, clock.now()) == 1
-    task = sec.get(f"/api/cases/{case['id']}").json["open_tasks"][0]
+    # The round's report of the role holder is in: the case is at its monitoring step alone.
+    step(api("elder_care"), "role_report", {"status": "on_track", "report": "見守りを続けている"})
+    task = next(t for t in sec.get(f"/api/cases/{case['id']}").json["open_tasks"] if t["step"] == "monitoring")
     page_session, _ = sessions.add(session, personas.outsider, clock.now(), user_agent="a browser")
     session.commit()
     # a subscription with one dead event (its ping), to re-send
@@ -225,7 +228,8 @@ def world(api, personas, clock, session_factory, env, session):  # noqa: ANN001,
     attachment = ref.client.post(f"/api/cases/{case['id']}/attachments", headers=ref.headers,
                                  data={"file": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "a.pdf")},
                                  content_type="multipart/form-data").json
-    return {"case": case["id"], "task": task["id"], "session": page_session.id, "webhook": hook["id"],
+    single = ref.post("/api/cases", json={"process": "multi_agency", "data": {"summary": "相談"}}).json
+    return {"case": case["id"], "single_case": single["id"], "task": task["id"], "session": page_session.id, "webhook": hook["id"],
             "event": event, "note": note["id"], "attachment": attachment["id"]}
 
 
@@ -240,7 +244,7 @@ def test_access_matrix(endpoint: str, relation: str, world, api, personas, app) 
     values = {"case": world["case"], "task": world["task"], "token": token_id, "user": "wakamono.ito",
               "session": world["session"],
               "own_group": persona.group_ids[0], "webhook": world["webhook"], "event": world["event"],
-              "note": world["note"], "attachment": world["attachment"]}
+              "note": world["note"], "attachment": world["attachment"], "single_case": world["single_case"]}
     url = rule.url.format(**values)
     body = _fill(rule.body, values)
     response = client.client.open(url, method=rule.method, json=body, headers=client.headers)
