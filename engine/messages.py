@@ -22,7 +22,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from engine import limits, runtime
@@ -85,20 +85,32 @@ def correlation_key(correlation: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-_WAITS_OF_CASE = (select(MessageWait.__table__.c.id, MessageWait.__table__.c.task_id,
-                         MessageWait.__table__.c.correlation, MessageWait.__table__.c.correlation_key)
-                  .where(MessageWait.__table__.c.case_id == bindparam("case_id")))
+_WAITS = MessageWait.__table__
+_WAITS_OF_CASE = (select(_WAITS.c.id, _WAITS.c.task_id, _WAITS.c.correlation, _WAITS.c.correlation_key)
+                  .where(_WAITS.c.case_id == bindparam("case_id")))
+# Core statements on the session's connection: a monitoring round adds and removes waits (the
+# role reports' boundary signals) at every step, and an ORM delete or add would cost a
+# synchronisation of the session or a flush each time. Nothing reads these rows back as objects
+# in the transaction that writes them.
+_DROP_WAITS = _WAITS.delete().where(_WAITS.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_WAIT = _WAITS.insert()
+_SET_EXPECTED = (update(_WAITS).where(_WAITS.c.id == bindparam("wait_id"))
+                 .values(correlation=bindparam("correlation"), correlation_key=bindparam("key")))
 
 
-def sync_waits(session: Session, case: Case, wf: Any, now: datetime) -> None:
-    """Bring the case's message_waits rows in line with the catches its workflow waits at."""
-    waiting = {str(task.id): (task, kind, name, expected) for task, kind, name, expected in runtime.waiting_catches(wf)}
-    # Plain rows, not objects: most steps find nothing to change here.
-    table = MessageWait.__table__
-    rows = {r.task_id: r for r in session.connection().execute(_WAITS_OF_CASE, {"case_id": case.id})}
+def sync_waits(session: Session, case: Case, wf: Any, now: datetime,
+               catches: list[tuple[Any, str, str, dict[str, Any] | None]] | None = None) -> None:
+    """Bring the case's message_waits rows in line with the catches its workflow waits at
+    (`catches`: `runtime.waiting_catches(wf)`, when the caller has it already)."""
+    if catches is None:
+        catches = runtime.waiting_catches(wf)
+    waiting = {str(task.id): (task, kind, name, expected) for task, kind, name, expected in catches}
+    conn = session.connection()
+    rows = {r.task_id: r for r in conn.execute(_WAITS_OF_CASE, {"case_id": case.id})}
     gone = [r.id for task_id, r in rows.items() if task_id not in waiting]
     if gone:
-        session.execute(delete(MessageWait).where(MessageWait.id.in_(gone)))
+        conn.execute(_DROP_WAITS, {"ids": gone})
+    added = []
     for task_id, (task, kind, name, expected) in waiting.items():
         plain = json.loads(json.dumps(expected, default=str)) if expected is not None else None
         key = correlation_key(expected) if expected is not None else None
@@ -106,13 +118,14 @@ def sync_waits(session: Session, case: Case, wf: Any, now: datetime) -> None:
         if row is not None:
             # A catch's expectation can change while it waits (an earlier message set the key).
             if (row.correlation, row.correlation_key) != (plain, key):
-                session.execute(update(table).where(table.c.id == row.id)
-                                .values(correlation=plain, correlation_key=key))
+                conn.execute(_SET_EXPECTED, {"wait_id": row.id, "correlation": plain, "key": key})
             continue
-        session.add(MessageWait(case_id=case.id, process_key=case.process_key, task_id=task_id, kind=kind,
-                                name=name, step=task.task_spec.bpmn_id,
-                                step_name=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
-                                correlation=plain, correlation_key=key, since=now))
+        added.append({"case_id": case.id, "process_key": case.process_key, "task_id": task_id, "kind": kind,
+                      "name": name, "step": task.task_spec.bpmn_id,
+                      "step_name": task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+                      "correlation": plain, "correlation_key": key, "since": now})
+    if added:
+        conn.execute(_INSERT_WAIT, added)
 
 
 def find_wait(session: Session, name: str, correlation: dict[str, Any], process_key: str | None) -> MessageWait | None:

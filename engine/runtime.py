@@ -17,6 +17,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -306,8 +307,12 @@ def waiting_catches(wf: BpmnWorkflow) -> list[tuple[Any, str, str, dict[str, Any
     receive task waiting for a message or signal. The expected correlation is {property:
     value}: what the workflow already holds for the property (from an earlier message), else
     the property's retrieval expression over the task's data; None if neither is known."""
+    return _catches([*wf.get_tasks(state=SpiffState.WAITING), *_triggers(wf)])
+
+
+def _catches(tasks: list[Any]) -> list[tuple[Any, str, str, dict[str, Any] | None]]:
     out = []
-    for task in [*wf.get_tasks(state=SpiffState.WAITING), *_triggers(wf)]:
+    for task in tasks:
         definition = getattr(task.task_spec, "event_definition", None)
         if isinstance(definition, SignalEventDefinition):
             out.append((task, "signal", definition.name, {}))
@@ -339,6 +344,31 @@ def stuck_at(wf: BpmnWorkflow) -> list[str] | None:
             or wf.get_tasks(state=SpiffState.READY):
         return None
     return sorted({t.task_spec.bpmn_id or t.task_spec.name for t in wf.get_tasks(state=SpiffState.WAITING)})
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """What a workflow waits for, from one walk of its task tree: its ready user tasks, its
+    waiting timers (task, due ISO string) and its waiting message and signal catches (as
+    `waiting_catches` gives them)."""
+
+    ready: list[Any]
+    timers: list[tuple[Any, str]]
+    catches: list[tuple[Any, str, str, dict[str, Any] | None]]
+
+
+def tokens(wf: BpmnWorkflow) -> Tokens:
+    ready, timers, waiting = [], [], []
+    for task in wf.get_tasks(state=SpiffState.READY | SpiffState.WAITING):
+        if task.state == SpiffState.READY:
+            if task.task_spec.manual:
+                ready.append(task)
+            continue
+        waiting.append(task)
+        value = task._get_internal_data("event_value")
+        if isinstance(value, str):
+            timers.append((task, value))
+    return Tokens(ready, timers, _catches([*waiting, *_triggers(wf)]))
 
 
 def ready_user_tasks(wf: BpmnWorkflow) -> list[Any]:

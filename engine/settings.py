@@ -65,6 +65,9 @@ class Settings:
     config_dir: Path = field(default_factory=lambda: Path(os.environ.get("TSUNAGU_CONFIG", ROOT / "config")))
     # Seconds between timer sweeps; a due timer fires within one interval plus its own work.
     sweep_interval: float = float(os.environ.get("TSUNAGU_SWEEP_INTERVAL", "0.5"))
+    # How many cases' deserialized workflows a process keeps between steps (engine.workflows);
+    # 0: none, every step loads its case's stored state.
+    workflow_cache: int = field(default_factory=lambda: _int_env("TSUNAGU_WORKFLOW_CACHE", 256))
     # Reverse proxies in front of the server whose X-Forwarded-For / -Proto are believed (0:
     # none, the headers are ignored and the client address is the connection's).
     trusted_proxies: int = field(default_factory=lambda: _int_env("TSUNAGU_TRUSTED_PROXIES", 0))

@@ -386,7 +386,8 @@ def migrate_case(session: Session, env: Env, actor: User | None, case_id: str, f
     realign(wf, target, now, env.settings.script_limits)
     case.definition_id, case.definition = new.id, new
     _follow_steps(session, env, case, target, wf)
-    writes.sync(session, env, case, target, wf, actor, now)
+    # Realigned in place onto the new spec: its next step starts from the stored state.
+    writes.sync(session, env, case, target, wf, actor, now, reuse=False)
     change = {"from": old.version, "to": new.version}
     writes.history(session, case, EventKind.CASE_MIGRATED, now, actor, data=change)
     writes.emit(session, OutboxKind.CASE_MIGRATED, case, now, from_version=old.version, to_version=new.version)

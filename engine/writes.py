@@ -19,8 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 
-from engine import forms, messages, roles, runtime, search
+from engine import forms, messages, roles, runtime, search, workflows
 from engine.access import MEETING_SOURCE
 from engine.db import begin_write
 from engine.env import Env
@@ -76,8 +77,15 @@ _INSERT_TASK = _TASKS.insert()
 # Not `draft`: left out it is SQL NULL, as an ORM insert leaves it (a JSON column given None
 # would store JSON null).
 _TASK_COLUMNS = [c.key for c in _TASKS.columns if c.key != "draft"]
-_OPEN_TASK_IDS = select(_TASKS.c.id).where(_TASKS.c.case_id == bindparam("case_id"),
-                                           _TASKS.c.state == TaskState.OPEN)
+_OPEN_TASKS = select(_TASKS.c.id, _TASKS.c.step, _TASKS.c.name).where(_TASKS.c.case_id == bindparam("case_id"),
+                                                                     _TASKS.c.state == TaskState.OPEN)
+_SET_TASKS_STATE = (update(_TASKS).where(_TASKS.c.id.in_(bindparam("ids", expanding=True)))
+                    .values(state=bindparam("state")))
+_SET_TIMERS_STATUS = (update(_TIMERS).where(_TIMERS.c.id.in_(bindparam("ids", expanding=True)))
+                      .values(status=bindparam("status")))
+_MEMBERS = CaseMember.__table__
+_MEMBER_GROUPS = select(_MEMBERS.c.group_id).where(_MEMBERS.c.case_id == bindparam("case_id"))
+_INSERT_MEMBER = _MEMBERS.insert()
 _CASES = Case.__table__
 _MOVE_LAST_EVENT = (update(_CASES).where(_CASES.c.id == bindparam("case_id"),
                                          or_(_CASES.c.last_event_at.is_(None), _CASES.c.last_event_at < bindparam("at")))
@@ -216,12 +224,20 @@ class _DefinitionOf:
 def load_read(session: Session, env: Env, case: Case) -> tuple[LoadedDefinition, Any]:
     """`load` for a case read with `read_case`."""
     defn = env.specs.for_case(_DefinitionOf(session, case.definition_id))
-    return defn, runtime.load(defn, case.state, case.serializer_version)
+    return defn, workflow_of(env, defn, case)
 
 
 def load(env: Env, case: Case) -> tuple[LoadedDefinition, Any]:
+    """The case's definition and its workflow, to run a step on and `sync`: the workflow this
+    process last stored for the case when the row still holds that state, else its stored state
+    deserialized."""
     defn = env.specs.for_case(case)
-    return defn, runtime.load(defn, case.state, case.serializer_version)
+    return defn, workflow_of(env, defn, case)
+
+
+def workflow_of(env: Env, defn: LoadedDefinition, case: Case) -> Any:
+    cached = env.workflows.take(case.id, case.state, case.serializer_version, defn)
+    return cached if cached is not None else runtime.load(defn, case.state, case.serializer_version)
 
 
 def workflow_failure(exc: Exception) -> WorkflowFailed:
@@ -241,22 +257,29 @@ def workflow_failure(exc: Exception) -> WorkflowFailed:
 
 
 def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any, actor: User | None,
-          now: datetime, context: dict[str, Any] | None = None, handing_group: str | None = None) -> None:
-    """Bring our rows in line with the workflow after it moved, then store its state.
+          now: datetime, context: dict[str, Any] | None = None, handing_group: str | None = None,
+          reuse: bool = True) -> None:
+    """Bring our rows in line with the workflow after it moved, then store its state (and keep
+    `wf` for the case's next step once this transaction commits, unless `reuse` is False).
     `handing_group` holds the step just completed: it refers any case handed over."""
     # One flush of what the command changed on its objects (the completed task, say), then
     # plain Core reads and writes: the projection's queries see it, and none of them pays
     # for an autoflush or for building ORM objects it only compares ids of.
     session.flush()
-    ready = {str(t.id): t for t in runtime.ready_user_tasks(wf)}
+    tokens = runtime.tokens(wf)
+    ready = {str(t.id): t for t in tokens.ready}
     conn = session.connection()
-    open_ids = set(conn.execute(_OPEN_TASK_IDS, {"case_id": case.id}).scalars())
-    for task_id in sorted(open_ids - ready.keys()):
-        row = session.get(HumanTask, task_id)  # rare: through the ORM, so a loaded object stays true
-        row.state = TaskState.CANCELLED
-        history(session, case, EventKind.TASK_CANCELLED, now, None, row.step, row.name, row.id)
+    open_rows = {row.id: row for row in conn.execute(_OPEN_TASKS, {"case_id": case.id})}
+    cancelled = sorted(open_rows.keys() - ready.keys())
+    if cancelled:
+        conn.execute(_SET_TASKS_STATE, {"ids": cancelled, "state": TaskState.CANCELLED})
+        for task_id in cancelled:
+            row = open_rows[task_id]
+            _set_loaded(session, HumanTask, task_id, state=TaskState.CANCELLED)
+            history(session, case, EventKind.TASK_CANCELLED, now, None, row.step, row.name, task_id)
+    members: set[str] | None = None
     for task_id, task in ready.items():
-        if task_id in open_ids:
+        if task_id in open_rows:
             continue
         step = task.task_spec.bpmn_id
         info = defn.steps[step]
@@ -270,16 +293,22 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
         if info.same_assignee_as:
             _keep_assignee(session, case, row, info.same_assignee_as, now)
         if info.group_from and row.group_id and row.group_id not in env.org.case_wide_groups:
-            _join(session, case, row.group_id, step, now)
+            if members is None:
+                members = set(conn.execute(_MEMBER_GROUPS, {"case_id": case.id}).scalars())
+            if row.group_id not in members:
+                members.add(row.group_id)
+                _join(session, case, row.group_id, step, now)
         # `row` stays a plain object (not added): a Core insert, as for history.
         # Columns left unset are left out, so their server defaults apply (escalation_level 0).
         conn.execute(_INSERT_TASK, {key: value for key in _TASK_COLUMNS if (value := getattr(row, key)) is not None})
 
-    waiting = {str(t.id): (t, due) for t, due in runtime.waiting_timers(wf)}
+    waiting = {str(t.id): (t, due) for t, due in tokens.timers}
     pending = {task_id: timer_id for task_id, timer_id in conn.execute(_PENDING_TIMERS, {"case_id": case.id})}
     gone = [timer_id for task_id, timer_id in pending.items() if task_id not in waiting]
-    for timer_id in gone:
-        session.get(Timer, timer_id).status = TimerStatus.CANCELLED  # rare, as for tasks
+    if gone:
+        conn.execute(_SET_TIMERS_STATUS, {"ids": gone, "status": TimerStatus.CANCELLED})
+        for timer_id in gone:
+            _set_loaded(session, Timer, timer_id, status=TimerStatus.CANCELLED)
     for task_id, (task, due_text) in waiting.items():
         if task_id in pending:
             continue
@@ -291,7 +320,7 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
         history(session, case, EventKind.TIMER_SCHEDULED, now, None, task.task_spec.bpmn_id, name, task_id,
                  {"due_at": due.isoformat()})
 
-    messages.sync_waits(session, case, wf, now)
+    messages.sync_waits(session, case, wf, now, tokens.catches)
 
     for event in wf.get_events():
         target = defn.message_routes.get(getattr(event.event_definition, "name", None))
@@ -321,6 +350,10 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
     case.state = runtime.dump(wf)
     case.serializer_version = runtime.SERIALIZER_VERSION
     case.updated_at = now
+    if reuse:
+        env.workflows.hold(conn, case.id, case.state, case.serializer_version, defn, wf)
+    else:
+        workflows.release(conn, case.id)
 
 
 def task_group(env: Env, case: Case, info: Any, data: dict[str, Any]) -> str | None:
@@ -338,9 +371,18 @@ def task_group(env: Env, case: Case, info: Any, data: dict[str, Any]) -> str | N
 
 def _join(session: Session, case: Case, group_id: str, step: str, now: datetime) -> None:
     """A group the diagram names for a task (an agency asked to help) joins the case, so that it
-    sees what it is asked about."""
-    if session.get(CaseMember, (case.id, group_id)) is None:
-        session.add(CaseMember(case_id=case.id, group_id=group_id, source=step[:32], since=now))
+    sees what it is asked about (`sync` has seen that it has not yet)."""
+    session.connection().execute(_INSERT_MEMBER, {"case_id": case.id, "group_id": group_id, "source": step[:32],
+                                                  "since": now})
+
+
+def _set_loaded(session: Session, model: type, key: Any, **values: Any) -> None:
+    """After a Core UPDATE of a row: the session's object of it, if it holds one, says so too
+    (as committed, so no flush writes it again)."""
+    loaded = session.identity_map.get(identity_key(model, key))
+    if loaded is not None:
+        for name, value in values.items():
+            set_committed_value(loaded, name, value)
 
 
 def _keep_assignee(session: Session, case: Case, row: HumanTask, step: str, now: datetime) -> None:
