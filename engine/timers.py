@@ -64,10 +64,12 @@ _CLAIM_BY_ID = _claim_statement(_FREE_BY_ID)
 _CLAIM_NEXT = _claim_statement(_NEXT_FREE)
 
 
+_DUE_IDS = (select(_TIMERS.c.id).where(_TIMERS.c.status == TimerStatus.PENDING, _TIMERS.c.due_at < bindparam("now"))
+            .order_by(_TIMERS.c.due_at, _TIMERS.c.id).limit(bindparam("limit", literal_execute=False)))
+
+
 def due_timer_ids(session: Session, now: datetime, limit: int) -> list[int]:
-    stmt = (select(Timer.id).where(Timer.status == TimerStatus.PENDING, Timer.due_at < now)
-            .order_by(Timer.due_at, Timer.id).limit(limit))
-    return list(session.scalars(stmt))
+    return list(session.connection().execute(_DUE_IDS, {"now": now, "limit": limit}).scalars())
 
 
 def next_due(session: Session, now: datetime) -> datetime | None:
@@ -119,10 +121,11 @@ def _fire(session: Session, env: Env, timer: Any, now: datetime, audits: list[au
     if task is not None and task.state == SpiffState.WAITING:
         # Spiff does not see it as due (e.g. the diagram changed the due time): not ours to force.
         return NOT_DUE
-    writes.history(session, case, EventKind.TIMER_FIRED, now, None, timer.step, timer.step_name, timer.task_id,
-             {"due_at": timer.due_at.isoformat()})
-    writes.emit(session, OutboxKind.TIMER_FIRED, case, now, step=timer.step, due_at=timer.due_at.isoformat())
-    writes.sync(session, env, case, defn, wf, None, now)
+    with writes.batched(session):
+        writes.history(session, case, EventKind.TIMER_FIRED, now, None, timer.step, timer.step_name,
+                       timer.task_id, {"due_at": timer.due_at.isoformat()})
+        writes.emit(session, OutboxKind.TIMER_FIRED, case, now, step=timer.step, due_at=timer.due_at.isoformat())
+        writes.sync(session, env, case, defn, wf, None, now)
     writes.save_case(session, case)
     # Whatever sync changed through the session goes out now, inside the timer's savepoint.
     session.flush()

@@ -10,11 +10,14 @@ case events and outbox events; `open_case` the only way a case comes to exist.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.event import listens_for
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -161,31 +164,122 @@ def _prefix_candidates(process_key: str) -> list[str]:
 def history(session: Session, case: Case, kind: EventKind, now: datetime, actor: User | None,
              step: str | None = None, step_name: str | None = None, task_id: str | None = None,
              data: dict[str, Any] | None = None) -> None:
-    # A Core insert, executed at once: nothing reads the row back as an object, and an ORM add
-    # would cost a unit-of-work flush (and trigger the autoflush of every later query).
+    # A Core insert: nothing reads the row back as an object, and an ORM add would cost a
+    # unit-of-work flush (and trigger the autoflush of every later query). Within `batched`
+    # (a step's projection) it joins the step's other rows in one executemany.
     if kind in SYSTEM_EVENTS:
         actor = None
-    session.connection().execute(_INSERT_EVENT, {"case_id": case.id, "at": now, "actor_id": actor.id if actor else None,
-                                                    "kind": kind, "step": step, "step_name": step_name,
-                                                    "task_id": task_id, "data": data})
+    _insert(session, _INSERT_EVENT, {"case_id": case.id, "at": now, "actor_id": actor.id if actor else None,
+                                     "kind": kind, "step": step, "step_name": step_name, "task_id": task_id,
+                                     "data": data})
     # Kept with the history row it mirrors, so the stuck report's `idle` reads one indexed column.
-    # A plain UPDATE, not an attribute change: it must not bump the case's version, or a claim
-    # would collide with a concurrent completion of another task of the same case. Once per
-    # instant: a step writes several history rows at the same `now`.
+    # Not written here: a step's state write (`sync`) carries it in its own UPDATE, and what no
+    # state write follows (a claim, a note) is written once before the commit (`_move_last_events`)
+    # as a plain UPDATE that does not bump the case's version (or a claim would collide with a
+    # concurrent completion of another task of the same case). Once per instant: a step writes
+    # several history rows at the same `now`.
     if case.last_event_at is None or now > case.last_event_at:
-        session.connection().execute(_MOVE_LAST_EVENT, {"case_id": case.id, "at": now})
-        set_committed_value(case, "last_event_at", now)
+        moved = session.info.setdefault(LAST_EVENTS, {})
+        if moved.get(case.id) is None or now > moved[case.id]:
+            moved[case.id] = now
+
+
+# {case id: when} of history written in the session's transaction and not yet on the case row.
+LAST_EVENTS = "tsunagu.last_events"
+
+
+def take_last_event(session: Session, case: Case) -> None:
+    """Put the case's pending `last_event_at` on the case itself, for the state write to carry."""
+    at = session.info.get(LAST_EVENTS, {}).pop(case.id, None)
+    if at is not None and (case.last_event_at is None or at > case.last_event_at):
+        case.last_event_at = at
+
+
+@listens_for(Session, "before_commit")
+def _move_last_events(session: Session) -> None:
+    moved = session.info.pop(LAST_EVENTS, None)
+    if not moved:
+        return
+    conn = session.connection()
+    for case_id, at in moved.items():
+        conn.execute(_MOVE_LAST_EVENT, {"case_id": case_id, "at": at})
+        loaded = session.identity_map.get(identity_key(Case, case_id))
+        if loaded is not None and (loaded.last_event_at is None or at > loaded.last_event_at):
+            set_committed_value(loaded, "last_event_at", at)
+
+
+_SAVEPOINT_EVENTS = "tsunagu.last_events.at_savepoint"
+
+
+@listens_for(Session, "after_transaction_create")
+def _remember_last_events(session: Session, transaction: Any) -> None:
+    if transaction.nested:
+        saved = session.info.setdefault(_SAVEPOINT_EVENTS, {})
+        saved[id(transaction)] = dict(session.info.get(LAST_EVENTS, {}))
+
+
+@listens_for(Session, "after_soft_rollback")
+def _forget_last_events(session: Session, transaction: Any) -> None:
+    # Whatever history a rolled-back transaction (or savepoint) wrote is gone with it.
+    saved = session.info.get(_SAVEPOINT_EVENTS, {}).pop(id(transaction), None)
+    if transaction.nested and saved is not None:
+        session.info[LAST_EVENTS] = saved
+    else:
+        session.info.pop(LAST_EVENTS, None)
+        session.info.pop(_SAVEPOINT_EVENTS, None)
+
+
+@listens_for(Session, "after_transaction_end")
+def _drop_savepoint_events(session: Session, transaction: Any) -> None:
+    # (A savepoint's own end comes before its rollback's event, so its snapshot stays until then.)
+    if transaction.parent is None:
+        session.info.pop(_SAVEPOINT_EVENTS, None)
+        session.info.pop(LAST_EVENTS, None)
 
 
 def emit(session: Session, kind: OutboxKind, case: Case, now: datetime, **payload: Any) -> None:
     body = {"case_id": case.id, "case_number": case.number, "process": case.process_key, **payload}
-    session.connection().execute(_INSERT_OUTBOX, {"kind": kind, "case_id": case.id, "payload": body,
-                                                  "created_at": now, "delivered_at": None, "attempts": 0})
+    _insert(session, _INSERT_OUTBOX, {"kind": kind, "case_id": case.id, "payload": body, "created_at": now,
+                                      "delivered_at": None, "attempts": 0})
+
+
+# {insert statement: rows} a `batched` block has yet to write.
+_BATCH = "tsunagu.batch"
+
+
+def _insert(session: Session, statement: Any, row: dict[str, Any]) -> None:
+    batch = session.info.get(_BATCH)
+    if batch is None:
+        session.connection().execute(statement, row)
+    else:
+        batch.setdefault(statement, []).append(row)
+
+
+@contextmanager
+def batched(session: Session) -> Iterator[None]:
+    """History and outbox rows written inside go out together when the block ends (one
+    executemany per table, in the order they were written), not one statement each. Only for
+    code that reads neither table back before the block ends (nested blocks join the outer one);
+    an exception discards them with the transaction it rolls back."""
+    if _BATCH in session.info:
+        yield
+        return
+    batch: dict[Any, list[dict[str, Any]]] = {}
+    session.info[_BATCH] = batch
+    try:
+        yield
+    except BaseException:
+        session.info.pop(_BATCH, None)
+        raise
+    session.info.pop(_BATCH, None)
+    conn = session.connection()
+    for statement, rows in batch.items():
+        conn.execute(statement, rows)
 
 
 _CASE_ROW = select(_CASES).where(_CASES.c.id == bindparam("case_id"))
-# What `sync` may change on a case (besides last_event_at, which `history` moves itself).
-_SAVED = ("status", "error", "completed_at", "state", "serializer_version", "updated_at")
+# What `sync` may change on a case.
+_SAVED = ("status", "error", "completed_at", "state", "serializer_version", "updated_at", "last_event_at")
 _SAVE_CASE = (update(_CASES).where(_CASES.c.id == bindparam("case_id"), _CASES.c.version == bindparam("loaded"))
               .values({**{k: bindparam(f"new_{k}") for k in _SAVED}, "version": bindparam("new_version")}))
 
@@ -257,11 +351,19 @@ def workflow_failure(exc: Exception) -> WorkflowFailed:
 
 
 def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any, actor: User | None,
-          now: datetime, context: dict[str, Any] | None = None, handing_group: str | None = None,
-          reuse: bool = True) -> None:
+         now: datetime, context: dict[str, Any] | None = None, handing_group: str | None = None,
+         reuse: bool = True) -> None:
     """Bring our rows in line with the workflow after it moved, then store its state (and keep
     `wf` for the case's next step once this transaction commits, unless `reuse` is False).
     `handing_group` holds the step just completed: it refers any case handed over."""
+    with batched(session):
+        project(session, env, case, defn, wf, actor, now, context, handing_group, reuse)
+
+
+def project(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any, actor: User | None,
+          now: datetime, context: dict[str, Any] | None = None, handing_group: str | None = None,
+          reuse: bool = True) -> None:
+    """`sync`'s work, inside its `batched` block."""
     # One flush of what the command changed on its objects (the completed task, say), then
     # plain Core reads and writes: the projection's queries see it, and none of them pays
     # for an autoflush or for building ORM objects it only compares ids of.
@@ -350,6 +452,7 @@ def sync(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: Any
     case.state = runtime.dump(wf)
     case.serializer_version = runtime.SERIALIZER_VERSION
     case.updated_at = now
+    take_last_event(session, case)
     if reuse:
         env.workflows.hold(conn, case.id, case.state, case.serializer_version, defn, wf)
     else:

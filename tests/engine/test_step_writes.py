@@ -1,0 +1,69 @@
+"""What one step writes on the case row: its state and the time of its newest history row in one
+UPDATE; history rolled back with a savepoint moves nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import event
+
+from engine import writes
+from engine.db import begin_write
+from engine.models import Case
+from engine.status import EventKind
+from tests.conftest import Personas
+from tests.engine.support import ASSESSMENT, Driver, intake, meeting, monitoring, plan
+
+
+def waiting_case(driver: Driver, personas: Personas) -> str:
+    p = personas
+    case_id = driver.start(p.caseworker)
+    driver.complete_step(p.caseworker, case_id, "intake", intake())
+    driver.complete_step(p.secretariat, case_id, "assessment", ASSESSMENT)
+    driver.complete_step(p.secretariat, case_id, "plan", plan("P14D"))
+    driver.complete_step(p.secretariat, case_id, "meeting", meeting())
+    return case_id
+
+
+def case_updates(driver: Driver, action) -> list[str]:  # noqa: ANN001
+    engine = driver.factory.kw["bind"]
+    seen: list[str] = []
+
+    def look(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        if statement.lstrip().upper().startswith("UPDATE CASES"):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", look)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", look)
+    return seen
+
+
+def test_a_timer_and_a_completion_each_write_the_case_row_once(driver: Driver, personas: Personas) -> None:
+    case_id = waiting_case(driver, personas)
+    now = driver.clock.advance(days=15)
+    assert len(case_updates(driver, driver.fire)) == 1
+    assert driver.case(case_id).last_event_at == now
+    later = driver.clock.advance(hours=1)
+    done = case_updates(driver, lambda: driver.complete_step(personas.secretariat, case_id, "monitoring",
+                                                             monitoring("continue")))
+    assert len(done) == 1
+    assert driver.case(case_id).last_event_at == later
+    driver.check(case_id)
+
+
+def test_history_rolled_back_with_its_savepoint_moves_no_last_event(driver: Driver, personas: Personas) -> None:
+    kept, undone = driver.start(personas.caseworker), driver.start(personas.caseworker)
+    started = driver.case(undone).last_event_at
+    now = driver.clock.advance(days=1)
+    with driver.factory() as s:
+        begin_write(s)
+        writes.history(s, s.get(Case, kept), EventKind.CASE_LINKED, now, None)
+        savepoint = s.begin_nested()
+        writes.history(s, s.get(Case, undone), EventKind.CASE_LINKED, now + timedelta(hours=1), None)
+        savepoint.rollback()
+        s.commit()
+    assert driver.case(kept).last_event_at == now
+    assert driver.case(undone).last_event_at == started
