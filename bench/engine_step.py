@@ -6,8 +6,8 @@ bare SpiffWorkflow running the same two steps with a full JSON round trip of the
 each (`bench.bench_engine.bare_spiff`). Both sides are measured in the same run, interleaved in
 blocks, and the median round of each side counts, so a burst of load from elsewhere on the
 machine moves neither. Time is this process's CPU time (SQLite runs in-process, and in WAL mode
-with synchronous=NORMAL a commit does not wait for the disk), so the seven other engineers' load on
-this 2-core machine does not count on either side. Rounds 1..N of a fresh case: figure 1 is about the early rounds, where
+with synchronous=NORMAL a commit does not wait for the disk), so other load on the machine does not
+count on either side. Rounds 1..N of a fresh case: figure 1 is about the early rounds, where
 Spiff's own state is still small (later rounds only grow the baseline's state, not ours).
 """
 
@@ -83,13 +83,13 @@ EARLY = 3
 def figures(ctx: Context) -> list[Figure]:
     rounds, blocks = (15, 2) if ctx.quick else (40, 6)
     ours, bare, ours_early, bare_early = measure(rounds, blocks)
-    return [Figure("engine_step_over_bare", round(ours / bare, 2), "×", target=1.0, op="<=",
-                   baseline=round(bare, 3), baseline_unit="ms/round",
-                   note=f"engine {ours:.3f} ms/round (timer fired + monitoring completed, SQLite, committed) "
-                        f"over bare SpiffWorkflow with a JSON round trip per step, rounds 1-{rounds}, "
-                        f"median of {blocks} interleaved blocks; rounds 1-{EARLY} alone: engine "
-                        f"{ours_early:.3f} over bare {bare_early:.3f} ms/round = ×{ours_early / bare_early:.2f}")]
-
+    # The figure is the early rounds: over 1..N the baseline's growing state would flatter us.
+    return [Figure("engine_step_over_bare", round(ours_early / bare_early, 2), "×", target=1.0, op="<=",
+                   baseline=round(bare_early, 3), baseline_unit="ms/round",
+                   note=f"engine {ours_early:.3f} ms/round (timer fired + monitoring completed, SQLite, committed) "
+                        f"over bare SpiffWorkflow with a JSON round trip per step, rounds 1-{EARLY} of a fresh "
+                        f"case, median of {blocks} interleaved blocks; rounds 1-{rounds}: engine {ours:.3f} over "
+                        f"bare {bare:.3f} ms/round = ×{ours / bare:.2f} (bare Spiff's state grows each round)")]
 
 if __name__ == "__main__":
     import sys
