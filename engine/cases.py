@@ -397,8 +397,9 @@ def _queue_page_ids(session: Session, actor: User, process: str | None, step: st
                     limit: int, offset: int) -> list[str]:
     limits.check_int(limit, "limit", 1)
     limits.check_int(offset, "offset")
-    return list(session.scalars(queue.page_statement(actor, process=process or None, step=step or None,
-                                                     group=group or None, limit=limit, offset=offset)))
+    # Core rows, not ORM ones: the ids need no identity map, and a page has up to 1,000 of them.
+    return list(session.connection().scalars(queue.page_statement(
+        actor, process=process or None, step=step or None, group=group or None, limit=limit, offset=offset)))
 
 
 def list_task_rows(session: Session, actor: User, *, process: str | None = None, step: str | None = None,
@@ -409,7 +410,7 @@ def list_task_rows(session: Session, actor: User, *, process: str | None = None,
     ids = _queue_page_ids(session, actor, process, step, group, limit, offset)
     if not ids:
         return []
-    rows = session.execute(
+    rows = session.connection().execute(
         select(HumanTask.id, HumanTask.case_id, Case.number.label("case_number"), HumanTask.process_key,
                HumanTask.step, HumanTask.name, HumanTask.group_id, User.name.label("assignee"), HumanTask.form_key,
                HumanTask.state, HumanTask.created_at, HumanTask.due_at)

@@ -245,7 +245,10 @@ class HumanTask(Base):
         # 100,000 open tasks in one group (migration 0002 widened it from state, group_id, due_at).
         Index("ix_human_tasks_queue", "state", "group_id", "due_at", "created_at", "id", "assignee_id", "step",
               "process_key", "case_id"),
-        Index("ix_human_tasks_assignee", "assignee_id", "state"),
+        # The queue's other part: tasks of other groups assigned to the caller, chosen and sorted
+        # from the index alone (it replaced ix_human_tasks_assignee, assignee_id and state, in 0027).
+        Index("ix_human_tasks_assignee_queue", "assignee_id", "state", "group_id", "due_at", "created_at", "id",
+              "step", "process_key", "case_id"),
         # The statistics: steps entered per period and how long each took.
         Index("ix_human_tasks_statistics", "process_key", "created_at", "step", "completed_at", "case_id", "state"),
         # The stuck report: open tasks past due (`overdue`), unclaimed since (`unassigned`), and
