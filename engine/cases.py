@@ -17,7 +17,7 @@ from typing import Any
 
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import func, literal, select, union, union_all, update
+from sqlalchemy import func, literal, or_, select, union, union_all, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload
 
@@ -368,14 +368,14 @@ def case_timers(session: Session, case: Case) -> list[Timer]:
 def linked_cases(session: Session, env: Env, actor: User, case: Case) -> list[tuple[str, Case]]:
     """(relation, case) for each linked case the actor may see."""
     out: list[tuple[str, Case]] = []
-    for link in session.scalars(select(CaseLink).where(CaseLink.from_case_id == case.id).order_by(CaseLink.id)):
-        other = session.get(Case, link.to_case_id)
+    links = list(session.scalars(select(CaseLink).where(or_(CaseLink.from_case_id == case.id,
+                                                            CaseLink.to_case_id == case.id)).order_by(CaseLink.id)))
+    ends = [("handed_over_to", lk.to_case_id) for lk in links if lk.from_case_id == case.id]
+    ends += [("handed_over_from", lk.from_case_id) for lk in links if lk.to_case_id == case.id]
+    for relation, other_id in ends:
+        other = session.get(Case, other_id)
         if other is not None and can_see_case(session, actor, other, env.org):
-            out.append(("handed_over_to", other))
-    for link in session.scalars(select(CaseLink).where(CaseLink.to_case_id == case.id).order_by(CaseLink.id)):
-        other = session.get(Case, link.from_case_id)
-        if other is not None and can_see_case(session, actor, other, env.org):
-            out.append(("handed_over_from", other))
+            out.append((relation, other))
     return out
 
 
