@@ -181,6 +181,10 @@ class Case(Base):
         # The stuck report's `idle` and `error` reasons: active (or failed) cases by when their
         # history last moved, read from the index alone with 100,000 cases.
         Index("ix_cases_status_last_event_at", "status", "last_event_at"),
+        # The heatmap's and the workload's join of every open task to its case: what they test of
+        # the case (its state, for the stuck count; its group and version, for who may see it) is
+        # read from this index, never from the case's row and its workflow state (0027).
+        Index("ix_cases_report", "id", "status", "last_event_at", "referring_group_id", "definition_id"),
         # The case list, newest first (engine.cases.list_cases): its first page is read off the index.
         Index("ix_cases_created_at_number", "created_at", "number"),
         # The case search (engine.cases.search_cases: search_text LIKE '%word%'): on PostgreSQL a
@@ -256,7 +260,8 @@ class HumanTask(Base):
         # that also holds the case, so the dashboard's counts never read the table.
         Index("ix_human_tasks_state_due_at", "state", "due_at", "case_id"),
         Index("ix_human_tasks_state_assignee_created", "state", "assignee_id", "created_at", "case_id"),
-        Index("ix_human_tasks_state_step_created", "state", "process_key", "step", "created_at", "case_id"),
+        Index("ix_human_tasks_state_step_created", "state", "process_key", "step", "created_at", "case_id", "due_at",
+              "assignee_id"),
         # Who may see a case through its tasks (engine.access.visible_cases_clause's per-case probe),
         # answered from the index: the reports run that probe for every stuck row.
         Index("ix_human_tasks_case_people", "case_id", "assignee_id", "completed_by_id"),
