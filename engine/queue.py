@@ -10,6 +10,7 @@ only when the sort (case number) or the search text needs them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -59,7 +60,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _sources(actor: User, *, process: str | None, step: str | None, group: str | None, assignee: str,
+def _sources(actor: User | _Reader, *, process: str | None, step: str | None, group: str | None, assignee: str,
              overdue: bool, q: str | None, sort: str, now: datetime, org: Organisation | None = None
              ) -> list[Select[Any]]:
     """The queue as disjoint parts that each use an index: the open tasks of the actor's groups, and
@@ -116,7 +117,7 @@ def _order(columns: Any, sort: str) -> list[Any]:
     return [columns.due_at.is_(None), columns.due_at, columns.created_at, columns.id]
 
 
-def _by_due(parts: list[Select[Any]], actor: User, first: int) -> list[Select[Any]]:
+def _by_due(parts: list[Select[Any]], actor: User | _Reader, first: int) -> list[Select[Any]]:
     """The parts for the default sort (due date), each cut to its `first` rows in the queue's order.
 
     A group's open tasks with a due date come out of the queue index (state, group_id, due_at,
@@ -145,12 +146,51 @@ def _by_due(parts: list[Select[Any]], actor: User, first: int) -> list[Select[An
     return out
 
 
+@dataclass(frozen=True)
+class _Reader:
+    """What the queue's statements depend on of the actor: a key for the statements' cache."""
+
+    id: int
+    group_ids: tuple[str, ...]
+
+
+def _reusable(actor: User, overdue: bool, q: str | None) -> _Reader | None:
+    """The actor as a cache key when the statement is the same for every request with the same
+    filters (not with the time of `overdue`, nor with a search text, whose visibility clause
+    depends on the organisation): building one costs a few milliseconds of every queue request."""
+    return None if overdue or q else _Reader(actor.id, tuple(actor.group_ids))
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_page(reader: _Reader, process: str | None, step: str | None, group: str | None, assignee: str,
+                 sort: str, limit: int, offset: int) -> Select[Any]:
+    return _page_statement(reader, process=process, step=step, group=group, assignee=assignee, sort=sort,
+                           limit=limit, offset=offset)
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_count(reader: _Reader, process: str | None, step: str | None, group: str | None, assignee: str,
+                  at_most: int | None) -> Select[Any]:
+    return _count_statement(reader, process=process, step=step, group=group, assignee=assignee, at_most=at_most)
+
+
 def page_statement(actor: User, *, process: str | None = None, step: str | None = None, group: str | None = None,
                    assignee: str = "any", overdue: bool = False, q: str | None = None, sort: str = "due",
                    limit: int = 50, offset: int = 0, now: datetime | None = None,
                    org: Organisation | None = None) -> Select[Any]:
     """The SELECT of the ids of `limit` tasks of the queue after the first `offset`, in its order."""
     q = (q or "").strip() or None
+    reader = _reusable(actor, overdue, q)
+    if reader is not None:
+        return _cached_page(reader, process, step, group, assignee, sort, limit, offset)
+    return _page_statement(actor, process=process, step=step, group=group, assignee=assignee, overdue=overdue, q=q,
+                           sort=sort, limit=limit, offset=offset, now=now, org=org)
+
+
+def _page_statement(actor: Any, *, process: str | None = None, step: str | None = None, group: str | None = None,
+                    assignee: str = "any", overdue: bool = False, q: str | None = None, sort: str = "due",
+                    limit: int = 50, offset: int = 0, now: datetime | None = None,
+                    org: Organisation | None = None) -> Select[Any]:
     parts = _sources(actor, process=process, step=step, group=group, assignee=assignee, overdue=overdue, q=q,
                      sort=sort, now=now, org=org)
     if sort == "due":
@@ -175,6 +215,16 @@ def count_statement(actor: User, *, process: str | None = None, step: str | None
     no more than `at_most`: the count then stops after reading `at_most` index entries, where an
     exact count of a queue with 100,000 tasks reads them all on every request."""
     q = (q or "").strip() or None
+    reader = _reusable(actor, overdue, q)
+    if reader is not None:
+        return _cached_count(reader, process, step, group, assignee, at_most)
+    return _count_statement(actor, process=process, step=step, group=group, assignee=assignee, overdue=overdue,
+                            q=q, now=now, org=org, at_most=at_most)
+
+
+def _count_statement(actor: Any, *, process: str | None = None, step: str | None = None, group: str | None = None,
+                     assignee: str = "any", overdue: bool = False, q: str | None = None, now: datetime | None = None,
+                     org: Organisation | None = None, at_most: int | None = None) -> Select[Any]:
     parts = _sources(actor, process=process, step=step, group=group, assignee=assignee, overdue=overdue, q=q,
                      sort="due", now=now, org=org)
     if at_most is not None:
