@@ -17,7 +17,7 @@ from typing import Any
 
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import func, literal, select, union, union_all, update
+from sqlalchemy import func, literal, or_, select, union, union_all, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload
 
@@ -368,14 +368,14 @@ def case_timers(session: Session, case: Case) -> list[Timer]:
 def linked_cases(session: Session, env: Env, actor: User, case: Case) -> list[tuple[str, Case]]:
     """(relation, case) for each linked case the actor may see."""
     out: list[tuple[str, Case]] = []
-    for link in session.scalars(select(CaseLink).where(CaseLink.from_case_id == case.id).order_by(CaseLink.id)):
-        other = session.get(Case, link.to_case_id)
+    links = list(session.scalars(select(CaseLink).where(or_(CaseLink.from_case_id == case.id,
+                                                            CaseLink.to_case_id == case.id)).order_by(CaseLink.id)))
+    ends = [("handed_over_to", lk.to_case_id) for lk in links if lk.from_case_id == case.id]
+    ends += [("handed_over_from", lk.from_case_id) for lk in links if lk.to_case_id == case.id]
+    for relation, other_id in ends:
+        other = session.get(Case, other_id)
         if other is not None and can_see_case(session, actor, other, env.org):
-            out.append(("handed_over_to", other))
-    for link in session.scalars(select(CaseLink).where(CaseLink.to_case_id == case.id).order_by(CaseLink.id)):
-        other = session.get(Case, link.from_case_id)
-        if other is not None and can_see_case(session, actor, other, env.org):
-            out.append(("handed_over_from", other))
+            out.append((relation, other))
     return out
 
 
@@ -397,8 +397,9 @@ def _queue_page_ids(session: Session, actor: User, process: str | None, step: st
                     limit: int, offset: int) -> list[str]:
     limits.check_int(limit, "limit", 1)
     limits.check_int(offset, "offset")
-    return list(session.scalars(queue.page_statement(actor, process=process or None, step=step or None,
-                                                     group=group or None, limit=limit, offset=offset)))
+    # Core rows, not ORM ones: the ids need no identity map, and a page has up to 1,000 of them.
+    return list(session.connection().scalars(queue.page_statement(
+        actor, process=process or None, step=step or None, group=group or None, limit=limit, offset=offset)))
 
 
 def list_task_rows(session: Session, actor: User, *, process: str | None = None, step: str | None = None,
@@ -409,7 +410,7 @@ def list_task_rows(session: Session, actor: User, *, process: str | None = None,
     ids = _queue_page_ids(session, actor, process, step, group, limit, offset)
     if not ids:
         return []
-    rows = session.execute(
+    rows = session.connection().execute(
         select(HumanTask.id, HumanTask.case_id, Case.number.label("case_number"), HumanTask.process_key,
                HumanTask.step, HumanTask.name, HumanTask.group_id, User.name.label("assignee"), HumanTask.form_key,
                HumanTask.state, HumanTask.created_at, HumanTask.due_at)

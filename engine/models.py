@@ -181,6 +181,10 @@ class Case(Base):
         # The stuck report's `idle` and `error` reasons: active (or failed) cases by when their
         # history last moved, read from the index alone with 100,000 cases.
         Index("ix_cases_status_last_event_at", "status", "last_event_at"),
+        # The heatmap's and the workload's join of every open task to its case: what they test of
+        # the case (its state, for the stuck count; its group and version, for who may see it) is
+        # read from this index, never from the case's row and its workflow state (0027).
+        Index("ix_cases_report", "id", "status", "last_event_at", "referring_group_id", "definition_id"),
         # The case list, newest first (engine.cases.list_cases): its first page is read off the index.
         Index("ix_cases_created_at_number", "created_at", "number"),
         # The case search (engine.cases.search_cases: search_text LIKE '%word%'): on PostgreSQL a
@@ -245,7 +249,10 @@ class HumanTask(Base):
         # 100,000 open tasks in one group (migration 0002 widened it from state, group_id, due_at).
         Index("ix_human_tasks_queue", "state", "group_id", "due_at", "created_at", "id", "assignee_id", "step",
               "process_key", "case_id"),
-        Index("ix_human_tasks_assignee", "assignee_id", "state"),
+        # The queue's other part: tasks of other groups assigned to the caller, chosen and sorted
+        # from the index alone (it replaced ix_human_tasks_assignee, assignee_id and state, in 0027).
+        Index("ix_human_tasks_assignee_queue", "assignee_id", "state", "group_id", "due_at", "created_at", "id",
+              "step", "process_key", "case_id"),
         # The statistics: steps entered per period and how long each took.
         Index("ix_human_tasks_statistics", "process_key", "created_at", "step", "completed_at", "case_id", "state"),
         # The stuck report: open tasks past due (`overdue`), unclaimed since (`unassigned`), and
@@ -253,7 +260,8 @@ class HumanTask(Base):
         # that also holds the case, so the dashboard's counts never read the table.
         Index("ix_human_tasks_state_due_at", "state", "due_at", "case_id"),
         Index("ix_human_tasks_state_assignee_created", "state", "assignee_id", "created_at", "case_id"),
-        Index("ix_human_tasks_state_step_created", "state", "process_key", "step", "created_at", "case_id"),
+        Index("ix_human_tasks_state_step_created", "state", "process_key", "step", "created_at", "case_id", "due_at",
+              "assignee_id"),
         # Who may see a case through its tasks (engine.access.visible_cases_clause's per-case probe),
         # answered from the index: the reports run that probe for every stuck row.
         Index("ix_human_tasks_case_people", "case_id", "assignee_id", "completed_by_id"),

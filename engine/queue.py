@@ -10,6 +10,7 @@ only when the sort (case number) or the search text needs them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -59,7 +60,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _sources(actor: User, *, process: str | None, step: str | None, group: str | None, assignee: str,
+def _sources(actor: User | _Reader, *, process: str | None, step: str | None, group: str | None, assignee: str,
              overdue: bool, q: str | None, sort: str, now: datetime, org: Organisation | None = None
              ) -> list[Select[Any]]:
     """The queue as disjoint parts that each use an index: the open tasks of the actor's groups, and
@@ -116,7 +117,7 @@ def _order(columns: Any, sort: str) -> list[Any]:
     return [columns.due_at.is_(None), columns.due_at, columns.created_at, columns.id]
 
 
-def _by_due(parts: list[Select[Any]], actor: User, first: int) -> list[Select[Any]]:
+def _by_due(parts: list[Select[Any]], actor: User | _Reader, first: int) -> list[Select[Any]]:
     """The parts for the default sort (due date), each cut to its `first` rows in the queue's order.
 
     A group's open tasks with a due date come out of the queue index (state, group_id, due_at,
@@ -127,8 +128,14 @@ def _by_due(parts: list[Select[Any]], actor: User, first: int) -> list[Select[An
     groups = actor.group_ids
     out = []
     for n, stmt in enumerate(parts):
-        per_group = [stmt.where(HumanTask.group_id == g) for g in groups] if n == 0 and groups else [stmt]
-        for one in per_group:
+        if n > 0 or not groups:
+            # The tasks of other groups assigned to the actor: a few, all read from the assignee's
+            # covering index and sorted. (Split by due date, the part without one would be chosen
+            # through the due-date index: every open task without a due date, each looked up.)
+            out.append(select(stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at,
+                                            HumanTask.id).limit(first).subquery()))
+            continue
+        for one in [stmt.where(HumanTask.group_id == g) for g in groups]:
             for due in (True, False):
                 if due:
                     cut = one.where(HumanTask.due_at.is_not(None)).order_by(
@@ -139,12 +146,51 @@ def _by_due(parts: list[Select[Any]], actor: User, first: int) -> list[Select[An
     return out
 
 
+@dataclass(frozen=True)
+class _Reader:
+    """What the queue's statements depend on of the actor: a key for the statements' cache."""
+
+    id: int
+    group_ids: tuple[str, ...]
+
+
+def _reusable(actor: User, overdue: bool, q: str | None) -> _Reader | None:
+    """The actor as a cache key when the statement is the same for every request with the same
+    filters (not with the time of `overdue`, nor with a search text, whose visibility clause
+    depends on the organisation): building one costs a few milliseconds of every queue request."""
+    return None if overdue or q else _Reader(actor.id, tuple(actor.group_ids))
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_page(reader: _Reader, process: str | None, step: str | None, group: str | None, assignee: str,
+                 sort: str, limit: int, offset: int) -> Select[Any]:
+    return _page_statement(reader, process=process, step=step, group=group, assignee=assignee, sort=sort,
+                           limit=limit, offset=offset)
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_count(reader: _Reader, process: str | None, step: str | None, group: str | None, assignee: str,
+                  at_most: int | None) -> Select[Any]:
+    return _count_statement(reader, process=process, step=step, group=group, assignee=assignee, at_most=at_most)
+
+
 def page_statement(actor: User, *, process: str | None = None, step: str | None = None, group: str | None = None,
                    assignee: str = "any", overdue: bool = False, q: str | None = None, sort: str = "due",
                    limit: int = 50, offset: int = 0, now: datetime | None = None,
                    org: Organisation | None = None) -> Select[Any]:
     """The SELECT of the ids of `limit` tasks of the queue after the first `offset`, in its order."""
     q = (q or "").strip() or None
+    reader = _reusable(actor, overdue, q)
+    if reader is not None:
+        return _cached_page(reader, process, step, group, assignee, sort, limit, offset)
+    return _page_statement(actor, process=process, step=step, group=group, assignee=assignee, overdue=overdue, q=q,
+                           sort=sort, limit=limit, offset=offset, now=now, org=org)
+
+
+def _page_statement(actor: Any, *, process: str | None = None, step: str | None = None, group: str | None = None,
+                    assignee: str = "any", overdue: bool = False, q: str | None = None, sort: str = "due",
+                    limit: int = 50, offset: int = 0, now: datetime | None = None,
+                    org: Organisation | None = None) -> Select[Any]:
     parts = _sources(actor, process=process, step=step, group=group, assignee=assignee, overdue=overdue, q=q,
                      sort=sort, now=now, org=org)
     if sort == "due":
@@ -164,10 +210,27 @@ def queue_statement(actor: User, *, process: str | None = None, step: str | None
 
 def count_statement(actor: User, *, process: str | None = None, step: str | None = None, group: str | None = None,
                     assignee: str = "any", overdue: bool = False, q: str | None = None, now: datetime,
-                    org: Organisation | None = None) -> Select[Any]:
+                    org: Organisation | None = None, at_most: int | None = None) -> Select[Any]:
+    """The SELECT of the number of tasks matching the filters; with `at_most`, of that number but
+    no more than `at_most`: the count then stops after reading `at_most` index entries, where an
+    exact count of a queue with 100,000 tasks reads them all on every request."""
     q = (q or "").strip() or None
+    reader = _reusable(actor, overdue, q)
+    if reader is not None:
+        return _cached_count(reader, process, step, group, assignee, at_most)
+    return _count_statement(actor, process=process, step=step, group=group, assignee=assignee, overdue=overdue,
+                            q=q, now=now, org=org, at_most=at_most)
+
+
+def _count_statement(actor: Any, *, process: str | None = None, step: str | None = None, group: str | None = None,
+                     assignee: str = "any", overdue: bool = False, q: str | None = None, now: datetime | None = None,
+                     org: Organisation | None = None, at_most: int | None = None) -> Select[Any]:
     parts = _sources(actor, process=process, step=step, group=group, assignee=assignee, overdue=overdue, q=q,
                      sort="due", now=now, org=org)
+    if at_most is not None:
+        ids = [p.with_only_columns(HumanTask.id) for p in parts]
+        matches = (ids[0] if len(ids) == 1 else union_all(*ids)).limit(at_most).subquery("matches")
+        return select(func.count()).select_from(matches)
     counts = [p.with_only_columns(func.count()).scalar_subquery() for p in parts]
     total = counts[0]
     for c in counts[1:]:
@@ -191,18 +254,22 @@ def _check(assignee: str, sort: str, page: int, page_size: int, q: str | None) -
 def search_queue(session: Session, actor: User, *, process: str | None = None, step: str | None = None,
                  group: str | None = None, assignee: str = "any", overdue: bool = False, q: str | None = None,
                  sort: str = "due", page: int = 1, page_size: int = 50,
-                 now: datetime, org: Organisation | None = None) -> tuple[list[QueueItem], int]:
+                 now: datetime, org: Organisation | None = None, count_ahead: int | None = None
+                 ) -> tuple[list[QueueItem], int]:
     """One page of the caller's queue and the number of tasks matching the filters.
 
     assignee: "me" (assigned to the caller), "unassigned", or "any". sort: "due" (due date,
     default), "age" (oldest first) or "case" (case number). `q` matches the case number or
-    the case summary (substring, case-insensitive).
+    the case summary (substring, case-insensitive). With `count_ahead`, the number is counted
+    only up to `count_ahead` tasks past the page's first (a total over that is answered as that
+    bound plus one, "more than"): the count then costs the page's depth, not the queue's size.
     """
     _check(assignee, sort, page, page_size, q)
     q = (q or "").strip() or None
     common = dict(process=process or None, step=step or None, group=group or None, assignee=assignee,
                   overdue=overdue, q=q, now=now, org=org)
-    total = session.scalar(count_statement(actor, **common)) or 0
+    at_most = None if count_ahead is None else (page - 1) * page_size + count_ahead + 1
+    total = session.scalar(count_statement(actor, at_most=at_most, **common)) or 0
     if total == 0:
         return [], 0
     ids = list(session.scalars(queue_statement(actor, sort=sort, page=page, page_size=page_size, **common)))

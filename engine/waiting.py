@@ -4,6 +4,7 @@ for every case page and API read."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -22,14 +23,22 @@ class Waiting(TypedDict):
     detail: dict[str, Any] | None
 
 
-def case_waiting(session: Session, case: Case) -> list[Waiting]:
+def case_waiting(session: Session, case: Case, open_tasks: Iterable[HumanTask] | None = None,
+                 pending_timers: Iterable[Timer] | None = None) -> list[Waiting]:
     """[{kind: task|timer|message|signal, name, step, since, detail}], oldest first. `detail`:
-    a timer's due time, a message catch's expected correlation property names."""
+    a timer's due time, a message catch's expected correlation property names. A caller that has
+    already read the case's open tasks or pending timers passes them, and they are not read again."""
     out: list[Waiting] = []
-    for t in session.scalars(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.state == TaskState.OPEN)):
+    if open_tasks is None:
+        open_tasks = session.scalars(select(HumanTask).where(HumanTask.case_id == case.id,
+                                                             HumanTask.state == TaskState.OPEN))
+    for t in open_tasks:
         out.append(Waiting(kind=WaitKind.TASK, name=t.name, step=t.step, since=t.created_at,
                            detail={"task_id": t.id, "group": t.group_id}))
-    for t in session.scalars(select(Timer).where(Timer.case_id == case.id, Timer.status == TimerStatus.PENDING)):
+    if pending_timers is None:
+        pending_timers = session.scalars(select(Timer).where(Timer.case_id == case.id,
+                                                             Timer.status == TimerStatus.PENDING))
+    for t in pending_timers:
         out.append(Waiting(kind=WaitKind.TIMER, name=t.step_name, step=t.step, since=t.created_at,
                            detail={"due_at": t.due_at.isoformat()}))
     for w in session.scalars(select(MessageWait).where(MessageWait.case_id == case.id)):

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, aliased, load_only
 
-from engine.access import visible_cases_clause
+from engine.access import visible_cases_bulk_clause
 from engine.env import Env
 from engine.errors import Invalid
 from engine.limits import check_int
@@ -104,7 +104,7 @@ def heatmap(session: Session, env: Env, actor: User, now: datetime, process: Any
                 monitoring.add(info.step)
 
     th = load_stuck_thresholds(env.settings.config_dir)
-    scope = [Task.process_key == process, visible_cases_clause(actor, env.org)]
+    scope = [Task.process_key == process, visible_cases_bulk_clause(actor, env.org)]
     if version is not None:
         scope.append(Case.definition_id == chosen[0].id)
 

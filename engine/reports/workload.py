@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
-from engine.access import visible_cases_clause
+from engine.access import visible_cases_bulk_clause
 from engine.env import Env
 from engine.models import Case, HumanTask, User
 from engine.reports import month_start, require_reader
@@ -35,7 +35,7 @@ class Load:
 
 def workload(session: Session, env: Env, actor: User, now: datetime) -> dict[str, list[Load]]:
     require_reader(actor)
-    visible = visible_cases_clause(actor, env.org)
+    visible = visible_cases_bulk_clause(actor, env.org)
     since = month_start(now)
     overdue = func.sum(case((Task.due_at < now, 1), else_=0))
     claimed = func.sum(case((Task.assignee_id.is_not(None), 1), else_=0))

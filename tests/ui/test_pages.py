@@ -526,6 +526,43 @@ def test_queue_filters_search_and_sort(staff, session_factory, clock) -> None:  
     assert ids["em"]
 
 
+def test_a_queue_longer_than_its_count_shows_more_than(staff, personas, session, env, clock,  # noqa: ANN001
+                                                       monkeypatch) -> None:
+    # Counted only so far past the page: the count stops there rather than reading every open task.
+    from web.ui import views
+
+    monkeypatch.setattr(views, "QUEUE_COUNT_AHEAD", 60)
+    for i in range(103):
+        cases.start_case(session, env, personas.caseworker, "emergency", {"summary": f"通報 {i:03d}"}, None,
+                         clock.now())
+    ref = staff("caseworker")
+    page = text(ref.get("/"))
+    assert "作業一覧（60件超のうち 1〜50件目）" in page and page.count("data-task-id=") == 50
+    assert "1 / 2+ ページ" in page and 'rel="next" href="/?page=2"' in page
+    page = text(ref.get("/?page=2"))  # counted to 60 past this page's first: all 103
+    assert "作業一覧（103件中 51〜100件目）" in page and "2 / 3 ページ" in page
+    page = text(ref.get("/?page=3"))
+    assert "作業一覧（103件中 101〜103件目）" in page and page.count("data-task-id=") == 3
+    assert 'rel="next"' not in page
+    monkeypatch.setattr(views, "QUEUE_COUNT_AHEAD", 20)  # less than a page: the page still links onwards
+    page = text(ref.get("/"))
+    assert "作業一覧（20件超のうち 1〜50件目）" in page and 'rel="next" href="/?page=2"' in page
+
+
+def test_the_engine_counts_the_queue_at_most_so_far_ahead(session, env, personas, clock) -> None:  # noqa: ANN001
+    from engine.queue import search_queue
+
+    for i in range(30):
+        cases.start_case(session, env, personas.caseworker, "emergency", {"summary": f"通報 {i:02d}"}, None,
+                         clock.now())
+    assert search_queue(session, personas.caseworker, now=clock.now())[1] == 30
+    items, total = search_queue(session, personas.caseworker, page_size=10, count_ahead=12, now=clock.now())
+    assert len(items) == 10 and total == 13  # the bound plus one: "more than 12"
+    items, total = search_queue(session, personas.caseworker, page=2, page_size=10, count_ahead=12, now=clock.now())
+    assert len(items) == 10 and total == 23  # counted 12 past the 11th
+    assert search_queue(session, personas.caseworker, page_size=10, count_ahead=40, now=clock.now())[1] == 30
+
+
 def test_queue_pages_of_fifty(staff, personas, session, env, clock) -> None:  # noqa: ANN001
     for i in range(53):
         cases.start_case(session, env, personas.caseworker, "emergency", {"summary": f"通報 {i:02d}"}, None,

@@ -61,6 +61,7 @@ def history(session: Session, row: Case, before: int | None = None,
 
 
 def case(session: Session, env: Env, actor: User, row: Case) -> dict[str, Any]:
+    open_tasks, timers = cases.case_open_tasks(session, row), cases.case_timers(session, row)
     return {
         "id": row.id, "number": row.number, "process": row.process_key, "status": row.status,
         "definition_version": env.specs.for_case(row).version, "version": env.specs.for_case(row).version,
@@ -68,14 +69,14 @@ def case(session: Session, env: Env, actor: User, row: Case) -> dict[str, Any]:
         "summary": row.summary, "consent": row.consent, "consent_recorded_at": row.consent_recorded_at,
         "consent_recorded_by": _user_name(session, row.consent_recorded_by_id), "created_at": row.created_at, "updated_at": row.updated_at,
         "completed_at": row.completed_at, "error": row.error,
-        "open_tasks": [task(session, t) for t in cases.case_open_tasks(session, row)],
+        "open_tasks": [task(session, t) for t in open_tasks],
         **history(session, row),
         "linked_cases": [
             {"id": c.id, "number": c.number, "process": c.process_key, "status": c.status, "relation": rel}
             for rel, c in cases.linked_cases(session, env, actor, row)
         ],
-        "timers": [{"step": t.step, "name": t.step_name, "due_at": t.due_at} for t in cases.case_timers(session, row)],
-        "waiting": waiting.case_waiting(session, row),
+        "timers": [{"step": t.step, "name": t.step_name, "due_at": t.due_at} for t in timers],
+        "waiting": waiting.case_waiting(session, row, open_tasks, timers),
         # The criteria table's (図4) outcome and the rule (column) that gave it; null until decided.
         "decision": {"result": row.decision_result, "rule": row.decision_rule},
         "closure_reason": row.closure_reason,

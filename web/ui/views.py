@@ -44,6 +44,8 @@ bp.before_request(csrf.protect)
 errors.install(bp)
 
 PAGE_SIZE = 50
+# How far past a page the queue is counted (engine.queue.search_queue's count_ahead).
+QUEUE_COUNT_AHEAD = 1_000
 ESCALATIONS_SHOWN = 50  # the queue's 要対応 section: oldest first; the API pages through all of them
 # The task form's submit buttons: a name no form field can have (fields are identifiers).
 ACTION = "ui-action"
@@ -85,8 +87,14 @@ def queue() -> Any:
     items, total = work_queue.read_queue(
         db.session, engine_env(), g.actor, process=filters["process"] or None, step=filters["step"] or None,
         group=filters["group"] or None, assignee=filters["assignee"], overdue=bool(filters["overdue"]),
-        q=filters["q"] or None, sort=filters["sort"], page=page, page_size=PAGE_SIZE, now=at)
-    pages = max(1, math.ceil(total / PAGE_SIZE))
+        q=filters["q"] or None, sort=filters["sort"], page=page, page_size=PAGE_SIZE, now=at,
+        count_ahead=QUEUE_COUNT_AHEAD)
+    # Counted only so far past this page: a bigger total is shown as "more than", and the pages
+    # as far as the count reached, with a link onwards.
+    more = total > (page - 1) * PAGE_SIZE + QUEUE_COUNT_AHEAD
+    if more:
+        total -= 1
+    pages = max(1, math.ceil(total / PAGE_SIZE), page + 1 if more else 1)
     groups = _groups()
     supervisor = Role.SUPERVISOR in g.actor.roles
     members = work_queue.group_members(db.session, sorted({i.group_id for i in items if i.group_id})) \
@@ -111,9 +119,9 @@ def queue() -> Any:
     return render_template(
         "ui/queue.html", held=held, items=items, total=total, page=page, pages=pages, filters=filters, groups=groups,
         my_groups=[groups[gid] for gid in g.actor.group_ids if gid in groups], members=members,
-        supervisor=supervisor, processes=processes, page_url=page_url, filtered=bool(active), at=at,
+        supervisor=supervisor, processes=processes, page_url=page_url, filtered=bool(active), at=at, more=more,
         here=request.full_path.rstrip("?"), first=(page - 1) * PAGE_SIZE + 1,
-        last=min(total, page * PAGE_SIZE), may_repair=may_repair, escalations=escalations,
+        last=(page - 1) * PAGE_SIZE + len(items), may_repair=may_repair, escalations=escalations,
         bulk_members=bulk_members)
 
 
