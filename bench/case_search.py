@@ -37,7 +37,15 @@ from bench.figures import Context, Figure
 from bench.system import System, fresh_system
 from engine import search, users
 from engine.clock import FrozenClock
-from engine.models import Case, HouseholdMember, HumanTask, ProcessDefinition, Timer
+from engine.models import (
+    Case,
+    CaseSearchGram,
+    CaseSearchText,
+    HouseholdMember,
+    HumanTask,
+    ProcessDefinition,
+    Timer,
+)
 from engine.status import CaseStatus, TaskState, TimerStatus
 
 CHUNK = 5_000
@@ -107,14 +115,22 @@ def fill(system: System, now: Any, n_cases: int) -> None:
             conn = s.connection()
             conn.execute(insert(Case.__table__), cases)
             conn.execute(insert(HouseholdMember.__table__), members)
+            # The search's index as engine.search.store keeps it (its text numbered from 1 up).
+            conn.execute(insert(CaseSearchText.__table__), [
+                {"doc": i + 1, "case_id": c["id"], "text": c["search_text"]} for i, c in enumerate(cases, start)])
+            conn.execute(insert(CaseSearchGram.__table__), [
+                {"gram": g, "doc": i + 1} for i, c in enumerate(cases, start) for g in search.grams(c["search_text"])])
             if tasks:
                 conn.execute(insert(HumanTask.__table__), tasks)
             if timers:
                 conn.execute(insert(Timer.__table__), timers)
         s.commit()
         if s.bind.dialect.name == "postgresql":
+            # The numbers were given here: the sequence goes on after them.
+            s.execute(text("SELECT setval(pg_get_serial_sequence('case_search', 'doc'), max(doc)) FROM case_search"))
+            s.commit()
             with s.bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                for table in ("cases", "household_members", "human_tasks", "timers"):
+                for table in ("cases", "household_members", "case_search", "case_search_grams", "human_tasks", "timers"):
                     conn.execute(text(f"VACUUM ANALYZE {table}"))
         else:
             s.execute(text("ANALYZE"))

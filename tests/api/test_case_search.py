@@ -197,3 +197,19 @@ def test_the_openapi_document_names_the_parameters_and_the_total_header(app) -> 
     op = doc["paths"]["/api/cases"]["get"]
     assert {p["name"] for p in op["parameters"]} >= {"q", "status", "process", "step", "group", "limit", "offset"}
     assert "X-Total-Count" in op["responses"]["200"]["headers"]
+
+
+def test_a_changed_household_is_found_by_its_new_names_only(api, session_factory, clock) -> None:  # noqa: ANN001
+    """The search's pairs index follows the household: the old name's pairs go with it."""
+    case = open_case(api("caseworker"), "家賃の滞納")
+    add_household(session_factory, clock, case["id"], [("森 一郎", "モリ イチロウ")])
+    assert numbers(api("caseworker").get("/api/cases", query_string={"q": "いちろう"})) == [case["number"]]
+    with session_factory() as s:
+        s.query(HouseholdMember).filter_by(case_id=case["id"]).delete()
+        s.commit()
+    add_household(session_factory, clock, case["id"], [("林 二郎", "ハヤシ ジロウ")])
+    assert numbers(api("caseworker").get("/api/cases", query_string={"q": "いちろう"})) == []
+    assert numbers(api("caseworker").get("/api/cases", query_string={"q": "じろう"})) == [case["number"]]
+    # One character has no pair: it is looked for in every case's text.
+    assert numbers(api("caseworker").get("/api/cases", query_string={"q": "林"})) == [case["number"]]
+    assert numbers(api("caseworker").get("/api/cases", query_string={"q": "林 滞納"})) == [case["number"]]
