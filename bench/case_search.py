@@ -13,8 +13,10 @@ summaries with a status filter.
 
 - `case_search_100k_ms`: p95 of the secretariat's requests (target < 100 ms);
 - `case_search_one_agency_100k_ms`: p95 of the one agency's caseworker;
-- `case_search_100k_pg_ms`: the secretariat's on PostgreSQL (pg_trgm index), when the bench has a
-  server (a database `tsunagu_bench_search` is made there with LC_CTYPE C.UTF-8 and dropped).
+- `case_search_100k_cpu_ms`, `case_search_one_agency_100k_cpu_ms`: the same requests' CPU time
+  (this process: the app and SQLite), which the other work of a shared machine does not inflate;
+- `case_search_100k_pg_ms`: the secretariat's on PostgreSQL, when the bench has a
+  server (a database `tsunagu_bench_search_<pid>` is made there with LC_CTYPE C.UTF-8 and dropped).
 
     python -m bench.case_search [--cases 100000] [--repeat 30] [--database-url URL] [--json]
 """
@@ -152,23 +154,27 @@ def _p95(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def _measure(system: System, clock: FrozenClock, token: str, rotation: list[dict[str, str]], repeat: int) -> float:
+def _measure(system: System, clock: FrozenClock, token: str, rotation: list[dict[str, str]],
+             repeat: int) -> dict[str, float]:
+    """p95 of the requests' wall time and of their CPU time (this process's: the app and, on
+    SQLite, the database; on a shared machine the wall time also holds the waits for a core)."""
     from web import create_app
 
     app = create_app(system.settings, clock=clock, env=system.env, config={"TESTING": True})
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
-    samples = []
+    wall, cpu = [], []
     for round_ in range(repeat + 2):
         for params in rotation:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             r = client.get("/api/cases", query_string={**params, "limit": 50}, headers=headers)
-            elapsed = (time.perf_counter() - t0) * 1000
+            elapsed, used = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
             assert r.status_code == 200, r.get_data(as_text=True)[:300]
             assert "X-Total-Count" in r.headers
             if round_ >= 2:  # the first two warm the caches (specs, statements)
-                samples.append(elapsed)
-    return _p95(samples)
+                wall.append(elapsed)
+                cpu.append(used)
+    return {"wall": _p95(wall), "cpu": _p95(cpu)}
 
 
 def run(n_cases: int, repeat: int, database_url: str | None = None) -> dict[str, Any]:
@@ -201,7 +207,8 @@ def _pg_database(server_url: str) -> tuple[str, Any]:
     from sqlalchemy import create_engine
 
     url = make_url(server_url)
-    name = "tsunagu_bench_search"
+    # A name of this run's own: runs of the bench by several people may share the server.
+    name = f"tsunagu_bench_search_{os.getpid()}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
@@ -231,16 +238,19 @@ def figures(ctx: Context) -> list[Figure]:
     full, base = r["full"], r["baseline"]
     note = (f"{full['cases']:,} cases (60% at a step, 20% waiting for a timer, 20% closed), {full['database']}; "
             f"baseline {base['cases']:,} in the same run; p95 of {repeat * 5} requests over 5 queries")
-    out = [Figure("case_search_100k_ms", round(full["case_wide"], 1), "ms", 100, "<", round(base["case_wide"], 1),
-                  "ms", note + " (the secretariat: every case)"),
-           Figure("case_search_one_agency_100k_ms", round(full["one_agency"], 1), "ms", 100, "<",
-                  round(base["one_agency"], 1), "ms", note + " (one agency's caseworker)")]
+    out = []
+    for who, name, label in (("case_wide", "case_search_100k", "the secretariat: every case"),
+                             ("one_agency", "case_search_one_agency_100k", "one agency's caseworker")):
+        out += [Figure(f"{name}_ms", round(full[who]["wall"], 1), "ms", 100, "<", round(base[who]["wall"], 1),
+                       "ms", f"{note} ({label}; CPU p95 {full[who]['cpu']:.1f} ms)"),
+                Figure(f"{name}_cpu_ms", round(full[who]["cpu"], 1), "ms", 100, "<", round(base[who]["cpu"], 1),
+                       "ms", f"{note} ({label}): CPU time of the request (app and SQLite), not the waits for a core")]
     if "postgresql" in r:
         pg = r["postgresql"]
-        out.append(Figure("case_search_100k_pg_ms", round(pg["case_wide"], 1), "ms", 100, "<",
-                          round(base["case_wide"], 1), "ms",
-                          f"{pg['cases']:,} cases on PostgreSQL (pg_trgm), the secretariat; one agency "
-                          f"{pg['one_agency']:.1f} ms; baseline SQLite 1,000"))
+        out.append(Figure("case_search_100k_pg_ms", round(pg["case_wide"]["wall"], 1), "ms", 100, "<",
+                          round(base["case_wide"]["wall"], 1), "ms",
+                          f"{pg['cases']:,} cases on PostgreSQL, the secretariat; one agency "
+                          f"{pg['one_agency']['wall']:.1f} ms; baseline SQLite 1,000"))
     return out
 
 
