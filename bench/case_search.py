@@ -4,7 +4,8 @@ against the same requests at 1,000 cases in the same run.
 The rows are written directly (core inserts in chunks) as the engine leaves them: cases of every
 state (active at a step, waiting for their monitoring timer, closed), each with a workflow state
 of a few kilobytes as real cases have (on SQLite it sits in the row, before the search text),
-a household of one to three members and the search text `engine.search.case_text` makes of them.
+a household of one to three members, the search text `engine.search.case_text` makes of them
+and the search's index of it (case_search, case_search_grams) as `engine.search.store` keeps it.
 Timed are requests through the app's test client (the whole view: parameters, visibility, query,
 total, audit record, JSON), as the secretariat (who sees every case) and as a caseworker of one
 agency, each over the same rotation of queries: a full name in hiragana (the household is stored
@@ -202,8 +203,8 @@ def run(n_cases: int, repeat: int, database_url: str | None = None) -> dict[str,
 
 
 def _pg_database(server_url: str) -> tuple[str, Any]:
-    """A new database on the server with a UTF-8 ctype (pg_trgm makes no trigrams of Japanese under
-    LC_CTYPE C), and how to drop it."""
+    """A new database on the server with a UTF-8 ctype (as a production database would be made),
+    and how to drop it."""
     from sqlalchemy import create_engine
 
     url = make_url(server_url)

@@ -12,7 +12,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    DDL,
     JSON,
     BigInteger,
     Boolean,
@@ -183,11 +182,6 @@ class Case(Base):
         Index("ix_cases_status_last_event_at", "status", "last_event_at"),
         # The case list, newest first (engine.cases.list_cases): its first page is read off the index.
         Index("ix_cases_created_at_number", "created_at", "number"),
-        # The case search (engine.cases.search_cases: search_text LIKE '%word%'): on PostgreSQL a
-        # trigram index (pg_trgm, created with the table); on SQLite a plain one, which a LIKE scans
-        # instead of the table's rows and their kilobytes of workflow state.
-        Index("ix_cases_search_text", "search_text", postgresql_using="gin",
-              postgresql_ops={"search_text": "gin_trgm_ops"}),
         # The search's matches by id, with what they are filtered (visibility, status, process,
         # referring group), ordered and counted by: a search of thousands of matches orders and
         # counts them from this index alone, and reads only its page's rows.
@@ -225,19 +219,14 @@ class Case(Base):
     # Why the case ended (closure form's outcome, returned, handed_over, ...); set when it does.
     closure_reason: Mapped[str | None] = mapped_column(String(32))
     # What the case is found by (number, summary, household names and kana), normalised by
-    # engine.search.normalize; kept current by engine.search.reindex on every change to them.
+    # engine.search.normalize; kept current by engine.search.reindex on every change to them,
+    # with the search's own index of it (case_search, case_search_grams: engine.search.store).
     search_text: Mapped[str] = mapped_column(Text, default="")
 
     # Loaded only when asked for: the bundle is large and the spec cache usually has it.
     definition: Mapped[ProcessDefinition] = relationship(lazy="select")
 
     __mapper_args__ = {"version_id_col": version}
-
-
-# The search index's operator class (gin_trgm_ops) comes with pg_trgm, a trusted extension the
-# database's owner may create; migration 0021 does the same for a migrated database.
-event.listen(Case.__table__, "before_create",
-             DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
 
 
 class HumanTask(Base):

@@ -1,7 +1,9 @@
 """Finding a case by what a caseworker remembers of it: its number, its summary, the names and
-kana of its household. Owns the normalised text each case is found by (`cases.search_text`)
-and the normalisation both the stored text and a query go through, so that 「やまだ」 finds
-ヤマダ, ﾔﾏﾀﾞ and ＹＡＭＡＤＡ finds yamada."""
+kana of its household. Owns the normalised text each case is found by (`cases.search_text`),
+the normalisation both the stored text and a query go through, so that 「やまだ」 finds
+ヤマダ, ﾔﾏﾀﾞ and ＹＡＭＡＤＡ finds yamada, and the search's own index of that text (case_search,
+case_search_grams), kept in the same transaction as the text by `store`, by which a query is
+answered from the cases holding its rarest piece."""
 
 from __future__ import annotations
 
@@ -38,6 +40,15 @@ def like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
+# ASCII digits only: NFKC has made full-width digits ASCII, and the other scripts' digits
+# (str.isdigit is true of them) are rare enough to be indexed by pairs like any character.
+_DIGIT_RUN = re.compile(r"[0-9]+")
+
+
+def _is_digit(c: str) -> bool:
+    return "0" <= c <= "9"
+
+
 def grams(text: str) -> set[str]:
     """The pieces a normalised text is indexed by, word by word (none across a space): every pair
     of adjacent characters that are not both digits, and every substring of three to six
@@ -51,15 +62,6 @@ def grams(text: str) -> set[str]:
         for run in _DIGIT_RUN.findall(word):
             out.update(run[i:i + n] for n in DIGIT_PIECES for i in range(len(run) - n + 1))
     return out
-
-
-# ASCII digits only: NFKC has made full-width digits ASCII, and the other scripts' digits
-# (str.isdigit is true of them) are rare enough to be indexed by pairs like any character.
-_DIGIT_RUN = re.compile(r"[0-9]+")
-
-
-def _is_digit(c: str) -> bool:
-    return "0" <= c <= "9"
 
 
 def store(session: Session, case_id: str, text: str) -> None:

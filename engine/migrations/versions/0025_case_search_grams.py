@@ -2,9 +2,12 @@
 case_search (a copy of the text, narrow), filled from every case's search text
 
 A query word is looked up by its rarest piece and tested on the narrow copy, where 0021's index
-scanned every case's text (SQLite) or had no trigrams for words under three characters
-(PostgreSQL's pg_trgm). The pieces are made here as engine.search.grams makes them at this
-revision; a later change to them rebuilds the table in a migration of its own.
+on cases.search_text (dropped here) was scanned whole on SQLite and on PostgreSQL had no
+trigrams for words under three characters, nor any for Japanese under LC_CTYPE C (the pg_trgm
+extension stays: dropping it could take other objects with it). ix_cases_search_listing lets
+the matches be filtered, ordered and counted without reading the cases' rows. The pieces are
+made here as engine.search.grams makes them at this revision; a later change to them rebuilds
+the table in a migration of its own.
 
 Revision ID: 0025
 Revises: 0024
@@ -55,6 +58,7 @@ def upgrade() -> None:
     sqlite_with_rowid=False
     )
     with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.drop_index('ix_cases_search_text')
         batch_op.create_index('ix_cases_search_listing',
                               ['id', 'status', 'referring_group_id', 'process_key', 'created_at', 'number'],
                               unique=False)
@@ -76,5 +80,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_index('ix_cases_search_listing')
+        batch_op.create_index('ix_cases_search_text', ['search_text'], unique=False, postgresql_using='gin',
+                              postgresql_ops={'search_text': 'gin_trgm_ops'})
     op.drop_table('case_search_grams')
     op.drop_table('case_search')
