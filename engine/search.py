@@ -102,13 +102,20 @@ def matching(session: Session, terms: list[str]) -> ColumnElement[bool]:
     terms = _strongest(terms)
     piece = _rarest(session, terms)
     if piece is None:
-        return Case.id.in_(select(CaseSearchText.case_id).where(*_contains(session, terms)))
-    gram, count = piece
-    if count == 0:
+        found = select(CaseSearchText.case_id).where(*_contains(session, terms))
+    elif piece[1] == 0:
         return false()  # a piece no case holds: nothing to read
-    found = (select(CaseSearchText.case_id)
-             .join(CaseSearchGram, CaseSearchGram.doc == CaseSearchText.doc)
-             .where(CaseSearchGram.gram == gram, *_contains(session, [t for t in terms if t != gram])))
+    else:
+        found = (select(CaseSearchText.case_id)
+                 .join(CaseSearchGram, CaseSearchGram.doc == CaseSearchText.doc)
+                 .where(CaseSearchGram.gram == piece[0],
+                        *_contains(session, [t for t in terms if t != piece[0]])))
+    if session.get_bind().dialect.name == "postgresql":
+        # The matches first, then their cases: left to itself PostgreSQL's planner walks every
+        # case newest first for the page (LIMIT) and tests each, though the count needs all of
+        # them (10 times slower for a word of thousands of cases).
+        matches = found.cte("search_matches").prefix_with("MATERIALIZED")
+        return Case.id.in_(select(matches.c.case_id))
     return Case.id.in_(found)
 
 
