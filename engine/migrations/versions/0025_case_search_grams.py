@@ -78,6 +78,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        # 0021's index needs its operator class (a database made from the models has no pg_trgm).
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_index('ix_cases_search_listing')
         batch_op.create_index('ix_cases_search_text', ['search_text'], unique=False, postgresql_using='gin',
