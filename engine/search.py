@@ -127,10 +127,13 @@ def _strongest(terms: list[str]) -> list[str]:
 
 def _rarest(session: Session, terms: list[str]) -> tuple[str, int] | None:
     """The piece of the terms held by the fewest cases (counted up to RARE_CAP; the longer piece
-    first among equals) and its count; None if no term has a piece."""
+    first among equals) and its count (RARE_CAP for a sole piece, not counted); None if no
+    term has a piece."""
     pieces = sorted(set().union(*(grams(t) for t in terms)))
     if not pieces:
         return None
+    if len(pieces) == 1:
+        return pieces[0], RARE_CAP  # the only one: not counted (the search finds out soon enough)
     counts = session.execute(select(*[
         select(func.count()).select_from(
             select(literal(1)).where(CaseSearchGram.gram == g).limit(RARE_CAP).subquery()).scalar_subquery()
