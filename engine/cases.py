@@ -561,7 +561,7 @@ def search_cases(session: Session, env: Env, actor: User, *, q: str | None = Non
     terms = _check_search(session, env, q, status, process, step, group, limit, offset)
     where = [visible_cases_bulk_clause(actor, env.org)]
     if terms:
-        where.append(search.matching(session.get_bind().dialect.name, terms))
+        where.append(search.matching(session, terms))
     if status:
         where.append(Case.status == status)
     if process:
@@ -576,11 +576,14 @@ def search_cases(session: Session, env: Env, actor: User, *, q: str | None = Non
     order = (Case.created_at.desc(), Case.number.desc())
     total: int | None = None
     if terms:
-        # A search matches few cases: the total comes with the page, from the one pass over the
-        # search text that found them (count(*) OVER, taken before LIMIT), not from a second one.
-        rows = session.execute(select(*LISTED, func.count().over().label("total")).where(*where)
+        # The matches are ordered and counted by id alone (ix_cases_search_listing holds all a
+        # match is filtered and ordered by): the total comes with the page (count(*) OVER, taken
+        # before LIMIT) from one pass over them, and only the page's rows are read.
+        page = session.execute(select(Case.id, func.count().over().label("total")).where(*where)
                                .order_by(*order).limit(limit).offset(offset)).all()
-        total = rows[0].total if rows else None
+        total = page[0].total if page else None
+        rows = session.execute(select(*LISTED).where(Case.id.in_([p.id for p in page]))
+                               .order_by(*order)).all() if page else []
     else:
         # The whole list is long: its page is read off the created_at index, and counted apart.
         rows = session.execute(select(*LISTED).where(*where).order_by(*order).limit(limit).offset(offset)).all()

@@ -9,7 +9,9 @@ For every case the check loads the SpiffWorkflow state and compares it with
   same actor, one TIMER_FIRED per fired timer),
 - the outbox (one event per committed change: task.created, task.completed, timer.fired,
   case.created, case.completed, message.received),
-- the case status (completed exactly when the workflow is).
+- the case status (completed exactly when the workflow is),
+- the case search's index (case_search holds the case's search text, case_search_grams exactly
+  its pieces, engine.search).
 It reports differences and never repairs them: a difference means a bug or a hand-edited
 database, and a person should look at it. Each batch of cases is read in one snapshot
 (REPEATABLE READ on PostgreSQL, one read transaction on SQLite), so the check may run
@@ -28,9 +30,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import runtime, writes
+from engine import runtime, search, writes
 from engine.env import Env
-from engine.models import Case, CaseEvent, HumanTask, MessageWait, OutboxEvent, Timer
+from engine.models import (
+    Case,
+    CaseEvent,
+    CaseSearchGram,
+    CaseSearchText,
+    HumanTask,
+    MessageWait,
+    OutboxEvent,
+    Timer,
+)
 from engine.specs import parse_iso_duration
 from engine.status import CaseStatus, EventKind, OutboxKind, TaskState, TimerStatus
 
@@ -64,6 +75,9 @@ class _Rows:
     events: list[CaseEvent] = field(default_factory=list)
     outbox: list[OutboxEvent] = field(default_factory=list)
     waits: list[MessageWait] = field(default_factory=list)
+    # The case search's index: the text it holds for the case (None: no row) and its pieces.
+    search_text: str | None = None
+    grams: set[str] = field(default_factory=set)
 
 
 def _snapshot(session: Session) -> None:
@@ -86,6 +100,15 @@ def _rows(session: Session, case_ids: Sequence[str]) -> dict[str, _Rows]:
         out[row.case_id].outbox.append(row)
     for row in session.scalars(select(MessageWait).where(MessageWait.case_id.in_(case_ids))):
         out[row.case_id].waits.append(row)
+    docs = {}
+    for row in session.execute(select(CaseSearchText.doc, CaseSearchText.case_id, CaseSearchText.text)
+                               .where(CaseSearchText.case_id.in_(case_ids))):
+        out[row.case_id].search_text = row.text
+        docs[row.doc] = row.case_id
+    if docs:
+        for gram, doc in session.execute(select(CaseSearchGram.gram, CaseSearchGram.doc)
+                                         .where(CaseSearchGram.doc.in_(list(docs)))):
+            out[docs[doc]].grams.add(gram)
     return out
 
 
@@ -122,6 +145,7 @@ def _check(env: Env, case: Case, rows: _Rows) -> list[Problem]:
         problems.append(Problem(case.id, case.number, what))
 
     _check_history_and_outbox(case, rows, report)
+    _check_search_index(case, rows, report)
 
     match = VERSION_FORMAT.match(case.serializer_version or "")
     if match is None or int(match.group(1)) > runtime.STATE_FORMAT:
@@ -192,6 +216,19 @@ def _check(env: Env, case: Case, rows: _Rows) -> list[Problem]:
     if (case.status == CaseStatus.COMPLETED) != (case.completed_at is not None):
         report(f"case status {case.status} with completed_at {_iso(case.completed_at)}")
     return problems
+
+
+def _check_search_index(case: Case, rows: _Rows, report: Any) -> None:
+    """The search finds the case by what its search text says: the index holds that text, and
+    exactly the text's pieces (a missing piece hides the case from a query, a stray one only
+    costs a test)."""
+    indexed = rows.search_text if rows.search_text is not None else ""
+    if indexed != (case.search_text or ""):
+        report("the search index holds another text than the case's search text: a search may not find it")
+    expected = search.grams(indexed)
+    if rows.grams != expected:
+        report(f"the search index lacks {len(expected - rows.grams)} and has {len(rows.grams - expected)} "
+               "stray pieces of the case's search text")
 
 
 def _check_history_and_outbox(case: Case, rows: _Rows, report: Any) -> None:

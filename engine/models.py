@@ -12,7 +12,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    DDL,
     JSON,
     BigInteger,
     Boolean,
@@ -187,11 +186,11 @@ class Case(Base):
         Index("ix_cases_report", "id", "status", "last_event_at", "referring_group_id", "definition_id"),
         # The case list, newest first (engine.cases.list_cases): its first page is read off the index.
         Index("ix_cases_created_at_number", "created_at", "number"),
-        # The case search (engine.cases.search_cases: search_text LIKE '%word%'): on PostgreSQL a
-        # trigram index (pg_trgm, created with the table); on SQLite a plain one, which a LIKE scans
-        # instead of the table's rows and their kilobytes of workflow state.
-        Index("ix_cases_search_text", "search_text", postgresql_using="gin",
-              postgresql_ops={"search_text": "gin_trgm_ops"}),
+        # The search's matches by id, with what they are filtered (visibility, status, process,
+        # referring group), ordered and counted by: a search of thousands of matches orders and
+        # counts them from this index alone, and reads only its page's rows.
+        Index("ix_cases_search_listing", "id", "status", "referring_group_id", "process_key", "created_at",
+              "number"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -224,19 +223,14 @@ class Case(Base):
     # Why the case ended (closure form's outcome, returned, handed_over, ...); set when it does.
     closure_reason: Mapped[str | None] = mapped_column(String(32))
     # What the case is found by (number, summary, household names and kana), normalised by
-    # engine.search.normalize; kept current by engine.search.reindex on every change to them.
+    # engine.search.normalize; kept current by engine.search.reindex on every change to them,
+    # with the search's own index of it (case_search, case_search_grams: engine.search.store).
     search_text: Mapped[str] = mapped_column(Text, default="")
 
     # Loaded only when asked for: the bundle is large and the spec cache usually has it.
     definition: Mapped[ProcessDefinition] = relationship(lazy="select")
 
     __mapper_args__ = {"version_id_col": version}
-
-
-# The search index's operator class (gin_trgm_ops) comes with pg_trgm, a trusted extension the
-# database's owner may create; migration 0021 does the same for a migrated database.
-event.listen(Case.__table__, "before_create",
-             DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
 
 
 class HumanTask(Base):
@@ -392,6 +386,34 @@ class CaseMember(Base):
     # The role the support meeting gave the group (支援会議の役割分担), None if it holds none:
     # a role holder reports on it at each monitoring (the diagram's role_report).
     role: Mapped[str | None] = mapped_column(Text)
+
+
+class CaseSearchText(Base):
+    """The case search's copy of each case's search text (cases.search_text), in a narrow row of
+    its own under a small number (`doc`), so that a search tests the text of the cases its
+    pieces found without reading their workflow state (kilobytes a case, stored before the text
+    in the cases row). Kept by engine.search.store; a case whose text was never set has none."""
+
+    __tablename__ = "case_search"
+
+    doc: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class CaseSearchGram(Base):
+    """The case search's index (engine.search.grams): the pieces of each case's search text a
+    query is looked up by (pairs of adjacent characters, and for a run of digits its pieces of
+    three to six digits), so that a query word is answered from the cases holding its rarest
+    piece rather than by reading every case's text. Under the text's `doc` number, not the
+    case id: millions of rows of a few bytes each."""
+
+    __tablename__ = "case_search_grams"
+    # On SQLite the primary key is the table (no rowid): a piece's cases are one range of it.
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    gram: Mapped[str] = mapped_column(String(8), primary_key=True)
+    doc: Mapped[int] = mapped_column(ForeignKey("case_search.doc"), primary_key=True)
 
 
 class HouseholdMember(Base):

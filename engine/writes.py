@@ -558,6 +558,7 @@ def open_case(session: Session, env: Env, actor: User | None, process_key: str, 
         set_consent(case, data[fields[roles.CASE_CONSENT]], actor, now)
     session.add(case)
     session.flush()
+    search.store(session, case.id, case.search_text)
     history(session, case, EventKind.CASE_STARTED, now, actor, data=data or None)
     emit(session, OutboxKind.CASE_CREATED, case, now, group=group)
     sync(session, env, case, defn, wf, actor, now)
@@ -599,6 +600,7 @@ def apply_case_fields(session: Session, case: Case, schema: dict[str, Any] | Non
     if isinstance(summary, str) and summary[:4000] != case.summary:
         case.summary = summary[:4000]
         case.search_text = search.current_text(session, case)
+        search.store(session, case.id, case.search_text)
     consent = data.get(fields.get(roles.CASE_CONSENT, ""))
     if consent in CONSENT_VALUES:
         set_consent(case, consent, actor, now)

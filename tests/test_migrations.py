@@ -177,3 +177,38 @@ def test_a_one_chain_trail_verifies_after_it_is_split_into_chains(database_url: 
             assert not broken.ok and broken.seq == 2 and "altered" in broken.problem
     finally:
         engine.dispose()
+
+
+def test_the_search_index_is_built_from_the_cases_search_text(api, settings) -> None:  # noqa: ANN001
+    """0025 fills the search index from the cases there are: they are found at once."""
+    from alembic import command
+    from sqlalchemy import select
+
+    from engine import search
+    from engine.db import make_session_factory
+    from engine.models import Case, CaseSearchGram, CaseSearchText
+
+    client = api("caseworker")
+    opened = [client.post("/api/cases", json={"process": "multi_agency", "data": {"summary": s}}).json
+              for s in ("家賃の滞納", "ごみ屋敷の苦情")]
+    client.put(f"/api/cases/{opened[0]['id']}/household", json={"members": [{"name": "森 一郎", "kana": "モリ イチロウ"}]})
+    upgrade_database(settings.database_url)  # the tests' schema is made by create_schema: stamped here
+    engine = make_engine(settings.database_url, poolclass=pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(connection=conn), "0024")
+        assert not {"case_search", "case_search_grams"} & _tables(settings.database_url)
+        upgrade_database(settings.database_url)
+        assert _differences(settings.database_url) == []
+        with make_session_factory(engine)() as s:
+            texts = dict(s.execute(select(Case.id, Case.search_text)).all())
+            held = dict(s.execute(select(CaseSearchText.case_id, CaseSearchText.doc)).all())
+            assert {c: t for c, t in texts.items() if c in held} == dict(
+                s.execute(select(CaseSearchText.case_id, CaseSearchText.text)).all())
+            for case_id, doc in held.items():
+                pieces = set(s.scalars(select(CaseSearchGram.gram).where(CaseSearchGram.doc == doc)))
+                assert pieces == search.grams(texts[case_id])
+    finally:
+        engine.dispose()
+    found = client.get("/api/cases", query_string={"q": "いちろう 滞納"})
+    assert [c["number"] for c in found.json] == [opened[0]["number"]]

@@ -5,9 +5,10 @@ paged with the total in X-Total-Count, and never a case the caller may not see."
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import delete, select, update
 
 from engine import search
-from engine.models import Case, HouseholdMember
+from engine.models import Case, CaseSearchGram, CaseSearchText, HouseholdMember
 from engine.timers import fire_due
 from tests.api.test_api import ELIGIBLE, NOT_ELIGIBLE, complete
 
@@ -197,3 +198,91 @@ def test_the_openapi_document_names_the_parameters_and_the_total_header(app) -> 
     op = doc["paths"]["/api/cases"]["get"]
     assert {p["name"] for p in op["parameters"]} >= {"q", "status", "process", "step", "group", "limit", "offset"}
     assert "X-Total-Count" in op["responses"]["200"]["headers"]
+
+
+def test_a_changed_household_is_found_by_its_new_names_only(api, session_factory, clock) -> None:  # noqa: ANN001
+    """The search's pairs index follows the household: the old name's pairs go with it."""
+    case = open_case(api("caseworker"), "家賃の滞納")
+    add_household(session_factory, clock, case["id"], [("森 一郎", "モリ イチロウ")])
+    assert numbers(api("caseworker").get("/api/cases", query_string={"q": "いちろう"})) == [case["number"]]
+    with session_factory() as s:
+        s.query(HouseholdMember).filter_by(case_id=case["id"]).delete()
+        s.commit()
+    add_household(session_factory, clock, case["id"], [("林 二郎", "ハヤシ ジロウ")])
+    assert numbers(api("caseworker").get("/api/cases", query_string={"q": "いちろう"})) == []
+    assert numbers(api("caseworker").get("/api/cases", query_string={"q": "じろう"})) == [case["number"]]
+    # One character has no pair: it is looked for in every case's text.
+    assert numbers(api("caseworker").get("/api/cases", query_string={"q": "林"})) == [case["number"]]
+    assert numbers(api("caseworker").get("/api/cases", query_string={"q": "林 滞納"})) == [case["number"]]
+
+
+def index_of(session_factory, case_id: str) -> tuple[str, str | None, set[str]]:  # noqa: ANN001
+    """The case's search text, the text the search index holds for it and the index's pieces."""
+    with session_factory() as s:
+        held = s.execute(select(CaseSearchText.doc, CaseSearchText.text).where(CaseSearchText.case_id == case_id)).one_or_none()
+        pieces = set(s.scalars(select(CaseSearchGram.gram).where(CaseSearchGram.doc == held.doc))) if held else set()
+        return s.get(Case, case_id).search_text, held.text if held else None, pieces
+
+
+def assert_in_step(session_factory, case_id: str) -> str:  # noqa: ANN001
+    text, held, pieces = index_of(session_factory, case_id)
+    assert held == text and pieces == search.grams(text)
+    return text
+
+
+def test_the_search_index_follows_each_change_of_the_search_text(api, session_factory) -> None:  # noqa: ANN001
+    ref = api("caseworker")
+    case = open_case(ref, "家賃の滞納")
+    assert "家賃の滞納" in assert_in_step(session_factory, case["id"])
+    # the household: a member added, then replaced by another
+    put = ref.put(f"/api/cases/{case['id']}/household", json={"members": [{"name": "森 一郎", "kana": "モリ イチロウ"}]})
+    assert put.status_code == 200, put.json
+    assert "いちろう" in assert_in_step(session_factory, case["id"])
+    ref.put(f"/api/cases/{case['id']}/household", json={"members": [{"name": "林 二郎", "kana": "ハヤシ ジロウ"}]})
+    text = assert_in_step(session_factory, case["id"])
+    assert "いちろう" not in text and "じろう" in text
+    assert numbers(ref.get("/api/cases", query_string={"q": "いちろう"})) == []
+    assert numbers(ref.get("/api/cases", query_string={"q": "じろう 滞納"})) == [case["number"]]
+    # the summary, changed at intake
+    complete(ref, case["id"], "intake", {**ELIGIBLE, "summary": "ごみ屋敷と近隣の苦情"})
+    text = assert_in_step(session_factory, case["id"])
+    assert "ごみ屋敷" in text and "家賃" not in text
+    assert numbers(ref.get("/api/cases", query_string={"q": "家賃"})) == []
+    assert numbers(ref.get("/api/cases", query_string={"q": "ごみ屋敷"})) == [case["number"]]
+    # the household emptied: the number and summary stay found
+    ref.put(f"/api/cases/{case['id']}/household", json={"members": []})
+    assert "じろう" not in assert_in_step(session_factory, case["id"])
+    assert numbers(ref.get("/api/cases", query_string={"q": "ごみ"})) == [case["number"]]
+
+
+def test_a_case_number_is_found_by_any_part_of_it(api, session_factory) -> None:  # noqa: ANN001
+    client = api("caseworker")
+    cases = [open_case(client, f"相談{chr(0x3042 + i)}") for i in range(12)]  # summaries without digits
+    number = cases[10]["number"]  # MA-2026-00011 (the year of the clock)
+    prefix, year, serial = number.split("-")
+    for q in (serial, serial[1:], serial[-3:], f"{year}-{serial}", f"{prefix}-{year}-{serial[:3]}",
+              f"{year[-2:]}-{serial[:2]}", number.lower(), f"-{serial}"):
+        expected = sorted(c["number"] for c in cases if search.normalize(q) in c["number"].lower())
+        assert sorted(numbers(client.get("/api/cases", query_string={"q": q}))) == expected, q
+    assert numbers(client.get("/api/cases", query_string={"q": serial})) == [number]
+    # two digits and one have no piece of their own: every case's text is tested
+    for q in (serial[-2:], "1"):
+        expected = sorted(c["number"] for c in cases if q in c["number"])
+        assert expected and sorted(numbers(client.get("/api/cases", query_string={"q": q}))) == expected, q
+    assert numbers(client.get("/api/cases", query_string={"q": f"{serial}9"})) == []
+
+
+def test_the_check_reports_a_search_index_out_of_step(api, session_factory, env) -> None:  # noqa: ANN001
+    from engine.check import check_all
+
+    case = open_case(api("caseworker"), "家賃の滞納")
+    other = open_case(api("caseworker"), "別の相談")
+    with session_factory() as s:
+        assert [p for p in check_all(s, env).problems if "search index" in p.what] == []
+        doc = s.scalar(select(CaseSearchText.doc).where(CaseSearchText.case_id == case["id"]))
+        s.execute(delete(CaseSearchGram).where(CaseSearchGram.doc == doc, CaseSearchGram.gram == "家賃"))
+        s.execute(update(CaseSearchText).where(CaseSearchText.case_id == other["id"]).values(text="x"))
+        s.commit()
+        found = {(p.case_number, p.what) for p in check_all(s, env).problems if "search index" in p.what}
+    assert {n for n, _ in found} == {case["number"], other["number"]}
+    assert any("lacks 1 " in what for n, what in found if n == case["number"])

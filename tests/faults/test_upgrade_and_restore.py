@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cli.main import main
+from engine import search
 from engine.backup import BackupError, restore
 from engine.check import check_all
 from engine.db import current_revision, make_engine, make_session_factory
@@ -114,6 +116,10 @@ def test_backup_restores_into_an_empty_database_and_cases_continue(
     try:
         with Session(restored) as s:
             assert s.query(Case).count() == 2
+            # The search's index comes with the copy: each case is found by its number.
+            for number in s.scalars(select(Case.number)).all():
+                assert s.scalars(select(Case.number).where(search.matching(s, [search.normalize(number)]))).all() == [number]
+            assert not [p for p in check_all(s, env).problems if "search index" in p.what]
         _continue_to_closure(Driver(make_session_factory(restored), env, driver.clock), cases)
     finally:
         restored.dispose()
