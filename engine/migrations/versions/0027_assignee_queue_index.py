@@ -1,7 +1,7 @@
 """the queue's assigned-to-me part and the heatmap's open tasks read from covering indexes
 
 Revision ID: 0027
-Revises: 0024
+Revises: 0025
 Create Date: 2026-12-02 06:10:00
 
 ix_human_tasks_assignee (assignee_id, state) becomes ix_human_tasks_assignee_queue, which also
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0027'
-down_revision: str | Sequence[str] | None = '0024'
+down_revision: str | Sequence[str] | None = '0025'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
