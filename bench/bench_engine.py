@@ -11,7 +11,7 @@ Reported: mean ms per monitoring round early (rounds 1-10) and late (last 10 rou
 the late/early ratio of each side, state size, and tsunagu/baseline ratios measured in
 the same run. Also the timer latency of the real scheduler (due → fired).
 
-Containment (`engine.expressions`: ticks, size guards, the per-step budget) is measured
+Containment (`engine.workflow.expressions`: ticks, size guards, the per-step budget) is measured
 with it on and off, interleaved round by round on two identical systems so that noise hits
 both alike: the whole monitoring round, the engine step alone (load, run, dump; no
 database), one condition evaluated, and a loop-heavy script (10,000 iterations).
@@ -37,12 +37,14 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from bench.system import fresh_system
-from engine import cases, expressions, runtime, timers, users
+from engine.casework import cases, timers
 from engine.clock import Clock, FrozenClock, spiff_time
 from engine.models import HumanTask, Timer
+from engine.security import users
 from engine.settings import ROOT
 from engine.status import TaskState as OurState
 from engine.status import TimerStatus
+from engine.workflow import expressions, runtime
 
 INTAKE = {"multiple_targets": True, "all_targets_have_lead_department": True,
           "lead_department_can_handle_alone": False, "coordination_problem": False,
@@ -130,7 +132,7 @@ def tsunagu(rounds: int, database_url: str | None) -> dict:
 
 def timer_latency(count: int) -> dict:
     """Real clock, real scheduler: cases whose monitoring timer is due in ~2 s."""
-    from engine.worker import start_scheduler
+    from engine.ops.worker import start_scheduler
 
     clock = Clock()
     system = fresh_system(None, clock.now(), prefix="tsunagu-latency-")

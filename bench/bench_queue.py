@@ -1,6 +1,6 @@
 """Benchmark: the staff work queue page with 100,000 open tasks, against an empty queue.
 
-The whole page is timed through the Flask test client (sign-in session, engine.queue, the
+The whole page is timed through the Flask test client (sign-in session, engine.casework.queue, the
 template), as a secretariat member sees it: the default view (by due date), another sort, a
 deep page, filters, and a search. The same requests are timed first on a queue with a few
 tasks, then after 100,000 open tasks were added (core inserts, as tests/ui/test_queue_scale.py
@@ -25,8 +25,8 @@ from datetime import timedelta
 from typing import Any
 
 from bench.system import fresh_system
-from engine import users
 from engine.clock import FrozenClock
+from engine.security import users
 
 PASSWORD = "bench-password"
 VIEWS = {

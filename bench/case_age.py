@@ -21,7 +21,7 @@ import time
 from bench.figures import Context, Figure
 from bench.system import fresh_system
 from bench.web import INTAKE, MONITOR, SETUP, Api, flask_app, personas, timed
-from engine import timers
+from engine.casework import timers
 from engine.clock import FrozenClock
 from engine.models import Case
 

@@ -4,8 +4,8 @@ against the same requests at 1,000 cases in the same run.
 The rows are written directly (core inserts in chunks) as the engine leaves them: cases of every
 state (active at a step, waiting for their monitoring timer, closed), each with a workflow state
 of a few kilobytes as real cases have (on SQLite it sits in the row, before the search text),
-a household of one to three members, the search text `engine.search.case_text` makes of them
-and the search's index of it (case_search, case_search_grams) as `engine.search.store` keeps it.
+a household of one to three members, the search text `engine.casework.search.case_text` makes of them
+and the search's index of it (case_search, case_search_grams) as `engine.casework.search.store` keeps it.
 Timed are requests through the app's test client (the whole view: parameters, visibility, query,
 total, audit record, JSON), as the secretariat (who sees every case) and as a caseworker of one
 agency, each over the same rotation of queries: a full name in hiragana (the household is stored
@@ -40,7 +40,7 @@ from sqlalchemy.engine import make_url
 
 from bench.figures import Context, Figure
 from bench.system import System, fresh_system
-from engine import search, users
+from engine.casework import search
 from engine.clock import FrozenClock
 from engine.models import (
     Case,
@@ -51,6 +51,7 @@ from engine.models import (
     ProcessDefinition,
     Timer,
 )
+from engine.security import users
 from engine.status import CaseStatus, TaskState, TimerStatus
 
 CHUNK = 5_000
@@ -120,7 +121,7 @@ def fill(system: System, now: Any, n_cases: int) -> None:
             conn = s.connection()
             conn.execute(insert(Case.__table__), cases)
             conn.execute(insert(HouseholdMember.__table__), members)
-            # The search's index as engine.search.store keeps it (its text numbered from 1 up).
+            # The search's index as engine.casework.search.store keeps it (its text numbered from 1 up).
             conn.execute(insert(CaseSearchText.__table__), [
                 {"doc": i + 1, "case_id": c["id"], "text": c["search_text"]} for i, c in enumerate(cases, start)])
             conn.execute(insert(CaseSearchGram.__table__), [

@@ -1,4 +1,4 @@
-"""What the expression sandbox (engine.expressions: ticks, size guards, the per-step budget) costs:
+"""What the expression sandbox (engine.workflow.expressions: ticks, size guards, the per-step budget) costs:
 bench_engine's containment comparison as a part of `python -m bench` — the same monitoring rounds
 with containment on and off, interleaved on two identical systems, and the engine step, one
 condition and a 10,000-iteration script alone (CPU time, best of several samples)."""

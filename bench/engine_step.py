@@ -19,8 +19,9 @@ import time
 from bench.bench_engine import INTAKE, MONITOR, SETUP, bare_spiff, open_task_id
 from bench.figures import Context, Figure
 from bench.system import fresh_system
-from engine import cases, timers, users
+from engine.casework import cases, timers
 from engine.clock import FrozenClock
+from engine.security import users
 
 
 def engine_rounds(rounds: int) -> list[float]:

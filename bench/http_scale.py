@@ -35,7 +35,7 @@ from sqlalchemy import insert, select, text
 from bench.figures import Context, Figure
 from bench.system import fresh_system
 from bench.web import INTAKE, p, personas
-from engine import cases
+from engine.casework import cases
 from engine.clock import Clock
 from engine.models import Case, CaseEvent, HumanTask
 from engine.status import EventKind, TaskState

@@ -31,10 +31,10 @@ from sqlalchemy import insert, select, text
 
 from bench.figures import Context, Figure
 from bench.system import System, fresh_system
-from engine import users
 from engine.clock import FrozenClock
 from engine.models import Case, HumanTask, MessageWait, ProcessDefinition, User
 from engine.reports import stuck
+from engine.security import users
 from engine.status import CaseStatus, TaskState
 
 CHUNK = 5_000

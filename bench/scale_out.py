@@ -5,7 +5,7 @@ a note without one).
   `tsunagu serve --workers N` (gunicorn), the load generator in a process of its own with
   several keep-alive connections; `http_2_workers_over_1` (target ≥ 1.7).
 - `timers_per_s_{1,2,4}`: due monitoring timers fired per second by N sweeper processes at once
-  (`engine.worker.sweep_until_done` in each); `timers_2_sweepers_over_1` (target ≥ 1.7).
+  (`engine.ops.worker.sweep_until_done` in each); `timers_2_sweepers_over_1` (target ≥ 1.7).
 - 4 processes are reported with their efficiency per core (this machine's cores, not 4).
 - `audit_waits_per_s`: writers waiting on an audit head row's lock, per second, sampled from
   `pg_locks` while the sweepers of the 4-process run write (one audit record per timer): with
@@ -29,9 +29,9 @@ from datetime import timedelta
 from bench.figures import Context, Figure
 from bench.system import fresh_system
 from bench.timers import waiting_cases
-from engine import users
 from engine.clock import Clock, utcnow
 from engine.models import Timer
+from engine.security import users
 from engine.settings import ROOT
 from engine.status import TimerStatus
 
@@ -112,10 +112,10 @@ def _sweeper(url: str, ready, go) -> None:  # noqa: ANN001
     """One sweeper process: set up (imports, specs, a connection), say so, then sweep at `go`."""
     from sqlalchemy import text
 
-    from engine.db import make_engine, make_session_factory
     from engine.env import Env
+    from engine.ops.db import make_engine, make_session_factory
+    from engine.ops.worker import sweep_until_done
     from engine.settings import Settings
-    from engine.worker import sweep_until_done
 
     settings = Settings(database_url=url)
     engine = make_engine(url)

@@ -183,10 +183,11 @@ def generate(conn: Connection, cases: int, consultations: int, seed: int = 13, k
 
 def _database(url: str, cases: int, consultations: int) -> tuple[Any, Any]:
     """A fresh database with the schema, the groups and the deployed processes, then the data."""
-    from engine import specs, users
-    from engine.db import create_schema, make_engine, make_session_factory
     from engine.env import Env
+    from engine.ops.db import create_schema, make_engine, make_session_factory
+    from engine.security import users
     from engine.settings import Settings
+    from engine.workflow import specs
 
     settings = Settings()
     env = Env.from_settings(settings)

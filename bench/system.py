@@ -9,10 +9,11 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import specs, users
-from engine.db import create_schema, make_engine, make_session_factory
 from engine.env import Env
+from engine.ops.db import create_schema, make_engine, make_session_factory
+from engine.security import users
 from engine.settings import Settings
+from engine.workflow import specs
 
 
 @dataclass

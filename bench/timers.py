@@ -1,5 +1,5 @@
 """Figure 4: timers. 1,000 monitoring timers fall due at the same moment on SQLite, and one
-process's real sweeper (`engine.worker.run_sweeper`, the loop `tsunagu worker` runs, at the
+process's real sweeper (`engine.ops.worker.run_sweeper`, the loop `tsunagu worker` runs, at the
 configured sweep interval) fires them: `timer_lag_p95_s` is the 95th percentile of visible − due,
 where a timer is visible when the transaction that fired it commits (the sweeper's first commit
 after the timer's `fired_at`, its claim); `timers_per_s_sqlite` how many it fired per second of
@@ -28,11 +28,13 @@ from sqlalchemy import event
 from bench.bench_engine import INTAKE, SETUP, open_task_id
 from bench.figures import Context, Figure
 from bench.system import fresh_system
-from engine import cases, runtime, users
+from engine.casework import cases
 from engine.clock import Clock, utcnow
 from engine.models import Case, Timer
+from engine.ops.worker import run_sweeper
+from engine.security import users
 from engine.status import TimerStatus
-from engine.worker import run_sweeper
+from engine.workflow import runtime
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

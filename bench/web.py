@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.system import System
-from engine import users
 from engine.clock import Clock
 from engine.models import User
+from engine.security import users
 
 INTAKE = {"multiple_targets": True, "all_targets_have_lead_department": True,
           "lead_department_can_handle_alone": False, "coordination_problem": False,

@@ -11,12 +11,13 @@ import logging
 import sys
 from pathlib import Path
 
-from engine import audit, specs, users
 from engine.clock import Clock
-from engine.db import make_engine, make_session_factory, upgrade_database
 from engine.env import Env
 from engine.errors import DomainError
+from engine.ops.db import make_engine, make_session_factory, upgrade_database
+from engine.security import audit, users
 from engine.settings import Settings
+from engine.workflow import specs
 
 
 def _session(settings: Settings):  # noqa: ANN202
@@ -33,7 +34,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
                               actor="tsunagu init"):
             print(f"{r.process_key} v{r.version} {'deployed' if r.created else 'unchanged'}")
         if args.demo:
-            from engine.demo import DEMO_PASSWORD, seed
+            from engine.ops.demo import DEMO_PASSWORD, seed
 
             tokens = seed(session, env, now)
             print(f"demo users (password: {DEMO_PASSWORD}):")
@@ -48,7 +49,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from werkzeug.serving import make_server
 
-    from engine.worker import start_scheduler
+    from engine.ops.worker import start_scheduler
     from web import create_app
     from webhooks import worker as webhook_worker
 
@@ -108,7 +109,7 @@ def _os_user() -> str:
 
 
 def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
-    from engine import lint
+    from engine.workflow import lint
 
     env = Env.from_settings(settings)
     sources = specs.read_sources(Path(args.path), settings.forms_dir)
@@ -131,7 +132,7 @@ def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from engine import versions
+    from engine.workflow import versions
 
     with _session(settings)() as session:
         written = versions.export(session, Path(args.path))
@@ -141,7 +142,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.worker import sweep, sweep_until_done
+    from engine.ops.worker import sweep, sweep_until_done
 
     run = sweep_until_done if args.until_done else sweep
     print(run(_session(settings), Env.from_settings(settings), Clock()))
@@ -163,7 +164,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.check import check_all
+    from engine.ops.check import check_all
 
     with _session(settings)() as session:
         report = check_all(session, Env.from_settings(settings))
@@ -176,7 +177,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.backup import BackupError, backup
+    from engine.ops.backup import BackupError, backup
 
     try:
         files = backup(settings.database_url, Path(args.path), settings.attachments_dir)
@@ -188,7 +189,7 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.backup import BackupError, restore
+    from engine.ops.backup import BackupError, restore
 
     try:
         files = restore(settings.database_url, Path(args.path), force=args.force,
@@ -225,7 +226,7 @@ def cmd_user_change(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_user_signout(args: argparse.Namespace, settings: Settings) -> int:
-    from engine import sessions
+    from engine.security import sessions
 
     with _session(settings)() as session:
         ended = sessions.end_user_sessions(session, None, args.name, Clock().now())
@@ -313,7 +314,7 @@ def cmd_audit_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_source_add(args: argparse.Namespace, settings: Settings) -> int:
-    from engine import sources
+    from engine.security import sources
 
     with _session(settings)() as session:
         s = sources.add_source(session, Env.from_settings(settings), None, args.name, Clock().now(), args.process,
@@ -324,7 +325,7 @@ def cmd_source_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_source_list(args: argparse.Namespace, settings: Settings) -> int:
-    from engine import sources
+    from engine.security import sources
 
     with _session(settings)() as session:
         for s in sources.list_sources(session, None):
@@ -333,7 +334,7 @@ def cmd_source_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_source_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from engine import sources
+    from engine.security import sources
 
     with _session(settings)() as session:
         sources.remove_source(session, None, args.name, Clock().now())

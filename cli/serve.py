@@ -101,9 +101,9 @@ def run_worker(settings: Settings, parent_pid: int | None = None) -> int:
     """The timer sweep every `settings.sweep_interval` seconds and the webhook delivery sweep every
     `settings.webhook_interval` seconds, until SIGTERM or SIGINT."""
     from engine.clock import Clock
-    from engine.db import make_engine, make_session_factory
     from engine.env import Env
-    from engine.worker import run_sweeper
+    from engine.ops.db import make_engine, make_session_factory
+    from engine.ops.worker import run_sweeper
     from webhooks import worker as webhook_worker
 
     stop = threading.Event()

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from engine.org import Organisation, load_organisation
 from engine.settings import Settings
-from engine.specs import SpecCache
-from engine.workflows import WorkflowCache
+from engine.workflow.specs import SpecCache
+from engine.workflow.workflows import WorkflowCache
 
 
 @dataclass

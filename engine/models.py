@@ -184,7 +184,7 @@ class Case(Base):
         # the case (its state, for the stuck count; its group and version, for who may see it) is
         # read from this index, never from the case's row and its workflow state (0027).
         Index("ix_cases_report", "id", "status", "last_event_at", "referring_group_id", "definition_id"),
-        # The case list, newest first (engine.cases.list_cases): its first page is read off the index.
+        # The case list, newest first (engine.casework.cases.list_cases): its first page is read off the index.
         Index("ix_cases_created_at_number", "created_at", "number"),
         # The search's matches by id, with what they are filtered (visibility, status, process,
         # referring group), ordered and counted by: a search of thousands of matches orders and
@@ -210,7 +210,7 @@ class Case(Base):
     # When the case's newest history row (case_events) was written: what `idle` is measured from.
     last_event_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
-    # Live workflow state without spec or finished history; see engine.runtime.
+    # Live workflow state without spec or finished history; see engine.workflow.runtime.
     state: Mapped[str] = mapped_column(Text)
     serializer_version: Mapped[str] = mapped_column(String(16))
     # Optimistic concurrency: every save is UPDATE ... WHERE version = <loaded version>.
@@ -223,8 +223,8 @@ class Case(Base):
     # Why the case ended (closure form's outcome, returned, handed_over, ...); set when it does.
     closure_reason: Mapped[str | None] = mapped_column(String(32))
     # What the case is found by (number, summary, household names and kana), normalised by
-    # engine.search.normalize; kept current by engine.search.reindex on every change to them,
-    # with the search's own index of it (case_search, case_search_grams: engine.search.store).
+    # engine.casework.search.normalize; kept current by engine.casework.search.reindex on every change to them,
+    # with the search's own index of it (case_search, case_search_grams: engine.casework.search.store).
     search_text: Mapped[str] = mapped_column(Text, default="")
 
     # Loaded only when asked for: the bundle is large and the spec cache usually has it.
@@ -238,7 +238,7 @@ class HumanTask(Base):
 
     __tablename__ = "human_tasks"
     __table_args__ = (
-        # The work queue (GET /api/tasks, and the staff queue page in engine.queue): it covers every
+        # The work queue (GET /api/tasks, and the staff queue page in engine.casework.queue): it covers every
         # column the page filters and sorts on, so a page is chosen from the index alone, also with
         # 100,000 open tasks in one group (migration 0002 widened it from state, group_id, due_at).
         Index("ix_human_tasks_queue", "state", "group_id", "due_at", "created_at", "id", "assignee_id", "step",
@@ -256,16 +256,16 @@ class HumanTask(Base):
         Index("ix_human_tasks_state_assignee_created", "state", "assignee_id", "created_at", "case_id"),
         Index("ix_human_tasks_state_step_created", "state", "process_key", "step", "created_at", "case_id", "due_at",
               "assignee_id"),
-        # Who may see a case through its tasks (engine.access.visible_cases_clause's per-case probe),
+        # Who may see a case through its tasks (engine.security.access.visible_cases_clause's per-case probe),
         # answered from the index: the reports run that probe for every stuck row.
         Index("ix_human_tasks_case_people", "case_id", "assignee_id", "completed_by_id"),
-        # The same, the other way round (engine.access.visible_cases_bulk_clause): the cases of
+        # The same, the other way round (engine.security.access.visible_cases_bulk_clause): the cases of
         # one person's tasks, held and completed, each read as one set from its index.
         Index("ix_human_tasks_assignee_case", "assignee_id", "case_id"),
         Index("ix_human_tasks_completed_by_case", "completed_by_id", "case_id"),
         # The heatmap's time spent per step over a period, and the workload's month.
         Index("ix_human_tasks_completed", "process_key", "step", "completed_at"),
-        # The escalation sweep (engine.escalation): open tasks not yet escalated, by due time (level 1),
+        # The escalation sweep (engine.casework.escalation): open tasks not yet escalated, by due time (level 1),
         # and those escalated once, by when the second threshold passes (level 2).
         Index("ix_human_tasks_escalation", "escalation_level", "state", "due_at"),
         Index("ix_human_tasks_escalation_second", "escalation_level", "state", "escalate_at"),
@@ -287,7 +287,7 @@ class HumanTask(Base):
     completed_at: Mapped[datetime | None]
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     draft: Mapped[dict[str, Any] | None]
-    # How far the task has been escalated (engine.escalation): 0 not yet, 1 to its group's
+    # How far the task has been escalated (engine.casework.escalation): 0 not yet, 1 to its group's
     # supervisors, 2 to the coordination lead. Moved on only by a conditional UPDATE: the claim.
     escalation_level: Mapped[int] = mapped_column(default=0, server_default="0")
     # When level 2 is due (set by the level-1 claim: the second threshold).
@@ -376,7 +376,7 @@ class CaseMember(Base):
     the meeting gave each."""
 
     __tablename__ = "case_members"
-    # The cases a group joined, as one set (engine.access.visible_cases_bulk_clause).
+    # The cases a group joined, as one set (engine.security.access.visible_cases_bulk_clause).
     __table_args__ = (Index("ix_case_members_group_case", "group_id", "case_id"),)
 
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
@@ -392,7 +392,7 @@ class CaseSearchText(Base):
     """The case search's copy of each case's search text (cases.search_text), in a narrow row of
     its own under a small number (`doc`), so that a search tests the text of the cases its
     pieces found without reading their workflow state (kilobytes a case, stored before the text
-    in the cases row). Kept by engine.search.store; a case whose text was never set has none."""
+    in the cases row). Kept by engine.casework.search.store; a case whose text was never set has none."""
 
     __tablename__ = "case_search"
 
@@ -402,7 +402,7 @@ class CaseSearchText(Base):
 
 
 class CaseSearchGram(Base):
-    """The case search's index (engine.search.grams): the pieces of each case's search text a
+    """The case search's index (engine.casework.search.grams): the pieces of each case's search text a
     query is looked up by (pairs of adjacent characters, and for a run of digits its pieces of
     three to six digits), so that a query word is answered from the cases holding its rarest
     piece rather than by reading every case's text. Under the text's `doc` number, not the
@@ -491,7 +491,7 @@ class CaseAttachment(Base):
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
     name: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
-    # The type found in the content (engine.sniff), never the client's claim.
+    # The type found in the content (engine.casework.sniff), never the client's claim.
     content_type: Mapped[str] = mapped_column(String(100))
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -599,7 +599,7 @@ class WebhookAttempt(Base):
 
 class AuditHead(Base):
     """The end of one audit chain (`id` is the chain's number): locked by every append to that
-    chain, so each chain stays a line; unrelated cases append to different chains (engine.audit)."""
+    chain, so each chain stays a line; unrelated cases append to different chains (engine.security.audit)."""
 
     __tablename__ = "audit_head"
 

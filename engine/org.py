@@ -1,7 +1,7 @@
 """The city's organisations (groups) and which group holds each BPMN lane.
 
 The data lives in `config/organisation.yaml`; this module reads it once and offers
-lookups. Group rows in the database mirror it (see `engine.users.sync_groups`).
+lookups. Group rows in the database mirror it (see `engine.security.users.sync_groups`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Limits:
-    """What the diagram code of one engine step may use (`engine.expressions`): seconds of
+    """What the diagram code of one engine step may use (`engine.workflow.expressions`): seconds of
     CPU time, and MB the process may grow by (0: unbounded)."""
 
     cpu_seconds: float = 2.0
@@ -65,7 +65,7 @@ class Settings:
     config_dir: Path = field(default_factory=lambda: Path(os.environ.get("TSUNAGU_CONFIG", ROOT / "config")))
     # Seconds between timer sweeps; a due timer fires within one interval plus its own work.
     sweep_interval: float = float(os.environ.get("TSUNAGU_SWEEP_INTERVAL", "0.5"))
-    # How many cases' deserialized workflows a process keeps between steps (engine.workflows);
+    # How many cases' deserialized workflows a process keeps between steps (engine.workflow.workflows);
     # 0: none, every step loads its case's stored state.
     workflow_cache: int = field(default_factory=lambda: _int_env("TSUNAGU_WORKFLOW_CACHE", 256))
     # Reverse proxies in front of the server whose X-Forwarded-For / -Proto are believed (0:
@@ -88,12 +88,12 @@ class Settings:
     webhook_rotation_grace_hours: float = field(
         default_factory=lambda: _number("TSUNAGU_WEBHOOK_ROTATION_GRACE_HOURS", 24.0, zero_ok=True))
 
-    # Escalation (engine.escalation): a task open past its time limit goes to its group's
+    # Escalation (engine.casework.escalation): a task open past its time limit goes to its group's
     # supervisors; past this many times its limit (from when it was created), to the coordination lead.
     escalation_second_factor: float = field(
         default_factory=lambda: _second_factor())
 
-    # Documents attached to cases (engine.attachments): the directory their bytes are kept in
+    # Documents attached to cases (engine.casework.attachments): the directory their bytes are kept in
     # (outside the database; `tsunagu backup` copies it), and the largest file accepted, in MB.
     attachments_dir: Path = field(default_factory=lambda: Path(
         os.environ.get("TSUNAGU_ATTACHMENTS_DIR") or ROOT / "var" / "attachments"))

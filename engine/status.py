@@ -43,19 +43,19 @@ class EventKind(StrEnum):
     CASE_SHARED = "case_shared"
     MESSAGE_RECEIVED = "message_received"
     CASE_MIGRATED = "case_migrated"
-    # A supervisor's repair and escalation (engine.escalation, engine.repair).
+    # A supervisor's repair and escalation (engine.casework.escalation, engine.casework.repair).
     TASK_ESCALATED = "task_escalated"
     ESCALATION_ACKNOWLEDGED = "escalation_acknowledged"
     CASE_RETRIED = "case_retried"
     CASE_MOVED = "case_moved"
     HOUSEHOLD_CHANGED = "household_changed"
-    # A document attached to the case, and its recorded removal (engine.attachments).
+    # A document attached to the case, and its recorded removal (engine.casework.attachments).
     DOCUMENT_ATTACHED = "document_attached"
     DOCUMENT_REMOVED = "document_removed"
 
 
 class NoteKind(StrEnum):
-    """What a support record (支援経過記録, engine.notes) records: 訪問, 電話, 来所, 会議, その他."""
+    """What a support record (支援経過記録, engine.casework.notes) records: 訪問, 電話, 来所, 会議, その他."""
 
     VISIT = "visit"
     PHONE = "phone"
@@ -79,9 +79,9 @@ class OutboxKind(StrEnum):
     CASE_COMPLETED = "case.completed"
     CASE_ERROR = "case.error"
     CASE_LINKED = "case.linked"
-    # A case moved to another version of its process (engine.versions).
+    # A case moved to another version of its process (engine.workflow.versions).
     CASE_MIGRATED = "case.migrated"
-    # A task passed a time limit (engine.escalation): level 1 its group's supervisors, 2 the coordination lead.
+    # A task passed a time limit (engine.casework.escalation): level 1 its group's supervisors, 2 the coordination lead.
     CASE_ESCALATED = "case.escalated"
     TASK_CREATED = "task.created"
     TASK_CLAIMED = "task.claimed"

@@ -1,6 +1,6 @@
 // Lints one BPMN file with bpmnlint and the repository's .bpmnlintrc (the rules the modeler's
 // bpmn-js-bpmnlint runs), printing {"reports": [{"id", "message", "category", "rule"}]} as JSON,
-// or {"fatal": message} when the file cannot be read as BPMN. Run by engine/lint.py:
+// or {"fatal": message} when the file cannot be read as BPMN. Run by engine/workflow/lint.py:
 //   node scripts/lint-bpmn.mjs diagram.bpmn
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";

@@ -20,12 +20,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from engine import specs, users
 from engine.clock import FrozenClock
-from engine.db import create_schema, make_engine, make_session_factory
 from engine.env import Env
 from engine.models import User
+from engine.ops.db import create_schema, make_engine, make_session_factory
+from engine.security import users
 from engine.settings import ROOT, Settings
+from engine.workflow import specs
 
 PG_URL = os.environ.get("TSUNAGU_TEST_DATABASE_URL")
 

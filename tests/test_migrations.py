@@ -11,9 +11,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, pool
 
-from engine.db import create_schema, current_revision, make_engine, upgrade_database
 from engine.migrations import alembic_config
 from engine.models import Base, Counter, OutboxEvent
+from engine.ops.db import create_schema, current_revision, make_engine, upgrade_database
 
 
 def _head() -> str:
@@ -138,9 +138,9 @@ def test_a_one_chain_trail_verifies_after_it_is_split_into_chains(database_url: 
     from alembic import command
     from sqlalchemy import text
 
-    from engine import audit
-    from engine.db import make_session_factory
     from engine.models import User
+    from engine.ops.db import make_session_factory
+    from engine.security import audit
 
     engine = make_engine(database_url, poolclass=pool.NullPool)
     now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -184,9 +184,9 @@ def test_the_search_index_is_built_from_the_cases_search_text(api, settings) -> 
     from alembic import command
     from sqlalchemy import select
 
-    from engine import search
-    from engine.db import make_session_factory
+    from engine.casework import search
     from engine.models import Case, CaseSearchGram, CaseSearchText
+    from engine.ops.db import make_session_factory
 
     client = api("caseworker")
     opened = [client.post("/api/cases", json={"process": "multi_agency", "data": {"summary": s}}).json

@@ -13,8 +13,8 @@ from flask.json.provider import DefaultJSONProvider
 
 from engine.clock import Clock
 from engine.env import Env
-from engine.limits import json_text_depth_exceeds
 from engine.settings import Settings
+from engine.workflow.limits import json_text_depth_exceeds
 from web.extensions import db
 
 
@@ -108,7 +108,7 @@ def _bind_origin(app: Flask) -> None:
     """The audit trail records where each request came from (a plain value for the engine)."""
     from flask import request
 
-    from engine import audit
+    from engine.security import audit
 
     @app.before_request
     def _origin() -> None:

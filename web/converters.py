@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from werkzeug.routing import BaseConverter
 
-from engine.limits import MAX_INT
+from engine.workflow.limits import MAX_INT
 
 # More digits than any id can have: passed on as text, so that the domain's bound check
 # answers 422 naming the parameter (int() of thousands of digits would raise instead).

@@ -9,8 +9,8 @@ from flask import Flask, current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.clock import Clock
-from engine.db import make_engine, make_session_factory
 from engine.env import Env
+from engine.ops.db import make_engine, make_session_factory
 
 # app.extensions key: renders an HTTP error outside /api (web.ui installs its error page there)
 PAGE_ERRORS = "tsunagu.page_errors"

@@ -4,7 +4,7 @@ The request is checked before anything is read from its body: an unknown source,
 missing or wrong signature and a timestamp more than 5 minutes off all get the same 401
 (an unknown source is not told apart from a bad signature); a webhook-id already received
 from that source gets 409. Then the body `{"type", "data", "correlation"?}` is routed by
-`engine.cases.receive_message`: 202 `{"case_id"}`, 400 malformed, 404 `no_match`. Errors use
+`engine.casework.cases.receive_message`: 202 `{"case_id"}`, 400 malformed, 404 `no_match`. Errors use
 the API's envelope.
 """
 
@@ -15,8 +15,9 @@ import json
 from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from engine import cases, sources
-from engine.limits import MAX_BODY_DEPTH, json_text_depth_exceeds, unstorable_at
+from engine.casework import cases
+from engine.security import sources
+from engine.workflow.limits import MAX_BODY_DEPTH, json_text_depth_exceeds, unstorable_at
 from web.api import error_response
 from web.api.blueprint import TOO_DEEP
 from web.extensions import db, engine_env, now

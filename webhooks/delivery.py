@@ -36,9 +36,9 @@ from sqlalchemy import exists, or_, select, true, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from engine import audit
-from engine.db import begin_write
 from engine.models import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from engine.ops.db import begin_write
+from engine.security import audit
 from engine.status import DeliveryStatus, WebhookStatus
 from webhooks import sender, signing
 from webhooks.destinations import Allowed, Resolver, UnsafeDestination, parse_url, resolve

@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from engine import audit
-from engine.db import command
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
-from engine.limits import check_int
 from engine.models import OutboxEvent, User, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from engine.ops.db import command
+from engine.security import audit
 from engine.status import SUBSCRIBABLE_EVENTS, DeliveryStatus, OutboxKind, Role, WebhookStatus
+from engine.workflow.limits import check_int
 from webhooks import signing
 from webhooks.destinations import Allowed, UnsafeDestination, check_for_subscription
 

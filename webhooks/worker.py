@@ -12,8 +12,8 @@ import threading
 from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import audit
 from engine.clock import Clock, utcnow
+from engine.security import audit
 from engine.settings import Settings
 from webhooks.delivery import DB_UNAVAILABLE, deliver_due
 from webhooks.destinations import parse_allowed

@@ -1,6 +1,6 @@
 """Alembic environment: the models' metadata, the database from `Config.attributes`.
 
-Called by `engine.db.upgrade_database` with an open connection ("connection" attribute), or by
+Called by `engine.ops.db.upgrade_database` with an open connection ("connection" attribute), or by
 `python -m engine.migrations` with a URL ("url" attribute).
 """
 
@@ -59,8 +59,8 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    from engine.db import make_engine
     from engine.migrations import sqlite_foreign_keys_off
+    from engine.ops.db import make_engine
 
     engine = make_engine(_url(), poolclass=pool.NullPool)
     try:

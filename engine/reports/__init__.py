@@ -4,7 +4,7 @@ of a process for the heatmap on its diagram (`heatmap`), and the work per group 
 
 Who may read them: supervisors, the coordination lead and administrators; anyone else is
 refused (Forbidden). Every row and every count covers only cases the reader may see
-(`engine.access.visible_cases_clause`), so a report never tells of a case its page would hide.
+(`engine.security.access.visible_cases_clause`), so a report never tells of a case its page would hide.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 
 from engine.errors import Forbidden, Invalid
-from engine.limits import check_instant
 from engine.models import User
 from engine.status import Role
+from engine.workflow.limits import check_instant
 
 READERS = frozenset({Role.SUPERVISOR, Role.COORDINATION_LEAD, Role.ADMIN})
 # The city's days and months (a day given as YYYY-MM-DD, "this month") are Japan's.

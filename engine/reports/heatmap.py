@@ -17,14 +17,14 @@ from typing import Any
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, aliased, load_only
 
-from engine.access import visible_cases_bulk_clause
 from engine.env import Env
 from engine.errors import Invalid
-from engine.limits import check_int
 from engine.models import Case, HumanTask, ProcessDefinition, User
 from engine.reports import parse_instant, require_reader
+from engine.security.access import visible_cases_bulk_clause
 from engine.settings import load_stuck_thresholds
 from engine.status import CaseStatus, TaskState
+from engine.workflow.limits import check_int
 
 # An alias: the visibility clause has its own subquery over human_tasks, which must not be
 # correlated with the tasks counted here.

@@ -24,11 +24,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
-from engine import audit
+from engine.casework.inputs import field_error, parse_date
+from engine.casework.vocabulary import load_vocabulary
 from engine.clock import city_midnight, city_today
 from engine.env import Env
 from engine.errors import Forbidden
-from engine.inputs import field_error, parse_date
 from engine.models import (
     Case,
     CaseLink,
@@ -39,8 +39,8 @@ from engine.models import (
     Placement,
     ResourceGap,
 )
+from engine.security import audit
 from engine.status import PlacementStatus, Role, TaskState
-from engine.vocabulary import load_vocabulary
 
 ROLES = frozenset({Role.SUPERVISOR, Role.SECRETARIAT, Role.COORDINATION_LEAD, Role.ADMIN})
 # The six steps of the multi-agency flow (図2), in order, and their Japanese names.

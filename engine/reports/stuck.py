@@ -40,16 +40,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased, load_only
 
-from engine import audit
-from engine.access import sees_every_case, visible_cases_bulk_clause
-from engine.db import command
 from engine.env import Env
 from engine.errors import Invalid
-from engine.limits import MAX_INT, check_int
 from engine.models import Case, HumanTask, MessageWait, ProcessDefinition, User
+from engine.ops.db import command
 from engine.reports import require_reader
+from engine.security import audit
+from engine.security.access import sees_every_case, visible_cases_bulk_clause
 from engine.settings import StuckThresholds, load_stuck_thresholds
 from engine.status import CaseStatus, TaskState
+from engine.workflow.limits import MAX_INT, check_int
 
 REASONS = ("overdue", "unassigned", "monitoring_overdue", "idle", "error", "waiting")
 # Age buckets in whole days: [low, high) (high None: no upper end).

@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
-from engine.access import visible_cases_bulk_clause
 from engine.env import Env
 from engine.models import Case, HumanTask, User
 from engine.reports import month_start, require_reader
+from engine.security.access import visible_cases_bulk_clause
 from engine.status import TaskState
 
 # An alias: the visibility clause has its own subquery over human_tasks, which must not be

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine.timers import fire_due
+from engine.casework.timers import fire_due
 
 ELIGIBLE = {
     "multiple_targets": True, "all_targets_have_lead_department": True,

@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import func, select
 
 from cli.main import main
-from engine import audit, sniff
-from engine.attachments import clean_name
+from engine.casework import sniff
+from engine.casework.attachments import clean_name
 from engine.models import AuditRecord, CaseAttachment, CaseEvent
+from engine.security import audit
 from engine.settings import Settings
 from engine.status import EventKind
 from tests.conftest import ApiClient, _fresh_database_url

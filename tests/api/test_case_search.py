@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import delete, select, update
 
-from engine import search
+from engine.casework import search
+from engine.casework.timers import fire_due
 from engine.models import Case, CaseSearchGram, CaseSearchText, HouseholdMember
-from engine.timers import fire_due
 from tests.api.test_api import ELIGIBLE, NOT_ELIGIBLE, complete
 
 
@@ -273,7 +273,7 @@ def test_a_case_number_is_found_by_any_part_of_it(api, session_factory) -> None:
 
 
 def test_the_check_reports_a_search_index_out_of_step(api, session_factory, env) -> None:  # noqa: ANN001
-    from engine.check import check_all
+    from engine.ops.check import check_all
 
     case = open_case(api("caseworker"), "家賃の滞納")
     other = open_case(api("caseworker"), "別の相談")

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import users
 from engine.clock import FrozenClock
 from engine.models import Case, ProcessDraft
+from engine.security import users
 from engine.settings import ROOT
 from tests.conftest import ApiClient
 from tests.engine.support import ADVICE, diagram, intake

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from engine import specs, timers
+from engine.casework import timers
 from engine.settings import ROOT
+from engine.workflow import specs
 from tests.api.elements import BODIES, diagram
 
 

@@ -38,8 +38,8 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import select
 
-from engine import sessions, users
 from engine.models import Escalation, HumanTask, OutboxEvent, WebhookDelivery, WebhookSubscription, WebSession
+from engine.security import sessions, users
 from engine.status import Audience, DeliveryStatus
 from webhooks import signing
 

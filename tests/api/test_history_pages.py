@@ -4,9 +4,9 @@ case's age; `GET /api/cases/<id>/history?before=&limit=` walks back to the first
 
 from __future__ import annotations
 
-from engine import cases
+from engine.casework import cases
+from engine.casework.timers import fire_due
 from engine.models import Case
-from engine.timers import fire_due
 from tests.api.test_api import ELIGIBLE
 
 SETUP = [

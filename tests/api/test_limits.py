@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.errors import Invalid
-from engine.limits import MAX_BODY_DEPTH, MAX_DEPTH, MAX_INT, check_depth, json_text_depth_exceeds
 from engine.models import AuditRecord, Case, CaseEvent, HumanTask
+from engine.workflow.limits import MAX_BODY_DEPTH, MAX_DEPTH, MAX_INT, check_depth, json_text_depth_exceeds
 
 HUGE = "9223372036854775808"  # 2^63: beyond every database integer
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from jsonschema import Draft202012Validator
 
-from engine import annotations, forms, specs
 from engine.errors import Invalid
 from engine.settings import ROOT
+from engine.workflow import annotations, forms, specs
 from tests.api.test_api import ELIGIBLE, complete, only_task
 
 FORMS = specs.read_forms(ROOT / "forms")

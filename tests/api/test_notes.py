@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import audit
 from engine.models import AuditRecord, CaseNote, CaseNoteRevision
+from engine.security import audit
 
 
 def _case(api) -> dict:  # noqa: ANN001

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import users
-from engine.timers import fire_due
+from engine.casework.timers import fire_due
+from engine.security import users
 from tests.api.test_api import complete, only_task
 from tests.conftest import ApiClient
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from engine import sources
 from engine.models import Case, InboundMessage
+from engine.security import sources
 from tests.api.test_api import only_task
 from webhooks.inbound import sign
 

@@ -6,7 +6,7 @@ multi-agency case shows the linked case, and the 図4 decision is on it."""
 
 from __future__ import annotations
 
-from engine.timers import fire_due
+from engine.casework.timers import fire_due
 from tests.api.test_api import ELIGIBLE, complete, only_task
 
 PLAN = {"issues": "ひきこもりの長男と高齢の母", "policy": "長男の社会参加を支える", "monitoring_interval": "P1M",

@@ -8,8 +8,8 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from engine import users
 from engine.models import FormVersion, ProcessDefinition
+from engine.security import users
 from engine.settings import ROOT
 from tests.conftest import ApiClient
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import specs
 from engine.clock import FrozenClock
 from engine.env import Env
-from engine.expressions import TIME_LIMIT_MESSAGE
 from engine.settings import ROOT, Settings
+from engine.workflow import specs
+from engine.workflow.expressions import TIME_LIMIT_MESSAGE
 from tests.engine.support import ADVICE, diagram
 
 

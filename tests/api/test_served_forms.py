@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from engine import forms, specs
 from engine.settings import ROOT
+from engine.workflow import forms, specs
 from tests.engine.support import intake
 
 FORMS = specs.read_forms(ROOT / "forms")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from engine import specs
 from engine.models import AuditRecord, Case, CaseEvent, HumanTask
 from engine.settings import ROOT
+from engine.workflow import specs
 from tests.engine.support import diagram
 
 

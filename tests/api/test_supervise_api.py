@@ -7,10 +7,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from engine import escalation, specs
+from engine.casework import escalation
 from engine.models import CaseEvent
 from engine.settings import ROOT
 from engine.status import EventKind
+from engine.workflow import specs
 from tests.api.test_api import ELIGIBLE, complete, only_task
 from tests.engine.support import diagram
 
@@ -118,7 +119,7 @@ def test_bulk_assign(api, session_factory) -> None:  # noqa: ANN001
 
 
 def test_escalation_sweep_runs_with_the_timer_sweep(api, session_factory, env, clock) -> None:  # noqa: ANN001
-    from engine.worker import sweep
+    from engine.ops.worker import sweep
 
     _at_assessment(api)
     clock.advance(days=14, hours=1)

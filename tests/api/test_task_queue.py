@@ -1,5 +1,5 @@
 """GET /api/tasks: the caller's open tasks (their groups' and those assigned to them elsewhere)
-by due date, none last, then age; the page chosen from the queue index (engine.queue), each row in
+by due date, none last, then age; the page chosen from the queue index (engine.casework.queue), each row in
 TaskOut's shape."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from sqlalchemy import insert, select
 
-from engine import cases
-from engine.access import task_queue_clause
+from engine.casework import cases
 from engine.models import Case, HumanTask, ProcessDefinition, User
+from engine.security.access import task_queue_clause
 from engine.status import TaskState
 from web.api.schemas import TaskOut
 

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from cli.main import main
-from engine import sources
 from engine.models import AuditRecord, Case, CaseEvent, InboundMessage, MessageWait, OutboxEvent, Source
+from engine.security import sources
 from tests.engine.messages_support import REFERRAL, deploy_message_diagrams
 from webhooks.inbound import sign
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import specs
 from engine.clock import FrozenClock
 from engine.env import Env
 from engine.settings import ROOT
+from engine.workflow import specs
 
 MESSAGE_DIAGRAMS = Path(__file__).parent / "data" / "messages"
 REFERRAL = "test_referral_process"  # starts on message test_referral; waits for test_reply, test_ack, a person, ...

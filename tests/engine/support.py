@@ -13,11 +13,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import cases, runtime, timers, writes
+from engine.casework import cases, timers, writes
 from engine.clock import FrozenClock
 from engine.env import Env
 from engine.models import Case, CaseEvent, HumanTask, ProcessDefinition, Timer, User
 from engine.status import EventKind, TaskState, TimerStatus
+from engine.workflow import runtime
 from tests.conftest import Personas
 
 # user task id -> its dueIn as a timedelta (the diagrams' contract)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from engine import cases
+from engine.casework import cases
 from engine.errors import Forbidden, NotFound
 from engine.models import User
 from tests.conftest import Personas

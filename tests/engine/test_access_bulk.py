@@ -9,11 +9,11 @@ from datetime import timedelta
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from engine import users
-from engine.access import visible_cases_bulk_clause, visible_cases_clause
 from engine.clock import FrozenClock
 from engine.env import Env
 from engine.models import Case, CaseMember, HumanTask, ProcessDefinition
+from engine.security import users
+from engine.security.access import visible_cases_bulk_clause, visible_cases_clause
 from engine.status import CaseStatus, TaskState
 from tests.conftest import Personas
 

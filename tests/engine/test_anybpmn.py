@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from engine import messages, specs
-from engine.check import check_case
+from engine.casework import messages
 from engine.errors import DeployError, DomainError
 from engine.models import Case, CaseMember, ProcessDefinition
+from engine.ops.check import check_case
 from engine.settings import ROOT
 from engine.status import CaseStatus
+from engine.workflow import specs
 from tests.api.elements import HEAD, TAIL
 from tests.conftest import Personas
 from tests.engine.support import Driver

@@ -1,4 +1,4 @@
-"""The consistency checker (`engine.check`, `tsunagu check`): clean cases pass, and each kind of
+"""The consistency checker (`engine.ops.check`, `tsunagu check`): clean cases pass, and each kind of
 corruption of the stored rows is reported, never repaired."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from cli.main import main
-from engine.check import check_all, check_case
 from engine.models import Case, CaseEvent, HumanTask, OutboxEvent, Timer
+from engine.ops.check import check_all, check_case
 from engine.status import EventKind, OutboxKind, TaskState, TimerStatus
 from tests.conftest import Personas
 from tests.engine.support import (

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import cases
+from engine.casework import cases
 from engine.errors import Conflict
 from engine.models import HumanTask, User
 from engine.status import EventKind

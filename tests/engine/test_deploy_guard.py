@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import specs
 from engine.clock import FrozenClock
 from engine.env import Env
 from engine.errors import DeployError
-from engine.expressions import UnsafeCode, evaluate, execute
 from engine.models import ProcessDefinition
 from engine.settings import ROOT
+from engine.workflow import specs
+from engine.workflow.expressions import UnsafeCode, evaluate, execute
 from tests.engine.support import Driver, diagram
 
 FORMS = ROOT / "forms"

@@ -1,4 +1,4 @@
-"""Designers' drafts (engine.drafts): one per designer and process, replaced on save, refused
+"""Designers' drafts (engine.workflow.drafts): one per designer and process, replaced on save, refused
 when it is not BPMN/DMN XML, private to its designer."""
 
 from __future__ import annotations
@@ -7,11 +7,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import drafts, users
 from engine.clock import FrozenClock
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.models import ProcessDraft, User
+from engine.security import users
 from engine.settings import ROOT
+from engine.workflow import drafts
 from tests.conftest import Personas
 
 SIX_STEPS = (ROOT / "processes" / "multi_agency.bpmn").read_text(encoding="utf-8")

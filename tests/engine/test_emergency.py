@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import cases
+from engine.casework import cases
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.models import Case, CaseLink, OutboxEvent
 from engine.status import CaseStatus, EventKind, OutboxKind

@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import audit, escalation
+from engine.casework import escalation
 from engine.errors import Forbidden, NotFound
 from engine.models import AuditRecord, CaseEvent, Escalation, HumanTask, OutboxEvent
+from engine.security import audit
 from engine.status import Audience, EventKind, OutboxKind
 from tests.conftest import PG_URL, Personas
 from tests.engine.support import Driver, intake

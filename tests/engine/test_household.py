@@ -1,4 +1,4 @@
-"""engine.household: replacing a case's household in one transaction (members, history, audit,
+"""engine.casework.household: replacing a case's household in one transaction (members, history, audit,
 search text), who may, ages on the city's date, and the 図4 inputs a household answers."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import func, select
 
-from engine import cases, household, search
+from engine.casework import cases, household, search
 from engine.errors import Forbidden, Invalid, NotFound
 from engine.models import AuditRecord, Case, CaseEvent, HouseholdMember
 from engine.status import EventKind

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from engine import cases
+from engine.casework import cases
 from engine.errors import Invalid
 from engine.models import CaseEvent, OutboxEvent
 from tests.conftest import Personas

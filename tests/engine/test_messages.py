@@ -12,13 +12,15 @@ from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import cases, check, runtime, waiting
+from engine.casework import cases
+from engine.casework.messages import correlation_key
 from engine.clock import FrozenClock
 from engine.env import Env
 from engine.errors import Conflict, Forbidden, Malformed, NotFound
-from engine.messages import correlation_key
 from engine.models import AuditRecord, Case, CaseEvent, MessageWait, OutboxEvent, User
+from engine.ops import check
 from engine.status import CaseStatus, EventKind
+from engine.workflow import runtime, waiting
 from tests.conftest import Personas
 from tests.engine.messages_support import REFERRAL, WAITING, deploy_message_diagrams
 from tests.engine.support import Driver

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine import cases, runtime
+from engine.casework import cases
 from engine.errors import Conflict
 from engine.models import CaseMember, OutboxEvent, User
 from engine.status import CaseStatus, EventKind, OutboxKind, TaskState, TimerStatus
+from engine.workflow import runtime
 from tests.conftest import Personas
 from tests.engine.support import (
     ASSESSMENT,

@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine import cases, specs, users
+from engine.casework import cases
 from engine.errors import DeployError, Forbidden, Invalid, NotFound
 from engine.models import Case, CaseLink, User
+from engine.security import users
 from engine.settings import ROOT
 from engine.status import CaseStatus, EventKind, TimerStatus
+from engine.workflow import specs
 from tests.conftest import Personas
 from tests.engine.support import Driver, intake
 

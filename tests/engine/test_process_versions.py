@@ -1,4 +1,4 @@
-"""Process versions (engine.versions): immutable versions, the shared-process-id rule, diff,
+"""Process versions (engine.workflow.versions): immutable versions, the shared-process-id rule, diff,
 migration of running cases (preview, bulk with a result per case, timers keep their due times,
 history/audit/outbox, moving back), forms stored as versions, and export."""
 
@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine import form_store, lint, runtime, specs, users, versions
-from engine.check import check_all
 from engine.errors import DeployError, Invalid
 from engine.models import AuditRecord, Case, CaseEvent, OutboxEvent, ProcessDefinition, User
+from engine.ops.check import check_all
+from engine.security import users
 from engine.settings import ROOT
 from engine.status import EventKind, OutboxKind, TaskState, TimerStatus
+from engine.workflow import form_store, lint, runtime, specs, versions
 from tests.conftest import Personas
 from tests.engine.support import ASSESSMENT, JUDGEMENT, Driver, intake, meeting, plan
 
@@ -304,7 +305,7 @@ def test_export_then_a_fresh_init_gives_the_same_content_hashes(
     monkeypatch.setenv("DATABASE_URL", fresh)
     monkeypatch.setenv("TSUNAGU_PROCESSES", str(tmp_path / "out"))
     assert main(["init"]) == 0
-    from engine.db import make_engine, make_session_factory
+    from engine.ops.db import make_engine, make_session_factory
 
     engine = make_engine(fresh)
     try:

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from engine import audit, repair, specs, users
+from engine.casework import repair
 from engine.errors import Conflict, Forbidden, Invalid, NotFound, WorkflowFailed
 from engine.models import AuditRecord, Case, ProcessDefinition, User
+from engine.security import audit, users
 from engine.settings import ROOT
 from engine.status import CaseStatus, EventKind, TaskState
+from engine.workflow import specs
 from tests.conftest import Personas
 from tests.engine.support import ASSESSMENT, Driver, diagram, intake, plan
 

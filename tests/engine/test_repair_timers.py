@@ -7,9 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from engine import audit, repair
+from engine.casework import repair
 from engine.clock import FrozenClock
 from engine.models import AuditRecord, Case, ProcessDefinition
+from engine.security import audit
 from engine.status import CaseStatus, EventKind, TimerStatus
 from tests.conftest import Personas
 from tests.engine.support import Driver

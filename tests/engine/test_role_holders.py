@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import cases, role_holders
+from engine.casework import cases, role_holders
 from engine.errors import Forbidden, NotFound
 from engine.models import AuditRecord, CaseMember, OutboxEvent
 from engine.status import EventKind, OutboxKind, TaskState

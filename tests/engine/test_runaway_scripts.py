@@ -16,11 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import specs
 from engine.clock import FrozenClock
 from engine.env import Env
 from engine.errors import WorkflowFailed
-from engine.expressions import (
+from engine.settings import ROOT, Limits, Settings
+from engine.status import CaseStatus, EventKind, TimerStatus
+from engine.workflow import specs
+from engine.workflow.expressions import (
     MEMORY_LIMIT_MESSAGE,
     SIZE_LIMIT_MESSAGE,
     TIME_LIMIT_MESSAGE,
@@ -28,8 +30,6 @@ from engine.expressions import (
     contained,
     execute,
 )
-from engine.settings import ROOT, Limits, Settings
-from engine.status import CaseStatus, EventKind, TimerStatus
 from tests.conftest import Personas
 from tests.engine.support import ADVICE, Driver, diagram
 

@@ -1,4 +1,4 @@
-"""Test runs of a draft (engine.sandbox): the path a draft takes with sample answers, where it
+"""Test runs of a draft (engine.workflow.sandbox): the path a draft takes with sample answers, where it
 stops and why, a runaway script stopped with its element named, and nothing written."""
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import drafts, sandbox, users
 from engine.clock import FrozenClock
 from engine.env import Env
 from engine.errors import DeployError, Forbidden, Invalid
-from engine.expressions import TIME_LIMIT_MESSAGE
 from engine.models import AuditRecord, Case, HumanTask, ProcessDefinition, User
+from engine.security import users
 from engine.settings import ROOT, Limits
+from engine.workflow import drafts, sandbox
+from engine.workflow.expressions import TIME_LIMIT_MESSAGE
 from tests.conftest import Personas
 from tests.engine.support import ADVICE, ASSESSMENT, CLOSURE, diagram, intake, meeting, monitoring, plan
 

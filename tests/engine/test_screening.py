@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine import cases
+from engine.casework import cases
 from engine.errors import Forbidden
 from engine.status import CaseStatus, EventKind
 from tests.conftest import Personas

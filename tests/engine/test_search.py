@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.search import case_text, grams, normalize
+from engine.casework.search import case_text, grams, normalize
 
 
 def test_kana_width_and_case_are_folded_alike() -> None:

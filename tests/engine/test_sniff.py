@@ -1,4 +1,4 @@
-"""The document types a case accepts, told from their bytes (engine.sniff)."""
+"""The document types a case accepts, told from their bytes (engine.casework.sniff)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import sniff
+from engine.casework import sniff
 
 
 def _zip(entries: list[tuple[str, bytes]], stored_first: bool = False) -> bytes:

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from engine import specs
-from engine.check import check_case
 from engine.errors import DeployError, DomainError
 from engine.models import Case
+from engine.ops.check import check_case
 from engine.settings import ROOT
 from engine.status import CaseStatus
-from engine.waiting import case_waiting
+from engine.workflow import specs
+from engine.workflow.waiting import case_waiting
 from tests.conftest import Personas
 from tests.engine.support import Driver
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import event
 
-from engine import writes
-from engine.db import begin_write
+from engine.casework import writes
 from engine.models import Case
+from engine.ops.db import begin_write
 from engine.status import EventKind
 from tests.conftest import Personas
 from tests.engine.support import ASSESSMENT, Driver, intake, meeting, monitoring, plan

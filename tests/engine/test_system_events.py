@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import cases
+from engine.casework import cases
 from engine.clock import FrozenClock
 from engine.env import Env
 from engine.models import User

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine import cases, specs
+from engine.casework import cases
 from engine.errors import Conflict, Forbidden, Invalid, WorkflowFailed
 from engine.models import OutboxEvent
 from engine.settings import ROOT
 from engine.status import CaseStatus, EventKind, OutboxKind
+from engine.workflow import specs
 from tests.conftest import Personas
 from tests.engine.support import ASSESSMENT, Driver, diagram, intake
 

@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, timers, worker, writes
+from engine.casework import timers, writes
 from engine.errors import Invalid
 from engine.models import AuditRecord, Case, OutboxEvent, Timer
+from engine.ops import worker
+from engine.security import audit
 from engine.status import EventKind, OutboxKind, TimerStatus
 from tests.conftest import Personas
 from tests.engine.support import ASSESSMENT, MONITORING_ROUND, Driver, intake, meeting, monitoring, plan

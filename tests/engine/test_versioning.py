@@ -8,10 +8,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from engine import specs
 from engine.models import Case, ProcessDefinition
 from engine.settings import ROOT
 from engine.status import CaseStatus
+from engine.workflow import specs
 from tests.conftest import Personas
 from tests.engine.support import (
     ASSESSMENT,

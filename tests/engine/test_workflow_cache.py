@@ -1,4 +1,4 @@
-"""The in-process workflow cache (engine.workflows): a step reuses the workflow its process
+"""The in-process workflow cache (engine.workflow.workflows): a step reuses the workflow its process
 stored last only while the case row still holds that state, and nothing a step did before a
 rollback is ever reused."""
 
@@ -10,11 +10,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import runtime, writes
-from engine.db import begin_write
+from engine.casework import writes
 from engine.env import Env
 from engine.models import Case
+from engine.ops.db import begin_write
 from engine.settings import Settings
+from engine.workflow import runtime
 from tests.conftest import Personas
 from tests.engine.support import ASSESSMENT, MONITORING_ROUND, Driver, intake, meeting, monitoring, plan
 

@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from engine.check import check_all
 from engine.clock import FrozenClock
-from engine.db import make_engine, make_session_factory
 from engine.env import Env
+from engine.ops.check import check_all
+from engine.ops.db import make_engine, make_session_factory
+from engine.ops.worker import sweep
 from engine.settings import Settings
 from engine.status import EventKind
-from engine.worker import sweep
 from tests.conftest import PG_URL, ApiClient, Personas
 from tests.engine.support import ASSESSMENT, Driver, intake, meeting, plan
 from web.api import DB_UNAVAILABLE_MESSAGE

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import specs
 from engine.clock import FrozenClock
 from engine.env import Env
-from engine.expressions import SIZE_LIMIT_MESSAGE, TIME_LIMIT_MESSAGE
 from engine.settings import ROOT
+from engine.workflow import specs
+from engine.workflow.expressions import SIZE_LIMIT_MESSAGE, TIME_LIMIT_MESSAGE
 from tests.conftest import Personas
 from tests.engine.support import ADVICE, diagram
 from tests.faults.support import Http, Server

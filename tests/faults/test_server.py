@@ -1,7 +1,7 @@
 """The production server (`tsunagu serve --workers 2`: gunicorn, two worker processes and one
 timer sweeper) under races and under SIGKILL, on the test database (SQLite or PostgreSQL).
 
-Clients speak real HTTP to 127.0.0.1; afterwards `engine.check` must find every case consistent."""
+Clients speak real HTTP to 127.0.0.1; afterwards `engine.ops.check` must find every case consistent."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.check import check_all
 from engine.env import Env
 from engine.models import CaseEvent, HumanTask, OutboxEvent, User
+from engine.ops.check import check_all
 from engine.status import EventKind, OutboxKind, TaskState
 from tests.conftest import Personas
 from tests.engine.support import ASSESSMENT, CLOSURE, intake, meeting, monitoring, plan

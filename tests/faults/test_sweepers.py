@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.check import check_all
 from engine.clock import utcnow
 from engine.env import Env
 from engine.models import CaseEvent, HumanTask, OutboxEvent, Timer
+from engine.ops.check import check_all
 from engine.settings import ROOT
 from engine.status import EventKind, OutboxKind, TaskState, TimerStatus
 from tests.conftest import PG_URL, Personas

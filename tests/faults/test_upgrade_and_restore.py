@@ -14,13 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cli.main import main
-from engine import search
-from engine.backup import BackupError, restore
-from engine.check import check_all
-from engine.db import current_revision, make_engine, make_session_factory
+from engine.casework import search
 from engine.env import Env
 from engine.migrations import alembic_config
 from engine.models import Case, User
+from engine.ops.backup import BackupError, restore
+from engine.ops.check import check_all
+from engine.ops.db import current_revision, make_engine, make_session_factory
 from tests.conftest import Personas, _fresh_database_url
 from tests.engine.support import ASSESSMENT, CLOSURE, Driver, intake, meeting, monitoring, plan
 from tests.faults.support import copy_rows

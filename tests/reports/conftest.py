@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import users
 from engine.clock import FrozenClock
 from engine.env import Env
 from engine.models import User
+from engine.security import users
 from tests.conftest import Personas
 from tests.engine.messages_support import deploy_message_diagrams
 from tests.engine.support import Driver

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine import cases
+from engine.casework import cases
 from engine.errors import Forbidden, Invalid
 from engine.models import User
 from engine.reports import heatmap, workload

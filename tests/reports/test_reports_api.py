@@ -6,8 +6,8 @@ from __future__ import annotations
 import csv
 import io
 
-from engine import users
 from engine.reports import stuck
+from engine.security import users
 from tests.conftest import ApiClient, Personas
 
 ROW_KEYS = {"case_id", "case_number", "process", "version", "step", "step_name", "group", "assignee", "reason", "since",

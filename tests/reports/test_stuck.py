@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import cases, users, writes
+from engine.casework import cases, writes
 from engine.errors import Forbidden, Invalid
 from engine.models import CaseEvent, HumanTask, User
 from engine.reports import stuck
+from engine.security import users
 from engine.settings import StuckThresholds, load_stuck_thresholds
 from tests.conftest import Personas
 from tests.engine.messages_support import WAITING

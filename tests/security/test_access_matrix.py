@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from engine import sessions
-from engine.limits import MAX_INT
+from engine.casework.timers import fire_due
 from engine.models import WebhookDelivery
+from engine.security import sessions
 from engine.status import DeliveryStatus
-from engine.timers import fire_due
+from engine.workflow.limits import MAX_INT
 from tests.security.pages import CASE_READ, FB, NF, OK, PAGES, TASK_ACT, checked_elsewhere, everyone
 
 INTAKE = {"multiple_targets": True, "all_targets_have_lead_department": False,

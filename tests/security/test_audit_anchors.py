@@ -16,10 +16,10 @@ from pathlib import Path
 from sqlalchemy import delete, select, update
 
 from cli.main import main
-from engine import audit
 from engine.env import Env
 from engine.models import AuditHead, AuditRecord
-from engine.worker import start_scheduler, sweep
+from engine.ops.worker import start_scheduler, sweep
+from engine.security import audit
 from tests.faults.support import CLI, cli_env, wait_for
 
 

@@ -10,8 +10,8 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select, text, update
 
 from cli.main import main
-from engine import audit
 from engine.models import AuditHead, AuditRecord, CaseEvent, HumanTask, OutboxEvent
+from engine.security import audit
 
 INTAKE = {"multiple_targets": False, "all_targets_have_lead_department": False,
           "lead_department_can_handle_alone": False, "coordination_problem": False,

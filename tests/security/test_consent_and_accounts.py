@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine import users
 from engine.errors import Unauthorized
 from engine.models import OutboxEvent
-from engine.users import TooManyAttempts
+from engine.security import users
+from engine.security.users import TooManyAttempts
 
 INTAKE = {"multiple_targets": True, "all_targets_have_lead_department": False,
           "lead_department_can_handle_alone": False, "coordination_problem": True,

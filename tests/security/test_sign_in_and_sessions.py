@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select
 
 from cli.main import main
-from engine import sessions, users
 from engine.errors import Invalid, NotFound, Unauthorized
 from engine.models import AuditRecord, LoginAttempt, User, WebSession
+from engine.security import sessions, users
+from engine.security.users import TooManyAttempts
 from engine.status import SessionEnd
-from engine.users import TooManyAttempts
 
 PASSWORD = "correct horse battery"
 IDLE = timedelta(minutes=30)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from engine import users
 from engine.models import User
+from engine.security import users
 
 PASSWORD = "tsunagu-test-password"
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine import audit, cases
+from engine.casework import cases
 from engine.models import AuditRecord
+from engine.security import audit
 from tests.ui.test_page_access import same_page
 from tests.ui.test_pages import text
 

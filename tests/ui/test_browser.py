@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from engine.casework.timers import fire_due
 from engine.settings import ROOT
-from engine.timers import fire_due
 from tests.ui.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -220,7 +220,7 @@ BACKLOG = ["50歳男性、親の他界後ひとり暮らし。公共料金の滞
 
 def seed_backlog(session, env, personas, clock) -> None:  # noqa: ANN001
     """Other cases already waiting for the secretariat (through the domain functions), some overdue."""
-    from engine import cases
+    from engine.casework import cases
 
     for i, summary in enumerate(BACKLOG):
         case = cases.start_case(session, env, personas.caseworker, "multi_agency", {"summary": summary}, None,
@@ -723,7 +723,7 @@ def test_supervisor_dashboard_stuck_list_and_heatmap(app, browser_page, session,
     Japanese and English, with screenshots."""
     from playwright.sync_api import expect
 
-    from engine import cases
+    from engine.casework import cases
     from engine.models import User
 
     caseworker = session.get(User, personas.caseworker.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from engine import cases
+from engine.casework import cases
 from engine.models import Case
 from tests.api.test_history_pages import aged_case
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import specs
 from engine.settings import ROOT
+from engine.workflow import specs
 from tests.api.elements import diagram
 from tests.ui.test_browser import (  # noqa: F401 - fixtures
     browser_page,
@@ -29,7 +29,7 @@ def test_a_confirmation_step_shows_its_documentation_and_a_confirm_button(
     with session_factory() as s:
         specs.deploy(s, specs.Sources({"el_plain_task.bpmn": diagram("el_plain_task")}, {},
                                       specs.read_forms(ROOT / "forms")), env.org, clock.now())
-    from engine import cases
+    from engine.casework import cases
     with session_factory() as s:
         case = cases.start_case(s, env, s.get(type(personas.secretariat), personas.secretariat.id),
                                 "el_plain_task", {}, "secretariat", clock.now())

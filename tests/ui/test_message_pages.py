@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from engine import cases
+from engine.casework import cases
 from engine.models import Source
 from tests.engine.messages_support import deploy_message_diagrams
 from tests.ui.test_pages import text

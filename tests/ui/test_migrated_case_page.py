@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine import specs, versions
 from engine.settings import ROOT
+from engine.workflow import specs, versions
 
 
 def test_the_case_page_shows_a_migration_in_the_history(app, api, staff, session, env, clock) -> None:  # noqa: ANN001

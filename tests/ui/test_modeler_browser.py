@@ -12,10 +12,11 @@ import json
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import cases, users
+from engine.casework import cases
 from engine.clock import FrozenClock
 from engine.env import Env
 from engine.models import Case
+from engine.security import users
 from tests.conftest import Personas
 from tests.ui import test_browser as browser
 from tests.ui.conftest import PASSWORD

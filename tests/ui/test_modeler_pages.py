@@ -10,8 +10,8 @@ import re
 import pytest
 from sqlalchemy.orm import Session
 
-from engine import users
 from engine.clock import FrozenClock
+from engine.security import users
 from engine.settings import ROOT
 from tests.ui.conftest import PASSWORD, PageClient
 

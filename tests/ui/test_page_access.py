@@ -8,10 +8,11 @@ import re
 
 import pytest
 
-from engine import cases, sessions, users
+from engine.casework import cases
+from engine.casework.timers import fire_due
+from engine.security import sessions, users
 from engine.settings import ROOT
 from engine.status import DeliveryStatus
-from engine.timers import fire_due
 from tests.security.pages import FB, NF, OK, PAGES, RELATIONS, checked_elsewhere
 from tests.ui.test_pages import text
 from webhooks import subscriptions

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.limits import MAX_INT
+from engine.workflow.limits import MAX_INT
 
 
 @pytest.mark.parametrize("token_id", [str(MAX_INT + 1), "1911991875930310382786183168", "9" * 5000])

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import select, update
 from werkzeug.datastructures import MultiDict
 
-from engine import cases
-from engine import forms as engine_forms
+from engine.casework import cases
+from engine.casework.timers import fire_due
 from engine.models import HumanTask, User
 from engine.settings import ROOT
 from engine.status import TaskState
-from engine.timers import fire_due
+from engine.workflow import forms as engine_forms
 from tests.ui.conftest import PASSWORD, PageClient, csrf_from
 from web.ui import forms as ui_forms
 
@@ -255,7 +255,7 @@ def test_the_cookie_holds_only_a_random_key_kept_hashed(app, staff, session) -> 
     from sqlalchemy import select
 
     from engine.models import WebSession
-    from engine.sessions import hash_key
+    from engine.security.sessions import hash_key
 
     client = staff("caseworker")
     key = client.client.get_cookie("tsunagu_session").value
@@ -550,7 +550,7 @@ def test_a_queue_longer_than_its_count_shows_more_than(staff, personas, session,
 
 
 def test_the_engine_counts_the_queue_at_most_so_far_ahead(session, env, personas, clock) -> None:  # noqa: ANN001
-    from engine.queue import search_queue
+    from engine.casework.queue import search_queue
 
     for i in range(30):
         cases.start_case(session, env, personas.caseworker, "emergency", {"summary": f"通報 {i:02d}"}, None,
@@ -617,9 +617,9 @@ def test_supervisor_assigns_to_a_named_colleague(staff, at_assessment, session_f
 
 
 def test_search_queue_matches_the_access_rule_of_the_api(staff, session_factory, clock, personas, session) -> None:  # noqa: ANN001
-    """engine.queue splits the queue into index-friendly parts; together they must be exactly
-    engine.access.task_queue_clause, which GET /api/tasks uses."""
-    from engine.queue import search_queue
+    """engine.casework.queue splits the queue into index-friendly parts; together they must be exactly
+    engine.security.access.task_queue_clause, which GET /api/tasks uses."""
+    from engine.casework.queue import search_queue
 
     _many_cases(staff, session_factory, clock)
     # a task of another group still assigned to the caseworker (e.g. after a move between groups)
@@ -641,8 +641,8 @@ def test_search_queue_matches_the_access_rule_of_the_api(staff, session_factory,
 
 
 def test_search_queue_refuses_unknown_options(session, personas, clock) -> None:  # noqa: ANN001
+    from engine.casework.queue import search_queue
     from engine.errors import Invalid
-    from engine.queue import search_queue
 
     for kw in ({"assignee": "boss"}, {"sort": "random"}, {"page": 0}, {"page_size": 0}, {"q": "x" * 201}):
         with pytest.raises(Invalid):
@@ -773,7 +773,7 @@ SYNTHETIC = {
 def _render(app, schema: dict, values: dict, errors: dict | None = None) -> str:  # noqa: ANN001
     from flask import render_template_string
 
-    from engine import users
+    from engine.security import users
     from web.extensions import db
 
     with app.test_request_context("/"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from engine import cases
+from engine.casework import cases
 from engine.models import HouseholdMember, User
 from tests.engine.support import intake
 from tests.ui.test_browser import SHOTS, browser_page, check_page, chromium, server, shot, sign_in

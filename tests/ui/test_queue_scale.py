@@ -10,8 +10,8 @@ from datetime import timedelta
 
 from sqlalchemy import insert, select, text
 
+from engine.casework.queue import count_statement, queue_statement, search_queue
 from engine.models import Case, HumanTask, ProcessDefinition
-from engine.queue import count_statement, queue_statement, search_queue
 from engine.status import TaskState
 
 OPEN_TASKS = 100_000

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from engine import cases, escalation, writes
+from engine.casework import cases, escalation, writes
 from engine.models import HumanTask, User
 from engine.status import TaskState
 from tests.engine.support import intake
@@ -25,7 +25,7 @@ def _seed(session, env, personas, clock) -> str:  # noqa: ANN001
         task = session.scalar(select(HumanTask).where(HumanTask.case_id == case.id,
                                                       HumanTask.state == TaskState.OPEN))
         cases.complete_task(session, env, session.get(User, personas.caseworker.id), task.id, intake(), clock.now())
-    # A case in error as the engine leaves one (engine.writes.mark_error), on a process whose
+    # A case in error as the engine leaves one (engine.casework.writes.mark_error), on a process whose
     # diagram the case page draws.
     broken = cases.start_case(session, env, session.get(User, personas.caseworker.id), "multi_agency",
                               {"summary": "8050世帯"}, None, clock.now())

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine import cases, escalation, specs
+from engine.casework import cases, escalation
 from engine.errors import WorkflowFailed
 from engine.models import Escalation, HumanTask, User
 from engine.settings import ROOT
 from engine.status import CaseStatus, EventKind, TaskState
+from engine.workflow import specs
 from tests.engine.support import diagram, intake
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from engine import cases
+from engine.casework import cases
 from engine.models import User
 
 

@@ -10,8 +10,8 @@ from html import unescape
 import pytest
 from sqlalchemy import func, select
 
-from engine import users
 from engine.models import AuditRecord, User
+from engine.security import users
 
 NEW = {"name": "shinki.tanaka", "display_name": "田中  新規", "password": "correct horse battery",
        "roles": ["staff", "supervisor"], "groups": ["jutaku", "hokatsu-center"]}

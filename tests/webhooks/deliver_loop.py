@@ -17,8 +17,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from engine.clock import Clock
-from engine.db import make_engine, make_session_factory
 from engine.models import OutboxEvent, WebhookDelivery
+from engine.ops.db import make_engine, make_session_factory
 from engine.settings import Settings
 from engine.status import DeliveryStatus
 from webhooks import worker

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
-from engine import cases
+from engine.casework import cases
 from engine.clock import utcnow
 from engine.models import AuditRecord, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from engine.status import SUBSCRIBABLE_EVENTS, DeliveryStatus, WebhookStatus

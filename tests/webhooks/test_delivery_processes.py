@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
-from engine import cases
+from engine.casework import cases
 from engine.clock import utcnow
 from engine.models import OutboxEvent, WebhookAttempt, WebhookDelivery
 from engine.settings import ROOT

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine import cases
+from engine.casework import cases
 from engine.models import OutboxEvent
 from tests.engine.support import ASSESSMENT, intake
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import cases
+from engine.casework import cases
 from engine.clock import utcnow
 from engine.models import WebhookDelivery
 from engine.status import SUBSCRIBABLE_EVENTS, DeliveryStatus

@@ -7,10 +7,11 @@ from datetime import datetime
 from flask import Response, g
 from marshmallow import Schema, fields, validate
 
-from engine import audit, cases, sessions, users
+from engine.casework import cases
 from engine.errors import Invalid
-from engine.limits import MAX_INT
 from engine.models import User
+from engine.security import audit, sessions, users
+from engine.workflow.limits import MAX_INT
 from web.api import render
 from web.api.auth import authenticate
 from web.api.blueprint import Blueprint

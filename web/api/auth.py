@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import g, request
 
-from engine.users import user_for_token
+from engine.security.users import user_for_token
 from web.api import error_response
 from web.extensions import db, now
 

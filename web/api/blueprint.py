@@ -13,7 +13,7 @@ import flask_smorest
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from engine.errors import Invalid
-from engine.limits import MAX_BODY_DEPTH, json_text_depth_exceeds, unstorable_at
+from engine.workflow.limits import MAX_BODY_DEPTH, json_text_depth_exceeds, unstorable_at
 
 TOO_DEEP = f"nested deeper than {MAX_BODY_DEPTH} levels"
 

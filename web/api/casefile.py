@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import g, request, send_file
 
-from engine import attachments, notes, sniff
+from engine.casework import attachments, notes, sniff
 from engine.models import CaseAttachment, CaseNote, CaseNoteRevision
 from web.api import error_response
 from web.api.auth import authenticate

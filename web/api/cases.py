@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g
 
-from engine import cases, household
+from engine.casework import cases, household
 from engine.clock import city_today
 from web.api import render
 from web.api.auth import authenticate

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import g
 
-from engine import drafts, sandbox
+from engine.workflow import drafts, sandbox
 from web.api.auth import authenticate
 from web.api.blueprint import Blueprint
 from web.api.schemas import ApiError, ProcessDraftIn, ProcessDraftOut, SandboxRunIn, SandboxRunOut

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g
 
-from engine import users
+from engine.security import users
 from web.api.auth import authenticate
 from web.api.blueprint import Blueprint
 from web.api.schemas import GroupOut, MeOut

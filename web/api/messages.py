@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import g
 from marshmallow import Schema, fields
 
-from engine import cases, sources
+from engine.casework import cases
+from engine.security import sources
 from web.api.auth import authenticate
 from web.api.blueprint import Blueprint
 from web.api.schemas import ApiError

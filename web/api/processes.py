@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import g, request
 from marshmallow import Schema, fields, validate
 
-from engine import form_store, versions
-from engine.limits import MAX_INT
+from engine.workflow import form_store, versions
+from engine.workflow.limits import MAX_INT
 from web.api.auth import authenticate
 from web.api.blueprint import Blueprint
 from web.api.schemas import ApiError

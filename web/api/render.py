@@ -8,10 +8,11 @@ from typing import Any
 from flask import url_for
 from sqlalchemy.orm import Session
 
-from engine import cases, waiting
+from engine.casework import cases
 from engine.env import Env
 from engine.models import Case, CaseEvent, HumanTask, User
 from engine.status import SYSTEM_EVENTS
+from engine.workflow import waiting
 
 
 def _user_name(session: Session, user_id: int | None) -> str | None:

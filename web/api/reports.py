@@ -7,8 +7,8 @@ from __future__ import annotations
 from flask import Response, g
 from marshmallow import Schema, fields, validate
 
-from engine.limits import MAX_INT
 from engine.reports import JST, heatmap, stuck, workload
+from engine.workflow.limits import MAX_INT
 from web.api.auth import authenticate
 from web.api.blueprint import Blueprint
 from web.api.schemas import ApiError

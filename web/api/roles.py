@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import g
 
-from engine import role_holders
+from engine.casework import role_holders
 from web.api.auth import authenticate
 from web.api.blueprint import Blueprint
 from web.api.schemas import RoleOut

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
-from engine.cases import CASE_STATUSES, MAX_CASE_PAGE, MAX_QUERY
-from engine.limits import MAX_DEPTH, MAX_INT
+from engine.casework.cases import CASE_STATUSES, MAX_CASE_PAGE, MAX_QUERY
+from engine.workflow.limits import MAX_DEPTH, MAX_INT
 
 
 class ErrorBody(Schema):

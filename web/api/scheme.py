@@ -8,10 +8,10 @@ from typing import Any
 from flask import Response, g
 from marshmallow import Schema, fields, validate
 
-from engine import consultations, places
-from engine.limits import MAX_INT
+from engine.casework import consultations, places
 from engine.models import Consultation, ConsultationEvent
 from engine.reports import statistics
+from engine.workflow.limits import MAX_INT
 from web.api.auth import authenticate
 from web.api.blueprint import Blueprint
 from web.api.schemas import ApiError

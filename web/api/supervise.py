@@ -1,6 +1,6 @@
 """A supervisor's API: escalations (要対応) and their acknowledgement, retry of a case in error,
-moving a case's token, and bulk reassignment. The rules are the domain's (engine.escalation,
-engine.repair); this module parses and renders."""
+moving a case's token, and bulk reassignment. The rules are the domain's (engine.casework.escalation,
+engine.casework.repair); this module parses and renders."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 from flask import g
 from marshmallow import Schema, fields, validate
 
-from engine import escalation, repair
-from engine.limits import MAX_INT
+from engine.casework import escalation, repair
+from engine.workflow.limits import MAX_INT
 from web.api import render
 from web.api.auth import authenticate
 from web.api.blueprint import Blueprint

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import g, jsonify
 
-from engine import cases, forms
+from engine.casework import cases
+from engine.workflow import forms
 from web.api import render
 from web.api.auth import authenticate
 from web.api.blueprint import Blueprint

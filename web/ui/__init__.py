@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask, abort, g, request, send_from_directory
 
-from engine import sessions
+from engine.security import sessions
 from engine.settings import ROOT
 from web.ui import csrf, i18n
 

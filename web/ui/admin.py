@@ -13,8 +13,9 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 
-from engine import audit, cases, sessions, users, writes
+from engine.casework import cases, writes
 from engine.errors import Conflict, Forbidden, Invalid
+from engine.security import audit, sessions, users
 from engine.status import Role
 from web.extensions import db, engine_env, now, session_idle_timeout
 from web.ui import csrf, errors

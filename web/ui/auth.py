@@ -1,7 +1,7 @@
-"""Staff sign-in for the pages: user name and password (argon2, engine.users), a server-side
-page session (web/ui/session.py, engine.sessions), sign-out.
+"""Staff sign-in for the pages: user name and password (argon2, engine.security.users), a server-side
+page session (web/ui/session.py, engine.security.sessions), sign-out.
 
-Sign-in goes through `engine.users.sign_in`, which limits failed attempts per (user name,
+Sign-in goes through `engine.security.users.sign_in`, which limits failed attempts per (user name,
 address) with a growing delay and per address, records every attempt in the audit trail,
 and opens a new session with a new key. A session ends after IDLE_TIMEOUT without a request
 (TSUNAGU_IDLE_MINUTES, default 30) and after sessions.MAX_AGE in any case, and at once when
@@ -31,11 +31,11 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from engine import sessions, users
 from engine.errors import Unauthorized
 from engine.models import User
+from engine.security import sessions, users
+from engine.security.users import TooManyAttempts
 from engine.settings import ROOT, Settings
-from engine.users import TooManyAttempts
 from web.extensions import db, now
 from web.ui import csrf, errors
 from web.ui.i18n import t

@@ -8,10 +8,10 @@ from typing import Any
 
 from flask import g
 
-from engine import household
-from engine.access import may_edit_case
+from engine.casework import household
 from engine.clock import city_today
 from engine.models import Case
+from engine.security.access import may_edit_case
 from web.extensions import db, engine_env, now
 from web.ui.i18n import has_message, t
 

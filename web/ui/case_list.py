@@ -1,6 +1,6 @@
 """The case list page (/cases): every case the signed-in user may see, whatever its state, found
 by number, summary or a household member's name or kana, filtered and paged. Routes of the `ui`
-blueprint, on the same domain function as GET /api/cases (engine.cases.search_cases)."""
+blueprint, on the same domain function as GET /api/cases (engine.casework.cases.search_cases)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 
 from flask import g, render_template, request, url_for
 
-from engine import cases
-from engine import queue as work_queue
+from engine.casework import cases
+from engine.casework import queue as work_queue
 from engine.errors import Invalid
 from web.extensions import db, engine_env, now
 from web.ui.auth import login_required

@@ -1,7 +1,7 @@
 """The case page's case file: support records (支援経過記録) — the form, the list, the 24-hour
 edit — and documents (添付書類) — upload, download, recorded removal. Routes on the staff
-pages' blueprint (web.ui.views.bp); each calls one domain function of engine.notes or
-engine.attachments and goes back to the case page."""
+pages' blueprint (web.ui.views.bp); each calls one domain function of engine.casework.notes or
+engine.casework.attachments and goes back to the case page."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from flask import flash, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from engine import attachments, notes
+from engine.casework import attachments, notes
 from engine.errors import Conflict, Forbidden, Gone, Invalid, TooLarge, UnsupportedType
 from engine.models import Case, CaseEvent
 from web.api.casefile import send_attachment

@@ -10,7 +10,7 @@ Widgets by schema:
   a table of rows whose fields are named `<array>-<row>-<field>` (roles-0-group).
 A field's `x-tsunagu-section` starts a headed section of the form there; an item reported to the
 national government (`x-tsunagu-report`) is marked beside its label.
-Validation is the engine's (engine.forms via cases.complete_task): errors come back keyed by
+Validation is the engine's (engine.workflow.forms via cases.complete_task): errors come back keyed by
 path (roles.0.group), which is how fields are named here (`Field.path`).
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from engine import annotations
+from engine.workflow import annotations
 from web.ui.i18n import group_name, has_message, lang, pick, t
 
 DURATION_UNITS = ("D", "W", "M", "Y")

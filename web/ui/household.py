@@ -1,6 +1,6 @@
 """The household's (世帯) edit page, which adds a member one row at a time without JavaScript
 and removes those ticked; routes of the `ui` blueprint (its table on the case page:
-web.ui.case_facts). The domain is engine.household."""
+web.ui.case_facts). The domain is engine.casework.household."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 from flask import flash, g, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from engine import household
-from engine.access import may_edit_case
+from engine.casework import household
 from engine.errors import Forbidden, Invalid
 from engine.models import Case
+from engine.security.access import may_edit_case
 from engine.status import HouseholdAttribute, Sex
 from web.extensions import db, engine_env, now
 from web.ui.auth import login_required

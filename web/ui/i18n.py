@@ -25,7 +25,7 @@ from babel.messages.pofile import read_po
 from flask import Flask, current_app, g, has_app_context, has_request_context, session
 from markupsafe import Markup, escape
 
-from engine.audit import LABELS as AUDIT_LABELS
+from engine.security.audit import LABELS as AUDIT_LABELS
 
 LANGUAGES = ("ja", "en")
 DEFAULT = "ja"

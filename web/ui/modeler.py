@@ -3,8 +3,8 @@ writes under /modeler/data, signed in with the page session and the CSRF header 
 (the JSON API itself takes Bearer tokens only).
 
 The page draws everything in the browser (web/assets/modeler.js: bpmn-js, dmn-js, bpmnlint); each
-data view here parses the request, calls one domain function (engine.drafts, engine.sandbox,
-engine.forms) and answers JSON, with the API's error envelope. The form preview is drawn by the
+data view here parses the request, calls one domain function (engine.workflow.drafts, engine.workflow.sandbox,
+engine.workflow.forms) and answers JSON, with the API's error envelope. The form preview is drawn by the
 task page's own renderer (web/ui/forms.py, templates/ui/_form.html).
 """
 
@@ -16,11 +16,11 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, render_template, request, url_for
 
-from engine import drafts, form_store, sandbox, versions
-from engine import forms as form_rules
-from engine.access import require_designer
 from engine.errors import DomainError, Invalid
-from engine.limits import MAX_INT
+from engine.security.access import require_designer
+from engine.workflow import drafts, form_store, sandbox, versions
+from engine.workflow import forms as form_rules
+from engine.workflow.limits import MAX_INT
 from web.api import error_response
 from web.extensions import db, engine_env, now
 from web.ui import csrf, errors, forms

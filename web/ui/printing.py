@@ -1,7 +1,7 @@
 """The case's print view (`/cases/<id>/print`): what staff bring to a support meeting, on A4.
 
 The URL carries the case's opaque id only and the title the case number, never a resident's
-name; access and audit are the case page's (engine.case_record).
+name; access and audit are the case page's (engine.casework.case_record).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import Any
 
 from flask import Blueprint, g, render_template
 
-from engine import case_record, users
+from engine.casework import case_record
+from engine.security import users
 from web.extensions import db, engine_env, now
 from web.ui import csrf, errors, forms
 from web.ui.auth import load_actor, login_required

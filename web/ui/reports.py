@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, g, render_template, request, url_for
 from markupsafe import Markup
 
-from engine import queue as work_queue
+from engine.casework import queue as work_queue
 from engine.errors import Invalid
 from engine.reports import JST, heatmap, stuck, workload
 from web.extensions import db, engine_env, now

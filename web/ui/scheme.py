@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
-from engine import consultations, places
+from engine.casework import consultations, places
 from engine.errors import DomainError, Forbidden, Invalid
 from engine.reports import statistics
 from web.extensions import db, engine_env, now

@@ -1,4 +1,4 @@
-"""The staff pages' Flask session, kept on the server (engine.sessions, table web_sessions).
+"""The staff pages' Flask session, kept on the server (engine.security.sessions, table web_sessions).
 
 The cookie `tsunagu_session` carries only a random key; everything else (who is signed in,
 the CSRF token, the language, messages for the next page) is in the row, so the server can
@@ -22,8 +22,8 @@ from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy.exc import DBAPIError
 from werkzeug.wrappers import Response
 
-from engine import sessions
 from engine.models import WebSession
+from engine.security import sessions
 from web.extensions import db, now, session_idle_timeout
 from web.ui.csrf import FIELD as CSRF_FIELD
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import Response, flash, g, redirect, render_template, request, url_for
 
-from engine import sources
+from engine.casework.messages import default_group
 from engine.errors import Conflict, Invalid
-from engine.messages import default_group
+from engine.security import sources
 from web.extensions import db, engine_env, now
 from web.ui.admin import bp
 from web.ui.auth import login_required

@@ -1,7 +1,7 @@
 """The staff pages: work queue, task form, case page, start pages.
 
-Each view parses HTTP, calls the same domain functions as the JSON API (engine.cases, and
-engine.queue for the queue page) with plain values, and renders. No state is read or changed
+Each view parses HTTP, calls the same domain functions as the JSON API (engine.casework.cases, and
+engine.casework.queue for the queue page) with plain values, and renders. No state is read or changed
 any other way.
 """
 
@@ -25,13 +25,14 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from engine import cases, escalation, repair, role_holders, users
-from engine import queue as work_queue
-from engine.access import can_work_on, sees_every_case
+from engine.casework import cases, escalation, repair, role_holders
+from engine.casework import queue as work_queue
 from engine.errors import Conflict, Forbidden, Invalid, WorkflowFailed
 from engine.models import Case, HumanTask, User
+from engine.security import users
+from engine.security.access import can_work_on, sees_every_case
 from engine.status import SYSTEM_EVENTS, EventKind, Role, TaskState
-from engine.waiting import case_waiting
+from engine.workflow.waiting import case_waiting
 from web.extensions import db, engine_env, now
 from web.ui import case_facts, csrf, errors, forms
 from web.ui.auth import load_actor, login_required, safe_next
@@ -44,7 +45,7 @@ bp.before_request(csrf.protect)
 errors.install(bp)
 
 PAGE_SIZE = 50
-# How far past a page the queue is counted (engine.queue.search_queue's count_ahead).
+# How far past a page the queue is counted (engine.casework.queue.search_queue's count_ahead).
 QUEUE_COUNT_AHEAD = 1_000
 ESCALATIONS_SHOWN = 50  # the queue's 要対応 section: oldest first; the API pages through all of them
 # The task form's submit buttons: a name no form field can have (fields are identifiers).

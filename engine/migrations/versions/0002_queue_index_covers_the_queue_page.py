@@ -1,5 +1,5 @@
 """queue index covers the queue page: ix_human_tasks_queue widened to every column the staff
-work queue (engine.queue) filters and sorts on, so a page is chosen from the index alone
+work queue (engine.casework.queue) filters and sorts on, so a page is chosen from the index alone
 
 Revision ID: 0002
 Revises: 0001

@@ -43,7 +43,7 @@ def upgrade() -> None:
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.add_column(sa.Column('search_text', sa.Text(), nullable=False, server_default=''))
     # Existing cases become findable by number and summary at once (they have no household yet).
-    from engine.search import normalize
+    from engine.casework.search import normalize
 
     bind = op.get_bind()
     rows = bind.execute(sa.text("SELECT id, number, summary FROM cases")).all()

@@ -6,7 +6,7 @@ on cases.search_text (dropped here) was scanned whole on SQLite and on PostgreSQ
 trigrams for words under three characters, nor any for Japanese under LC_CTYPE C (the pg_trgm
 extension stays: dropping it could take other objects with it). ix_cases_search_listing lets
 the matches be filtered, ordered and counted without reading the cases' rows. The pieces are
-made here as engine.search.grams makes them at this revision; a later change to them rebuilds
+made here as engine.casework.search.grams makes them at this revision; a later change to them rebuilds
 the table in a migration of its own.
 
 Revision ID: 0025
