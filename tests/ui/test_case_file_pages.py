@@ -63,13 +63,22 @@ def test_the_author_corrects_a_note_within_24_hours_only(api, staff, clock, sess
     assert "記録の修正は記録から 24 時間以内に限られます" in page and "遅い修正" not in page
 
 
-def test_a_bad_note_is_told_on_the_case_page(api, staff, session) -> None:  # noqa: ANN001
+def test_a_bad_note_is_told_on_the_case_page_and_keeps_what_was_typed(api, staff, session) -> None:  # noqa: ANN001
     case_id = _case(api)
     client = staff("caseworker")
-    client.post(f"/cases/{case_id}/notes", {"kind": "visit", "text": "  "})
-    assert "記録の内容を入力してください" in _text(client.get(f"/cases/{case_id}"))
-    client.post(f"/cases/{case_id}/notes", {"kind": "visit", "text": "x", "occurred_at": "昨日"})
-    assert "日時を正しく入力してください。" in _text(client.get(f"/cases/{case_id}"))
+    r = client.post(f"/cases/{case_id}/notes", {"kind": "visit", "text": "  "})
+    assert r.status_code == 422 and "記録の内容を入力してください" in _text(r)
+    r = client.post(f"/cases/{case_id}/notes", {"kind": "phone", "text": "母から電話。来週訪問の約束。",
+                                               "occurred_at": "昨日"})
+    page = _text(r)
+    assert r.status_code == 422 and "日時を正しく入力してください。" in page
+    form = page[page.index('class="stack note-form"'):]
+    form = form[:form.index("</form>")]
+    assert ">母から電話。来週訪問の約束。</textarea>" in form
+    assert '<option value="phone" selected>' in form and 'value="昨日"' in form
+    # Told once: the next view of the case shows neither the refusal nor the draft.
+    again = _text(client.get(f"/cases/{case_id}"))
+    assert "日時を正しく入力してください。" not in again and "来週訪問の約束" not in again
     assert session.scalar(select(func.count()).select_from(CaseNote)) == 0
 
 

@@ -16,6 +16,7 @@ from engine.errors import Conflict, Forbidden, Gone, Invalid, TooLarge, Unsuppor
 from engine.models import Case, CaseEvent
 from web.api.casefile import send_attachment
 from web.extensions import UPLOAD_OVERHEAD, db, engine_env, now
+from web.ui import views
 from web.ui.auth import login_required
 from web.ui.i18n import JST, pick, t
 from web.ui.views import bp
@@ -55,20 +56,25 @@ def _local_time(text: str) -> datetime | None:
 
 @bp.route("/cases/<case_id>/notes", methods=["POST"])
 @login_required
-def add_note(case_id: str) -> Response:
+def add_note(case_id: str) -> Any:
     form = request.form
     try:
         occurred = _local_time(form.get("occurred_at", ""))
-    except ValueError:
-        flash(t("note_bad_time"), "error")
-        return _back(case_id, "#notes")
-    try:
         notes.add_note(db.session, engine_env(), g.actor, case_id, form.get("kind"), form.get("text"), occurred, now())
-    except Invalid as exc:
-        flash(pick(exc.message), "error")
-    else:
-        flash(t("note_added"), "success")
+    except (ValueError, Invalid) as exc:
+        flash(pick(exc.message) if isinstance(exc, Invalid) else t("note_bad_time"), "error")
+        return _refused_note(case_id, form)
+    flash(t("note_added"), "success")
     return _back(case_id, "#notes")
+
+
+def _refused_note(case_id: str, form: Any) -> Any:
+    """The case page again, with the refused record still in its form: a caseworker who typed
+    a visit's account must not lose it to a wrong time. Rendered in this response (422), not
+    kept in the session cookie, which would carry the text to the browser and back."""
+    g.note_draft = {key: str(form.get(key, ""))[:notes.MAX_TEXT] for key in ("kind", "text", "occurred_at")}
+    page = views.case(case_id)
+    return (page, 422) if isinstance(page, str) else page
 
 
 @bp.route("/cases/<case_id>/notes/<id:note_id>/edit", methods=["POST"])
@@ -136,6 +142,7 @@ def case_page(case: Case, history: list[CaseEvent], older: int | None, paged: bo
     documents = attachments.list_attachments(session, env, actor, case.id, at, limit=attachments.PAGE_MAX)
     return {"notes_page": page, "timeline_notes": window, "notes_offset": int(offset) if offset.isdigit() else 0,
             "notes_page_size": notes.PAGE, "note_kinds": list(notes.KIND_LABELS),
+            "note_draft": g.get("note_draft") or {},
             "note_editable": {n.id for n in page.notes if notes.may_edit(actor, n, at)},
             "note_time_max": (at.astimezone(JST) + notes.FUTURE_TOLERANCE).strftime("%Y-%m-%dT%H:%M"),
             "documents": documents.rows, "documents_total": documents.total,
