@@ -26,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -84,6 +85,9 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     roles: Mapped[list[Any]] = mapped_column(default=list)
     active: Mapped[bool] = mapped_column(default=True)
+    # Set when an administrator chose the password (a new user, a reset): the pages let the user
+    # do nothing but change it. The user's own change clears it.
+    password_change_required: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime]
 
     groups: Mapped[list[Group]] = relationship(secondary="user_groups", lazy="selectin", order_by=Group.id)

@@ -309,6 +309,8 @@ def change_user(session: Session, actor: User | None, name: str, now: datetime, 
         user.active = active
     if password is not None:
         set_password(user, password)
+        # Chosen by an administrator (the CLI is the operator setting up the first accounts).
+        user.password_change_required = actor is not None
     after = {"groups": new_groups, "roles": user.roles, "active": user.active, "password_changed": password is not None}
     audit.record(session, actor, audit.Action.USER_CHANGE, now, detail={"user": name, "before": before, "after": after},
                  actor_name=None if actor else "cli")
@@ -366,7 +368,7 @@ def create_user(session: Session, actor: User, name: Any, display_name: Any, gro
         problems["password"] = exc.message
     if problems:
         raise Invalid(f"入力内容に誤りがあります / Invalid fields: {', '.join(sorted(problems))}", problems)
-    user = User(name=name, display_name=display, roles=role_names, created_at=now)
+    user = User(name=name, display_name=display, roles=role_names, created_at=now, password_change_required=True)
     set_password(user, password)
     user.groups = [known[g] for g in group_ids]
     session.add(user)
@@ -398,6 +400,7 @@ def change_own_password(session: Session, user: User, current: Any, new: Any, no
         raise Invalid("新しいパスワードが現在のものと同じです / The new password is the same as the current one",
                       {"password": "same as the current password"})
     set_password(user, new)
+    user.password_change_required = False
     audit.record(session, user, audit.Action.USER_CHANGE, now,
                  detail={"user": user.name, "after": {"password_changed": True}})
     sessions.end_all(session, user, user, now, SessionEnd.PASSWORD_CHANGED, keep=keep_session)

@@ -16,8 +16,8 @@ def test_an_administrator_adds_a_user_who_can_then_sign_in(api, session, clock) 
     r = admin.post("/api/users", json=NEW)
     assert r.status_code == 201, r.json
     assert r.json == {"name": "seikatsu.mori", "display_name": "森 一郎", "groups": ["hokatsu-center"],
-                      "roles": ["staff"], "active": True}
-    assert "password" not in r.get_data(as_text=True)
+                      "roles": ["staff"], "active": True, "password_change_required": True}
+    assert NEW["password"] not in r.get_data(as_text=True)
     assert "seikatsu.mori" in [u["name"] for u in admin.get("/api/users").json]
     session.expire_all()
     user = users.authenticate(session, "seikatsu.mori", NEW["password"], "127.0.0.1", clock.now())

@@ -73,6 +73,8 @@ class UserOut(Schema):
     groups = fields.List(fields.String())
     roles = fields.List(fields.String())
     active = fields.Boolean()
+    password_change_required = fields.Boolean(metadata={
+        "description": "the password was set by an administrator; the pages ask the user to change it first"})
 
 
 class UserChangeIn(Schema):
@@ -190,7 +192,8 @@ def _token_out(t) -> dict:  # noqa: ANN001
 
 
 def _user_out(u) -> dict:  # noqa: ANN001
-    return {"name": u.name, "display_name": u.display_name, "groups": u.group_ids, "roles": u.roles, "active": u.active}
+    return {"name": u.name, "display_name": u.display_name, "groups": u.group_ids, "roles": u.roles, "active": u.active,
+            "password_change_required": u.password_change_required}
 
 
 @blp.route("/users")

@@ -109,6 +109,11 @@ def load_actor() -> None:
     g.actor = user
 
 
+# The pages a user whose password an administrator set may still use.
+WHILE_PASSWORD_TEMPORARY = frozenset({"ui_admin.tokens_page", "ui_admin.change_password", "ui_auth.logout",
+                                      "ui.set_language"})
+
+
 def login_required(view: Any) -> Any:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -116,6 +121,11 @@ def login_required(view: Any) -> Any:
             if request.method == "GET":
                 return redirect(url_for("ui_auth.login", next=request.full_path.rstrip("?")))
             return redirect(url_for("ui_auth.login"))
+        if g.actor.password_change_required and request.endpoint not in WHILE_PASSWORD_TEMPORARY:
+            # A password an administrator chose is known to two people: nothing but changing it
+            # (or signing out) until the user has.
+            flash(t("password_change_required"), "error")
+            return redirect(url_for("ui_admin.tokens_page") + "#password-title")
         return view(*args, **kwargs)
 
     return wrapper

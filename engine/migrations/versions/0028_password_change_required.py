@@ -1,0 +1,31 @@
+"""users: an initial or reset password must be changed at the next sign-in
+
+Revision ID: 0028
+Revises: 0024
+Create Date: 2026-12-02 06:15:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0028'
+down_revision: str | Sequence[str] | None = '0024'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # Existing users keep signing in as before: only passwords set by an administrator from now
+    # on are temporary.
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('password_change_required', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('password_change_required')
