@@ -1,7 +1,7 @@
 """users: an initial or reset password must be changed at the next sign-in
 
 Revision ID: 0028
-Revises: 0024
+Revises: 0027
 Create Date: 2026-12-02 06:15:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0028'
-down_revision: str | Sequence[str] | None = '0024'
+down_revision: str | Sequence[str] | None = '0027'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
