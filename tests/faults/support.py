@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.casework import search
 from engine.models import Base, Case, CaseEvent, CaseMember, HumanTask, OutboxEvent, Timer
 from engine.settings import ROOT
 
@@ -192,6 +193,9 @@ def clone_cases(factory: sessionmaker[Session], template_ids: list[str], count: 
                 for model in CLONED:
                     if pending[model]:
                         s.execute(insert(model.__table__), pending[model])
+                for row in pending[Case]:
+                    search.store(s, row["id"], row["search_text"])  # the index is kept by the write path
+                for model in CLONED:
                     pending[model] = []
                 s.commit()
     return new_ids

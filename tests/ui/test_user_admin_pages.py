@@ -52,6 +52,10 @@ def test_an_administrator_adds_a_user_who_then_signs_in(staff, session) -> None:
     assert "correct horse" not in str(record.detail)
     newcomer = staff()
     assert newcomer.login("shinki.tanaka", NEW["password"]).status_code == 302
+    # The password the administrator chose is changed first (tests/ui/test_initial_password.py).
+    assert newcomer.get("/").headers["Location"].endswith("/account/tokens#password-title")
+    newcomer.get("/account/tokens")
+    newcomer.post("/account/password", {"current_password": NEW["password"], "password": "the newcomer's own"})
     assert newcomer.get("/").status_code == 200
 
 

@@ -21,11 +21,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # Existing users keep signing in as before: only passwords set by an administrator from now
     # on are temporary.
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('password_change_required', sa.Boolean(), nullable=False,
-                                      server_default=sa.false()))
+    # A plain ADD COLUMN (SQLite has it for a NOT NULL column with a constant default): a batch
+    # copy of `users` would have to drop the table every other table points at.
+    op.add_column('users', sa.Column('password_change_required', sa.Boolean(), nullable=False,
+                                     server_default=sa.false()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('password_change_required')
+    # Not a batch copy either (see upgrade); SQLite has DROP COLUMN since 3.35.
+    op.drop_column('users', 'password_change_required')
