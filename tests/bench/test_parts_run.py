@@ -1,0 +1,18 @@
+"""The quick parts still walk the processes they measure: a change to a process (the monitoring
+round's role reports, say) must not leave `python -m bench --quick` crashing unnoticed. A few
+rounds each, no figure and no time asserted: only that every round is measured."""
+
+from __future__ import annotations
+
+from bench import bench_engine, case_age, engine_step
+
+
+def test_engine_step_walks_monitoring_rounds_on_both_sides() -> None:
+    assert len(engine_step.engine_rounds(2)) == 2
+    assert len(bare_spiff := bench_engine.bare_spiff(2)["times"]) == 2 and all(t > 0 for t in bare_spiff)
+
+
+def test_case_age_completes_a_monitoring_round_through_http() -> None:
+    out = case_age.run(2)
+    assert len(out["complete_ms"]) == len(out["read_ms"]) == len(out["state_bytes"]) == 2
+    assert all(size > 0 for size in out["complete_bytes"])
