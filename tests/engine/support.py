@@ -231,6 +231,18 @@ class Driver:
         return self.history(case_id, EventKind.TASK_COMPLETED)
 
 
+def waiting_case(driver: Driver, personas: Personas, interval: str = "P14D") -> str:
+    """A case whose support meeting was just held: it waits for its first monitoring."""
+    p = personas
+    case_id = driver.start(p.caseworker)
+    driver.complete_step(p.caseworker, case_id, "intake", intake())
+    driver.complete_step(p.secretariat, case_id, "assessment", ASSESSMENT)
+    driver.complete_step(p.secretariat, case_id, "plan", plan(interval))
+    driver.complete_step(p.secretariat, case_id, "meeting", meeting())
+    assert driver.open_steps(case_id) == []
+    return case_id
+
+
 def walk_emergency(driver: Driver, personas: Personas, continue_support: bool) -> str:
     """Open an emergency case and complete its four steps; return its id."""
     p = personas

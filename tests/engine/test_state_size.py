@@ -7,7 +7,7 @@ import json
 
 from engine.status import EventKind, TimerStatus
 from tests.conftest import Personas
-from tests.engine.support import ASSESSMENT, Driver, intake, meeting, monitoring, plan
+from tests.engine.support import ASSESSMENT, Driver, intake, meeting, monitoring, plan, waiting_case
 
 
 def monitoring_round(driver: Driver, personas: Personas, case_id: str, next_step: str = "continue") -> None:
@@ -17,12 +17,7 @@ def monitoring_round(driver: Driver, personas: Personas, case_id: str, next_step
 
 
 def test_state_size_is_the_same_after_3_and_after_60_monitoring_rounds(driver: Driver, personas: Personas) -> None:
-    p = personas
-    case_id = driver.start(p.caseworker)
-    driver.complete_step(p.caseworker, case_id, "intake", intake())
-    driver.complete_step(p.secretariat, case_id, "assessment", ASSESSMENT)
-    driver.complete_step(p.secretariat, case_id, "plan", plan("P14D"))
-    driver.complete_step(p.secretariat, case_id, "meeting", meeting())
+    case_id = waiting_case(driver, personas)
     sizes: dict[int, int] = {}
     for round_no in range(1, 61):
         monitoring_round(driver, personas, case_id)

@@ -12,17 +12,7 @@ from engine.models import Case
 from engine.ops.db import begin_write
 from engine.status import EventKind
 from tests.conftest import Personas
-from tests.engine.support import ASSESSMENT, Driver, intake, meeting, monitoring, plan
-
-
-def waiting_case(driver: Driver, personas: Personas) -> str:
-    p = personas
-    case_id = driver.start(p.caseworker)
-    driver.complete_step(p.caseworker, case_id, "intake", intake())
-    driver.complete_step(p.secretariat, case_id, "assessment", ASSESSMENT)
-    driver.complete_step(p.secretariat, case_id, "plan", plan("P14D"))
-    driver.complete_step(p.secretariat, case_id, "meeting", meeting())
-    return case_id
+from tests.engine.support import Driver, monitoring, waiting_case
 
 
 def case_updates(driver: Driver, action) -> list[str]:  # noqa: ANN001

@@ -16,21 +16,17 @@ from engine.ops import worker
 from engine.security import audit
 from engine.status import EventKind, OutboxKind, TimerStatus
 from tests.conftest import Personas
-from tests.engine.support import ASSESSMENT, MONITORING_ROUND, Driver, intake, meeting, monitoring, plan
+from tests.engine.support import (
+    ASSESSMENT,
+    MONITORING_ROUND,
+    Driver,
+    intake,
+    monitoring,
+    plan,
+    waiting_case,
+)
 
 START = datetime(2026, 4, 1, tzinfo=UTC)
-
-
-def waiting_case(driver: Driver, personas: Personas, interval: str = "P14D") -> str:
-    """A case whose support meeting was just held: it waits for its first monitoring."""
-    p = personas
-    case_id = driver.start(p.caseworker)
-    driver.complete_step(p.caseworker, case_id, "intake", intake())
-    driver.complete_step(p.secretariat, case_id, "assessment", ASSESSMENT)
-    driver.complete_step(p.secretariat, case_id, "plan", plan(interval))
-    driver.complete_step(p.secretariat, case_id, "meeting", meeting())
-    assert driver.open_steps(case_id) == []
-    return case_id
 
 
 def test_timer_is_scheduled_with_a_pending_row_and_history(driver: Driver, personas: Personas) -> None:

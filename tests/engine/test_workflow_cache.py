@@ -17,17 +17,12 @@ from engine.ops.db import begin_write
 from engine.settings import Settings
 from engine.workflow import runtime
 from tests.conftest import Personas
-from tests.engine.support import ASSESSMENT, MONITORING_ROUND, Driver, intake, meeting, monitoring, plan
-
-
-def waiting_case(driver: Driver, personas: Personas) -> str:
-    p = personas
-    case_id = driver.start(p.caseworker)
-    driver.complete_step(p.caseworker, case_id, "intake", intake())
-    driver.complete_step(p.secretariat, case_id, "assessment", ASSESSMENT)
-    driver.complete_step(p.secretariat, case_id, "plan", plan("P14D"))
-    driver.complete_step(p.secretariat, case_id, "meeting", meeting())
-    return case_id
+from tests.engine.support import (
+    MONITORING_ROUND,
+    Driver,
+    monitoring,
+    waiting_case,
+)
 
 
 def test_a_committed_step_leaves_its_workflow_for_the_next(driver: Driver, personas: Personas) -> None:
