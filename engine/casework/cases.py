@@ -127,12 +127,16 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     row.state, row.completed_at, row.completed_by_id, row.draft = TaskState.COMPLETED, now, actor.id, None
     if row.assignee_id is None:
         row.assignee_id = actor.id
-    writes.apply_case_fields(session, case, defn.forms.get(row.form_key) if row.form_key else None, data,
-                             actor, now)
-    writes.history(session, case, EventKind.TASK_COMPLETED, now, actor, row.step, row.name, row.id, data)
-    writes.emit(session, OutboxKind.TASK_COMPLETED, case, now, task_id=row.id, step=row.step, step_name=row.name)
-    outcomes.record(session, env, case, row.step, data, wf, now)
-    writes.sync(session, env, case, defn, wf, actor, now, context=dict(task.data), handing_group=row.group_id)
+    # The completion's own history and outbox rows go out with the projection's, one
+    # executemany per table (nothing here reads either table back).
+    with writes.batched(session):
+        writes.apply_case_fields(session, case, defn.forms.get(row.form_key) if row.form_key else None, data,
+                                 actor, now)
+        writes.history(session, case, EventKind.TASK_COMPLETED, now, actor, row.step, row.name, row.id, data)
+        writes.emit(session, OutboxKind.TASK_COMPLETED, case, now, task_id=row.id, step=row.step,
+                    step_name=row.name)
+        outcomes.record(session, env, case, row.step, data, wf, now)
+        writes.sync(session, env, case, defn, wf, actor, now, context=dict(task.data), handing_group=row.group_id)
     outcomes.finished(session, case)
     audit.record(session, actor, audit.Action.TASK_COMPLETE, now, case, {"task_id": row.id, "step": row.step})
     writes.commit(session)

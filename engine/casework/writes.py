@@ -381,6 +381,7 @@ def project(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: 
             _set_loaded(session, HumanTask, task_id, state=TaskState.CANCELLED)
             history(session, case, EventKind.TASK_CANCELLED, now, None, row.step, row.name, task_id)
     members: set[str] | None = None
+    created: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for task_id, task in ready.items():
         if task_id in open_rows:
             continue
@@ -403,7 +404,11 @@ def project(session: Session, env: Env, case: Case, defn: LoadedDefinition, wf: 
                 _join(session, case, row.group_id, step, now)
         # `row` stays a plain object (not added): a Core insert, as for history.
         # Columns left unset are left out, so their server defaults apply (escalation_level 0).
-        conn.execute(_INSERT_TASK, {key: value for key in _TASK_COLUMNS if (value := getattr(row, key)) is not None})
+        values = {key: value for key in _TASK_COLUMNS if (value := getattr(row, key)) is not None}
+        created.setdefault(tuple(values), []).append(values)
+    # One statement for the new tasks that set the same columns (a parallel split's branches).
+    for rows in created.values():
+        conn.execute(_INSERT_TASK, rows)
 
     waiting = {str(t.id): (t, due) for t, due in tokens.timers}
     pending = {task_id: timer_id for task_id, timer_id in conn.execute(_PENDING_TIMERS, {"case_id": case.id})}
