@@ -8,7 +8,9 @@ from bench import bench_engine, case_age, engine_step
 
 
 def test_engine_step_walks_monitoring_rounds_on_both_sides() -> None:
-    assert len(engine_step.engine_rounds(2)) == 2
+    statements: list[int] = []
+    assert len(engine_step.engine_rounds(2, statements)) == 2
+    assert len(statements) == 2 and all(n > 0 for n in statements)
     assert len(bare_spiff := bench_engine.bare_spiff(2)["times"]) == 2 and all(t > 0 for t in bare_spiff)
 
 
