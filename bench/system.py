@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,3 +38,16 @@ def fresh_system(database_url: str | None, now: datetime, prefix: str = "tsunagu
         users.sync_groups(s, env.org)
         specs.deploy(s, specs.read_sources(settings.processes_dir, settings.forms_dir), env.org, now)
     return System(settings, env, engine, factory)
+
+
+def snapshot(system: System, prefix: str = "tsunagu-bench-copy-") -> System:
+    """A second system over a copy of `system`'s SQLite database as it is now (SQLite's online
+    backup, so the copy is consistent even with the first system's connections open): the same
+    cases, users and tokens, with an environment of its own (cold caches, as a new process's)."""
+    source = system.settings.database_url.split("///", 1)[1]
+    url = f"sqlite:///{tempfile.mkdtemp(prefix=prefix)}/bench.db"
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(url.split("///", 1)[1])) as dst:
+        src.backup(dst)
+    settings = Settings(database_url=url)
+    engine = make_engine(url)
+    return System(settings, Env.from_settings(settings), engine, make_session_factory(engine))

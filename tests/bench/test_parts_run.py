@@ -15,6 +15,11 @@ def test_engine_step_walks_monitoring_rounds_on_both_sides() -> None:
 
 
 def test_case_age_completes_a_monitoring_round_through_http() -> None:
-    out = case_age.run(2)
-    assert len(out["complete_ms"]) == len(out["read_ms"]) == len(out["state_bytes"]) == 2
-    assert all(size > 0 for size in out["complete_bytes"])
+    out = case_age.run(3, window=2)
+    aged, young = out["aged"], out["young"]
+    assert len(aged["complete_ms"]) == len(aged["read_ms"]) == len(aged["state_bytes"]) == 3
+    # The copy is the same case: it is measured on the rounds after the one that warms its app.
+    assert len(young["complete_ms"]) == len(young["read_ms"]) == 2
+    assert all(size > 0 for size in aged["complete_bytes"] + young["complete_bytes"])
+    # Its rounds 2 and 3 store what the original's did, to a few bytes (a date's digits, say).
+    assert all(abs(a - b) < 64 for a, b in zip(young["state_bytes"], aged["state_bytes"][1:3], strict=True))
