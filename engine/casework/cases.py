@@ -9,6 +9,7 @@ as a Conflict; nothing of the losing attempt is kept.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import func, literal, or_, select, union, union_all, update
+from sqlalchemy import Select, func, literal, or_, select, union, union_all, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload
 
@@ -39,6 +40,7 @@ from engine.models import (
     Timer,
     User,
 )
+from engine.ops import sqljson
 from engine.ops.db import begin_write, command
 from engine.security import audit
 from engine.security.access import (
@@ -395,22 +397,31 @@ def _queue_page_ids(session: Session, actor: User, process: str | None, step: st
         actor, process=process or None, step=step or None, group=group or None, limit=limit, offset=offset)))
 
 
-def list_task_rows(session: Session, actor: User, *, process: str | None = None, step: str | None = None,
-                   group: str | None = None, limit: int = 500, offset: int = 0) -> list[Any]:
-    """The tasks of `list_tasks` as plain rows (id, case_id, case_number, process_key, step, name,
-    group_id, assignee (user name), form_key, state, created_at, due_at), read in one query
-    without building an object per task and its case: what the API's queue answers."""
-    ids = _queue_page_ids(session, actor, process, step, group, limit, offset)
-    if not ids:
-        return []
-    rows = session.connection().execute(
-        select(HumanTask.id, HumanTask.case_id, Case.number.label("case_number"), HumanTask.process_key,
-               HumanTask.step, HumanTask.name, HumanTask.group_id, User.name.label("assignee"), HumanTask.form_key,
-               HumanTask.state, HumanTask.created_at, HumanTask.due_at)
-        .join(Case, Case.id == HumanTask.case_id).outerjoin(User, User.id == HumanTask.assignee_id)
-        .where(HumanTask.id.in_(ids)))
-    by_id = {r.id: r for r in rows}
-    return [by_id[i] for i in ids if i in by_id]
+def task_queue_json(session: Session, actor: User, *, process: str | None = None, step: str | None = None,
+                    group: str | None = None, limit: int = 500, offset: int = 0) -> str:
+    """The tasks of `list_tasks` as the JSON text of a list of TaskOut objects (an open task:
+    never completed), each composed by the database in one statement with the page's choice:
+    what the API's queue answers, at a small part of the cost of a Python object and its encoding
+    per task."""
+    limits.check_int(limit, "limit", 1)
+    limits.check_int(offset, "offset")
+    page = queue.page_statement(actor, process=process or None, step=step or None, group=group or None,
+                                limit=limit, offset=offset)
+    return "[" + ",".join(session.connection().scalars(_queue_json_statement(page))) + "]"
+
+
+@functools.lru_cache(maxsize=512)
+def _queue_json_statement(page: Select[Any]) -> Select[Any]:
+    # Keyed on the page statement, which engine.casework.queue caches per reader and filters: a
+    # statement built afresh costs as much as a tenth of the answer.
+    chosen = page.subquery("page")
+    return (select(sqljson.json_object(
+        id=HumanTask.id, case_id=HumanTask.case_id, case_number=Case.number, process=HumanTask.process_key,
+        step=HumanTask.step, name=HumanTask.name, group=HumanTask.group_id, assignee=User.name,
+        form=HumanTask.form_key, state=HumanTask.state, created_at=sqljson.iso_utc(HumanTask.created_at),
+        due_at=sqljson.iso_utc(HumanTask.due_at), completed_at=None, completed_by=None))
+        .select_from(chosen).join(HumanTask, HumanTask.id == chosen.c.id).join(Case, Case.id == HumanTask.case_id)
+        .outerjoin(User, User.id == HumanTask.assignee_id).order_by(*queue.sort_order(HumanTask)))
 
 
 def case_row(session: Session, env: Env, actor: User, case_id: str, now: datetime | None = None) -> Case:

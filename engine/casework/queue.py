@@ -108,7 +108,9 @@ def _sources(actor: User | _Reader, *, process: str | None, step: str | None, gr
     return out
 
 
-def _order(columns: Any, sort: str) -> list[Any]:
+def sort_order(columns: Any, sort: str = "due") -> list[Any]:
+    """The ORDER BY of the queue's `sort` over `columns` (a table's or a subquery's): a total order,
+    so the rows of a page read in it come out as the page statement chose them."""
     if sort == "age":  # oldest first
         return [columns.created_at, columns.id]
     if sort == "case":
@@ -196,7 +198,7 @@ def _page_statement(actor: Any, *, process: str | None = None, step: str | None 
     if sort == "due":
         parts = _by_due(parts, actor, offset + limit)
     tasks = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("queue")
-    return select(tasks.c.id).order_by(*_order(tasks.c, sort)).limit(limit).offset(offset)
+    return select(tasks.c.id).order_by(*sort_order(tasks.c, sort)).limit(limit).offset(offset)
 
 
 def queue_statement(actor: User, *, process: str | None = None, step: str | None = None, group: str | None = None,

@@ -30,8 +30,11 @@ def _fill(session, now, assignee_id: int) -> None:  # noqa: ANN001
         {"id": str(uuid.uuid4()), "case_id": case_ids[i % 7], "process_key": "multi_agency",
          "step": ["assessment", "plan"][i % 2], "name": "step", "lane": None, "group_id": groups[i % 5],
          "assignee_id": assignee_id if i % 6 == 0 else None, "form_key": "plan",
-         "state": TaskState.COMPLETED if i % 11 == 0 else TaskState.OPEN, "created_at": now - timedelta(minutes=i % 4),
-         "due_at": None if i % 7 == 3 else now + timedelta(days=(i * 37) % 9 - 3)} for i in range(180)])
+         "state": TaskState.COMPLETED if i % 11 == 0 else TaskState.OPEN,
+         # Times with and without microseconds: the answer writes each as isoformat() does.
+         "created_at": now - timedelta(minutes=i % 4, microseconds=250 * (i % 3)),
+         "due_at": None if i % 7 == 3 else now + timedelta(days=(i * 37) % 9 - 3, microseconds=i % 2)}
+        for i in range(180)])
     session.commit()
 
 

@@ -123,7 +123,7 @@ def test_each_requested_agency_gets_a_confirmation_task_in_its_queue(driver: Dri
     assert {t.name for t in confirms} == {"緊急連携の確認"}
     assert all(t.due_at == driver.clock.now() + timedelta(hours=4) for t in confirms)
     with driver.factory() as s:
-        queue = cases.list_task_rows(s, driver.user(s, p.elder_care))
+        queue = cases.list_tasks(s, driver.user(s, p.elder_care))
         assert [t.step for t in queue] == ["confirm_request"]
         created = [e.payload for e in s.scalars(select(OutboxEvent).where(OutboxEvent.kind == OutboxKind.TASK_CREATED))
                    if e.payload.get("step") == "confirm_request"]

@@ -75,7 +75,7 @@ def test_each_monitoring_round_asks_each_role_holder_for_a_report(driver: Driver
         created = [e.payload for e in s.scalars(select(OutboxEvent).where(OutboxEvent.kind == OutboxKind.TASK_CREATED))
                    if e.payload.get("step") == "role_report"]
         assert sorted(e["group"] for e in created) == ["choju-anshin", "kurashi-shien"]
-        assert [t.step for t in cases.list_task_rows(s, driver.user(s, p.elder_care))] == ["role_report"]
+        assert [t.step for t in cases.list_tasks(s, driver.user(s, p.elder_care))] == ["role_report"]
     mine = next(t for t in reports if t.group_id == "choju-anshin")
     theirs = next(t for t in reports if t.group_id == "kurashi-shien")
     with pytest.raises((Forbidden, NotFound)):

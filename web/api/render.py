@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import url_for
@@ -28,22 +27,6 @@ def task(session: Session, row: HumanTask) -> dict[str, Any]:
         "step": row.step, "name": row.name, "group": row.group_id, "assignee": _user_name(session, row.assignee_id),
         "form": row.form_key, "state": row.state, "created_at": row.created_at, "due_at": row.due_at,
         "completed_at": row.completed_at, "completed_by": _user_name(session, row.completed_by_id),
-    }
-
-
-def _iso(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat()
-
-
-def queue_item(row: Any) -> dict[str, Any]:
-    """A row of `cases.list_task_rows` as TaskOut dumps it (an open task: never completed), built
-    directly: the queue answers up to 1,000 of them, and a schema dump per row costs more than the
-    query (tests/api/test_task_queue.py holds the two equal)."""
-    return {
-        "id": row.id, "case_id": row.case_id, "case_number": row.case_number, "process": row.process_key,
-        "step": row.step, "name": row.name, "group": row.group_id, "assignee": row.assignee, "form": row.form_key,
-        "state": row.state, "created_at": _iso(row.created_at), "due_at": _iso(row.due_at), "completed_at": None,
-        "completed_by": None,
     }
 
 
