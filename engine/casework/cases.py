@@ -388,13 +388,18 @@ def list_tasks(session: Session, actor: User, *, process: str | None = None, ste
     return [rows[i] for i in ids if i in rows]
 
 
-def _queue_page_ids(session: Session, actor: User, process: str | None, step: str | None, group: str | None,
-                    limit: int, offset: int) -> list[str]:
+def _queue_page(actor: User, process: str | None, step: str | None, group: str | None, limit: int,
+                offset: int) -> Select[Any]:
     limits.check_int(limit, "limit", 1)
     limits.check_int(offset, "offset")
+    return queue.page_statement(actor, process=process or None, step=step or None, group=group or None,
+                                limit=limit, offset=offset)
+
+
+def _queue_page_ids(session: Session, actor: User, process: str | None, step: str | None, group: str | None,
+                    limit: int, offset: int) -> list[str]:
     # Core rows, not ORM ones: the ids need no identity map, and a page has up to 1,000 of them.
-    return list(session.connection().scalars(queue.page_statement(
-        actor, process=process or None, step=step or None, group=group or None, limit=limit, offset=offset)))
+    return list(session.connection().scalars(_queue_page(actor, process, step, group, limit, offset)))
 
 
 def task_queue_json(session: Session, actor: User, *, process: str | None = None, step: str | None = None,
@@ -403,10 +408,7 @@ def task_queue_json(session: Session, actor: User, *, process: str | None = None
     never completed), each composed by the database in one statement with the page's choice:
     what the API's queue answers, at a small part of the cost of a Python object and its encoding
     per task."""
-    limits.check_int(limit, "limit", 1)
-    limits.check_int(offset, "offset")
-    page = queue.page_statement(actor, process=process or None, step=step or None, group=group or None,
-                                limit=limit, offset=offset)
+    page = _queue_page(actor, process, step, group, limit, offset)
     return "[" + ",".join(session.connection().scalars(_queue_json_statement(page))) + "]"
 
 

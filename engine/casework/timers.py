@@ -233,17 +233,17 @@ def _fire_batch(session: Session, env: Env, now: datetime, clock: Clock | None, 
     took, how many of them fired, and whether it found none left to claim (another sweeper has
     taken the rest). Unguarded, it raises _Undo at the first timer that does not fire cleanly."""
     audits: list[audit.Entry] = []
-    began, taken, fired = time.monotonic(), 0, 0
+    began, taken, fired, exhausted = time.monotonic(), 0, 0, False
     while taken < left and taken < BATCH_TIMERS and time.monotonic() - began < BATCH_SECONDS:
         at = clock.now() if clock is not None else now
         outcome = (_fire_guarded if guarded else _fire_unguarded)(session, env, at, passed, audits)
         if outcome is None:
-            audit.record_many(session, audits)
-            return taken, fired, True
+            exhausted = True
+            break
         taken += 1
         fired += outcome == FIRED
     audit.record_many(session, audits)
-    return taken, fired, False
+    return taken, fired, exhausted
 
 
 def _fire_unguarded(session: Session, env: Env, at: datetime, passed: list[int],
