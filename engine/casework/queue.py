@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, load_only
 from engine.env import Env
 from engine.errors import Invalid
 from engine.models import Case, HumanTask, ProcessDefinition, User, UserGroup
+from engine.ops import sqljson
 from engine.ops.db import command
 from engine.org import Organisation
 from engine.security import audit
@@ -67,7 +68,9 @@ def _sources(actor: User | _Reader, *, process: str | None, step: str | None, gr
     the open tasks of other groups assigned to the actor. Together they are exactly
     `engine.security.access.task_queue_clause` (checked by the tests)."""
     groups = actor.group_ids
-    columns = [HumanTask.id, HumanTask.due_at, HumanTask.created_at]
+    # The row key (free: every SQLite index holds the rowid) lets a statement built on the page
+    # join its rows back to human_tasks without a second lookup by the text id.
+    columns = [HumanTask.id, HumanTask.due_at, HumanTask.created_at, sqljson.row_key(HumanTask).label("key")]
     if sort == "case":
         columns.append(Case.number)
     parts = []
@@ -180,7 +183,8 @@ def page_statement(actor: User, *, process: str | None = None, step: str | None 
                    assignee: str = "any", overdue: bool = False, q: str | None = None, sort: str = "due",
                    limit: int = 50, offset: int = 0, now: datetime | None = None,
                    org: Organisation | None = None) -> Select[Any]:
-    """The SELECT of the ids of `limit` tasks of the queue after the first `offset`, in its order."""
+    """The SELECT of the ids of `limit` tasks of the queue after the first `offset`, in its order,
+    each with its row key (`engine.ops.sqljson.row_key`) as a second column."""
     q = (q or "").strip() or None
     reader = _reusable(actor, overdue, q)
     if reader is not None:
@@ -198,7 +202,7 @@ def _page_statement(actor: Any, *, process: str | None = None, step: str | None 
     if sort == "due":
         parts = _by_due(parts, actor, offset + limit)
     tasks = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("queue")
-    return select(tasks.c.id).order_by(*sort_order(tasks.c, sort)).limit(limit).offset(offset)
+    return select(tasks.c.id, tasks.c.key).order_by(*sort_order(tasks.c, sort)).limit(limit).offset(offset)
 
 
 def queue_statement(actor: User, *, process: str | None = None, step: str | None = None, group: str | None = None,

@@ -1,5 +1,6 @@
 """JSON built by the database: a row as a JSON object's text, and a stored UTC time as the
-ISO 8601 text Python's `datetime.isoformat()` gives it, in SQLite's and PostgreSQL's own words.
+ISO 8601 text Python's `datetime.isoformat()` gives it, in SQLite's and PostgreSQL's own words;
+and the key by which a statement joins the rows it chose back to their table.
 
 For answers of many rows (the API's queue holds up to 1,000 tasks): building a Python object
 per row and encoding it costs several times what the database spends composing the same text
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import String, literal_column
+from sqlalchemy import String, column, literal_column
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -31,6 +32,11 @@ class _IsoUTC(FunctionElement[str]):
     name = "iso_utc"
 
 
+class _RowKey(FunctionElement[Any]):
+    inherit_cache = True
+    name = "row_key"
+
+
 def json_object(**fields: ColumnElement[Any] | None) -> ColumnElement[str]:
     """The JSON object of `fields` (text, a string per text value, null for SQL NULL or None),
     its keys in the order given."""
@@ -48,6 +54,26 @@ def iso_utc(column: ColumnElement[Any]) -> ColumnElement[str]:
     return _IsoUTC(column)
 
 
+def row_key(model: Any) -> ColumnElement[Any]:
+    """A key of the rows of `model` (a mapped class or a table) by which one statement joins rows it chose (a page) back to
+    the table: on SQLite the rowid, a lookup in the table's own b-tree (its text primary key would
+    first be looked up in the key's index, then the rowid found there), elsewhere the primary key.
+    Only within a statement: a VACUUM may renumber the rowids of a table with a text key."""
+    table = getattr(model, "__table__", model)
+    (key,) = table.primary_key.columns
+    return _RowKey(column("rowid", _selectable=table), key)
+
+
+@compiles(_RowKey, "sqlite")
+def _sqlite_row_key(element: _RowKey, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.clauses.clauses[0], **kw)
+
+
+@compiles(_RowKey)
+def _default_row_key(element: _RowKey, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.clauses.clauses[1], **kw)
+
+
 @compiles(_JsonObject, "sqlite")
 def _sqlite_object(element: _JsonObject, compiler: Any, **kw: Any) -> str:
     return f"json_object({compiler.process(element.clauses, **kw)})"
@@ -60,10 +86,11 @@ def _postgresql_object(element: _JsonObject, compiler: Any, **kw: Any) -> str:
 
 @compiles(_IsoUTC, "sqlite")
 def _sqlite_iso(element: _IsoUTC, compiler: Any, **kw: Any) -> str:
-    # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff', always with six digits.
+    # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff', always with six digits
+    # (a time without them, written by hand, is read too); isoformat() leaves out zero microseconds.
     x = compiler.process(element.clauses, **kw)
-    return (f"(replace(substr({x}, 1, 19), ' ', 'T') || CASE WHEN coalesce(substr({x}, 21, 6), '') "
-            f"IN ('', '000000') THEN '' ELSE '.' || substr({x}, 21, 6) END || '+00:00')")
+    return (f"(CASE WHEN substr({x}, 20) IN ('', '.000000') THEN replace(substr({x}, 1, 19), ' ', 'T') "
+            f"ELSE replace({x}, ' ', 'T') END || '+00:00')")
 
 
 @compiles(_IsoUTC, "postgresql")
