@@ -253,6 +253,10 @@ class HumanTask(Base):
               "step", "process_key", "case_id"),
         # The statistics: steps entered per period and how long each took.
         Index("ix_human_tasks_statistics", "process_key", "created_at", "step", "completed_at", "case_id", "state"),
+        # A case's open tasks, which every step of it reads: with both columns of that test this
+        # index is chosen by SQLite's planner also without statistics, where an index on case_id
+        # alone ties with those on state (every open task read) and the schema's order decides.
+        Index("ix_human_tasks_case_state", "case_id", "state"),
         # The stuck report: open tasks past due (`overdue`), unclaimed since (`unassigned`), and
         # at a step since (`monitoring_overdue`, the heatmap's open counts), each a range scan
         # that also holds the case, so the dashboard's counts never read the table.
@@ -277,7 +281,7 @@ class HumanTask(Base):
 
     # The SpiffWorkflow task id, stable for the life of the task.
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
     process_key: Mapped[str] = mapped_column(String(100))
     step: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
@@ -347,10 +351,16 @@ class Timer(Base):
     """A waiting timer of a case; the sweep claims rows whose due time has passed."""
 
     __tablename__ = "timers"
-    __table_args__ = (Index("ix_timers_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_timers_due", "status", "due_at"),
+        # A case's pending timers, which every step of it reads: with both columns of that test
+        # this index is chosen over ix_timers_due by SQLite's planner also without statistics
+        # (which would read every pending timer), and it holds the task id the read answers.
+        Index("ix_timers_case_status", "case_id", "status", "task_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
     task_id: Mapped[str] = mapped_column(String(36), unique=True)
     step: Mapped[str] = mapped_column(String(100))
     step_name: Mapped[str] = mapped_column(String(200))

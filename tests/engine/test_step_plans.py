@@ -1,0 +1,58 @@
+"""A step's reads of its own case's rows go by an index that starts with the case, whatever else
+the database holds: on SQLite also without statistics (no ANALYZE has run on a production
+database), where the planner chooses by the indexes' shape alone. How fast a step is, is
+measured by `python -m bench`, not asserted here."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import event
+
+from tests.conftest import Personas
+from tests.engine.support import Driver, monitoring, waiting_case
+
+_BY_CASE = re.compile(r"\bcase_id (=|IN) \(?\?")
+
+
+def reads_by_case(driver: Driver, action) -> list[tuple[str, tuple]]:  # noqa: ANN001
+    """The SELECTs `action` sent that test a case_id, with their parameters."""
+    engine = driver.factory.kw["bind"]
+    seen: list[tuple[str, tuple]] = []
+
+    def look(_conn, _cursor, statement, parameters, _context, executemany) -> None:  # noqa: ANN001
+        if not executemany and statement.lstrip().upper().startswith("SELECT") and _BY_CASE.search(statement):
+            seen.append((statement, tuple(parameters)))
+
+    event.listen(engine, "before_cursor_execute", look)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", look)
+    return seen
+
+
+def test_a_timer_and_a_completion_read_their_case_by_its_index(driver: Driver, personas: Personas) -> None:
+    engine = driver.factory.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL plans by its statistics, which ANALYZE keeps (autovacuum)")
+    for _ in range(3):  # other cases' open tasks and pending timers, which a read by the case must not touch
+        waiting_case(driver, personas)
+    case_id = waiting_case(driver, personas)
+    driver.clock.advance(days=15)
+    reads = reads_by_case(driver, driver.fire)
+    reads += reads_by_case(driver, lambda: driver.complete_step(personas.secretariat, case_id, "monitoring",
+                                                                monitoring("continue")))
+    assert len(reads) >= 5
+    raw = engine.raw_connection()
+    try:
+        for statement, parameters in reads:
+            plan = "\n".join(row[3] for row in raw.cursor().execute("EXPLAIN QUERY PLAN " + statement, parameters))
+            assert "(case_id=?" in plan, (statement, plan)
+            if re.search(r"\b(state|status) = \?", statement):
+                # the state or status is fixed by the same index, not tested row by row
+                assert re.search(r"\(case_id=\? AND (state|status)=\?", plan), (statement, plan)
+            assert not re.search(r"^SCAN (?!page|queue|anon)", plan, re.M), (statement, plan)
+    finally:
+        raw.close()
