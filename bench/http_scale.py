@@ -5,7 +5,8 @@ worker's memory.
 The same requests are timed twice in one run: on an almost empty database (a few dozen cases),
 then after 100,000 cases with one open task each were added (bulk Core inserts of realistic
 rows: the real workflow state of a case at that step, its history, an open task for the
-secretariat most of the time). Timed: completing a task (POST /api/tasks/<id>/complete, each on a
+secretariat most of the time, and for one case in five a pending monitoring timer, as the
+cases between two monitoring rounds have). Timed: completing a task (POST /api/tasks/<id>/complete, each on a
 real case made through the engine), the first page of the queue in the browser (GET /, signed in)
 and through the API (GET /api/tasks: its default answer of up to 500 tasks, and a first page of 50
 as the browser shows), and the case list (GET /api/cases). Memory: the worker's
@@ -30,15 +31,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 
 from bench.figures import Context, Figure
 from bench.system import fresh_system
 from bench.web import INTAKE, p, personas
 from engine.casework import cases
 from engine.clock import Clock
-from engine.models import Case, CaseEvent, HumanTask
-from engine.status import EventKind, TaskState
+from engine.models import Case, CaseEvent, HumanTask, Timer
+from engine.status import EventKind, TaskState, TimerStatus
 
 CASES = 100_000
 CHUNK = 5_000
@@ -67,7 +68,8 @@ def fill(system: Any, now: Any, template_case: str, sec_id: int, count: int) -> 
     """`count` more cases with one open task each, as Core inserts in chunks: the workflow state
     is the template case's (a real one, at its assessment step), the history a start and an intake,
     nine tasks in ten for the secretariat's groups (every 97th assigned to `sec_id`), one in ten an
-    intake at the referring centre; due dates spread over months, some overdue, some none."""
+    intake at the referring centre; due dates spread over months, some overdue, some none; one
+    case in five with a pending monitoring timer, due within three months."""
     with system.factory() as s:
         tpl = s.get(Case, template_case)
         state, version, definition = tpl.state, tpl.serializer_version, tpl.definition_id
@@ -100,10 +102,15 @@ def fill(system: Any, now: Any, template_case: str, sec_id: int, count: int) -> 
                  "created_at": now - timedelta(minutes=count - i),
                  "due_at": None if i % 50 == 0 else now + timedelta(minutes=(i * 7919) % 200_000 - 10_000)}
                 for i in idx])
+            # Every step of a case reads its pending timers: their number must not slow it.
+            s.execute(insert(Timer), [
+                {"case_id": ids[i], "task_id": str(uuid.uuid4()), "step": "monitoring_timer",
+                 "step_name": "モニタリング間隔", "due_at": now + timedelta(days=1 + i % 90), "status": TimerStatus.PENDING,
+                 "created_at": now - timedelta(minutes=count - i), "fired_at": None, "attempts": 0, "last_error": None}
+                for i in idx if i % 5 == 4])
             s.commit()
-        if s.bind.dialect.name == "sqlite":
-            s.execute(text("ANALYZE"))
-            s.commit()
+        # No ANALYZE: nothing runs it on a production database, whose plans must be right without
+        # statistics (with them, SQLite hid that a step read every pending timer, migration 0029).
 
 
 # ---------------------------------------------------------------- the server and its client
