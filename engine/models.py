@@ -353,10 +353,11 @@ class Timer(Base):
     __tablename__ = "timers"
     __table_args__ = (
         Index("ix_timers_due", "status", "due_at"),
-        # A case's pending timers, which every step of it reads: with both columns of that test
-        # this index is chosen over ix_timers_due by SQLite's planner also without statistics
-        # (which would read every pending timer), and it holds the task id the read answers.
-        Index("ix_timers_case_status", "case_id", "status", "task_id"),
+        # A case's pending timers, which every step of it reads (and its page, soonest first):
+        # with both columns of that test, and the order, this index is chosen over ix_timers_due
+        # by SQLite's planner also without statistics (that one reads every pending timer), and
+        # it holds the task id the step's read answers.
+        Index("ix_timers_case_status", "case_id", "status", "due_at", "task_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -10,6 +10,8 @@ import re
 import pytest
 from sqlalchemy import event
 
+from engine.casework import cases
+from engine.models import Case
 from tests.conftest import Personas
 from tests.engine.support import Driver, monitoring, waiting_case
 
@@ -33,7 +35,15 @@ def reads_by_case(driver: Driver, action) -> list[tuple[str, tuple]]:  # noqa: A
     return seen
 
 
-def test_a_timer_and_a_completion_read_their_case_by_its_index(driver: Driver, personas: Personas) -> None:
+def read_case_page(driver: Driver, case_id: str) -> None:
+    """What the case's page lists of it besides its row: open tasks, then pending timers soonest first."""
+    with driver.factory() as s:
+        case = s.get(Case, case_id)
+        cases.case_open_tasks(s, case)
+        cases.case_timers(s, case)
+
+
+def test_a_step_and_the_case_page_read_the_case_by_its_index(driver: Driver, personas: Personas) -> None:
     engine = driver.factory.kw["bind"]
     if engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL plans by its statistics, which ANALYZE keeps (autovacuum)")
@@ -44,7 +54,8 @@ def test_a_timer_and_a_completion_read_their_case_by_its_index(driver: Driver, p
     reads = reads_by_case(driver, driver.fire)
     reads += reads_by_case(driver, lambda: driver.complete_step(personas.secretariat, case_id, "monitoring",
                                                                 monitoring("continue")))
-    assert len(reads) >= 5
+    reads += reads_by_case(driver, lambda: read_case_page(driver, case_id))
+    assert len(reads) >= 7
     raw = engine.raw_connection()
     try:
         for statement, parameters in reads:

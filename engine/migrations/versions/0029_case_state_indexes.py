@@ -11,8 +11,9 @@ the state or status each fix one column, and it took the second (for the tasks, 
 order the schema created them in), reading every open task or pending timer of every case on
 each step: 2.4 ms at 20,000 pending timers, against 21 µs by the case.
 
-ix_human_tasks_case_state (case_id, state) and ix_timers_case_status (case_id, status, task_id,
-the latter covering the read) fix both columns, so they are chosen with or without statistics.
+ix_human_tasks_case_state (case_id, state) and ix_timers_case_status (case_id, status, due_at,
+task_id: also in the order the case's page lists them, soonest first, and covering the step's
+read) fix both columns, so they are chosen with or without statistics.
 They replace ix_human_tasks_case_id and ix_timers_case_id, each a prefix of its replacement.
 """
 
@@ -31,7 +32,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_index('ix_human_tasks_case_state', 'human_tasks', ['case_id', 'state'], unique=False)
     op.drop_index('ix_human_tasks_case_id', table_name='human_tasks')
-    op.create_index('ix_timers_case_status', 'timers', ['case_id', 'status', 'task_id'], unique=False)
+    op.create_index('ix_timers_case_status', 'timers', ['case_id', 'status', 'due_at', 'task_id'], unique=False)
     op.drop_index('ix_timers_case_id', table_name='timers')
 
 
