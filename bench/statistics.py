@@ -200,9 +200,6 @@ def _database(url: str, cases: int, consultations: int) -> tuple[Any, Any]:
         session.commit()
     with engine.begin() as conn:
         generate(conn, cases, consultations, keep=False)
-    if engine.dialect.name == "sqlite":
-        with engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE")
     return engine, make_session_factory(engine)
 
 
