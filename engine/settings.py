@@ -40,7 +40,8 @@ def _number(name: str, default: float, zero_ok: bool) -> float:
     return value
 
 
-def _int_env(name: str, default: int) -> int:
+def int_env(name: str, default: int) -> int:
+    """A whole number of 0 or more from the environment variable `name`; `default` if unset."""
     text = os.environ.get(name, "").strip()
     if not text:
         return default
@@ -67,10 +68,10 @@ class Settings:
     sweep_interval: float = float(os.environ.get("TSUNAGU_SWEEP_INTERVAL", "0.5"))
     # How many cases' deserialized workflows a process keeps between steps (engine.workflow.workflows);
     # 0: none, every step loads its case's stored state.
-    workflow_cache: int = field(default_factory=lambda: _int_env("TSUNAGU_WORKFLOW_CACHE", 256))
+    workflow_cache: int = field(default_factory=lambda: int_env("TSUNAGU_WORKFLOW_CACHE", 256))
     # Reverse proxies in front of the server whose X-Forwarded-For / -Proto are believed (0:
     # none, the headers are ignored and the client address is the connection's).
-    trusted_proxies: int = field(default_factory=lambda: _int_env("TSUNAGU_TRUSTED_PROXIES", 0))
+    trusted_proxies: int = field(default_factory=lambda: int_env("TSUNAGU_TRUSTED_PROXIES", 0))
     # Mark the session cookie Secure even when the request does not look like HTTPS (behind a
     # proxy that terminates TLS without saying so).
     secure_cookies: bool = field(default_factory=lambda: os.environ.get("TSUNAGU_SECURE_COOKIES", "") in ("1", "true", "yes"))

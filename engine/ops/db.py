@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.models import Base
+from engine.settings import int_env
 
 WRITE_OPTION = "tsunagu_write"
 T = TypeVar("T")
@@ -29,6 +30,10 @@ def make_engine(url: str, **kwargs) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # How long a writer waits for the write lock before "database is locked" (answered with 503).
         busy = float(os.environ.get("TSUNAGU_SQLITE_BUSY_TIMEOUT", "30"))
+        # Each connection's page cache. SQLite's own 2 MB holds less than one queue answer's pages
+        # at 100,000 cases (500 tasks: 8.8 ms, against 6.4 ms with 8 MB or more); a worker keeps
+        # few connections, so 16 MB each stays far inside its memory budget.
+        cache_mb = int_env("TSUNAGU_SQLITE_CACHE_MB", 16)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -40,6 +45,7 @@ def make_engine(url: str, **kwargs) -> Engine:
             cur.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA cache_size=-{cache_mb * 1024}")
             cur.close()
 
         @event.listens_for(engine, "begin")
