@@ -55,10 +55,10 @@ def iso_utc(column: ColumnElement[Any]) -> ColumnElement[str]:
 
 
 def row_key(model: Any) -> ColumnElement[Any]:
-    """A key of the rows of `model` (a mapped class or a table) by which one statement joins rows it chose (a page) back to
-    the table: on SQLite the rowid, a lookup in the table's own b-tree (its text primary key would
-    first be looked up in the key's index, then the rowid found there), elsewhere the primary key.
-    Only within a statement: a VACUUM may renumber the rowids of a table with a text key."""
+    """A key of the rows of `model` (a mapped class or a table) by which one statement joins the
+    rows it chose (a page) back to the table: on SQLite the rowid, one lookup in the table's own
+    b-tree (its text primary key would first be looked up in the key's index), elsewhere the
+    primary key. Only within a statement: a VACUUM may renumber the rowids of a text-keyed table."""
     table = getattr(model, "__table__", model)
     (key,) = table.primary_key.columns
     return _RowKey(column("rowid", _selectable=table), key)

@@ -5,12 +5,13 @@ the rows that mirror it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.casework import cases, timers, writes
@@ -331,3 +332,20 @@ def diagram(tmp_path: Path, name: str = "probe.bpmn", **overrides: str) -> Path:
 
 def _xml_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def statements_sent(driver: Driver, action: Callable[[], Any]) -> list[tuple[str, Any, bool]]:
+    """Each SQL statement `action` sent through the driver's engine: its text, its parameters and
+    whether it was an executemany."""
+    engine = driver.factory.kw["bind"]
+    seen: list[tuple[str, Any, bool]] = []
+
+    def look(_conn, _cursor, statement, parameters, _context, executemany) -> None:  # noqa: ANN001
+        seen.append((statement, parameters, executemany))
+
+    event.listen(engine, "before_cursor_execute", look)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", look)
+    return seen

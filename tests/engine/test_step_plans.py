@@ -8,31 +8,19 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import event
 
 from engine.casework import cases, role_holders
 from engine.models import Case, User
 from tests.conftest import Personas
-from tests.engine.support import ASSESSMENT, Driver, intake, monitoring, plan, waiting_case
+from tests.engine.support import ASSESSMENT, Driver, intake, monitoring, plan, statements_sent, waiting_case
 
 _BY_CASE = re.compile(r"\bcase_id (= \?|IN \()")
 
 
 def reads_by_case(driver: Driver, action) -> list[tuple[str, tuple]]:  # noqa: ANN001
     """The SELECTs `action` sent that test a case_id, with their parameters."""
-    engine = driver.factory.kw["bind"]
-    seen: list[tuple[str, tuple]] = []
-
-    def look(_conn, _cursor, statement, parameters, _context, executemany) -> None:  # noqa: ANN001
-        if not executemany and statement.lstrip().upper().startswith("SELECT") and _BY_CASE.search(statement):
-            seen.append((statement, tuple(parameters)))
-
-    event.listen(engine, "before_cursor_execute", look)
-    try:
-        action()
-    finally:
-        event.remove(engine, "before_cursor_execute", look)
-    return seen
+    return [(statement, tuple(parameters)) for statement, parameters, many in statements_sent(driver, action)
+            if not many and statement.lstrip().upper().startswith("SELECT") and _BY_CASE.search(statement)]
 
 
 def read_case_page(driver: Driver, case_id: str) -> None:

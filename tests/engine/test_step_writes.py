@@ -5,30 +5,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import event
-
 from engine.casework import writes
 from engine.models import Case
 from engine.ops.db import begin_write
 from engine.status import EventKind
 from tests.conftest import Personas
-from tests.engine.support import Driver, monitoring, waiting_case
+from tests.engine.support import Driver, monitoring, statements_sent, waiting_case
 
 
 def case_updates(driver: Driver, action) -> list[str]:  # noqa: ANN001
-    engine = driver.factory.kw["bind"]
-    seen: list[str] = []
-
-    def look(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
-        if statement.lstrip().upper().startswith("UPDATE CASES"):
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", look)
-    try:
-        action()
-    finally:
-        event.remove(engine, "before_cursor_execute", look)
-    return seen
+    return [statement for statement, _, _ in statements_sent(driver, action)
+            if statement.lstrip().upper().startswith("UPDATE CASES")]
 
 
 def test_a_timer_and_a_completion_each_write_the_case_row_once(driver: Driver, personas: Personas) -> None:
