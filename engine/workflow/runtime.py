@@ -24,7 +24,8 @@ from typing import Any
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
@@ -42,16 +43,64 @@ from engine.workflow.specs import LoadedDefinition
 
 class StateConverter(BpmnWorkflowConverter):
     """A workflow as we store it: Spiff's own dict less the spec and subprocess specs, which
-    Spiff would otherwise convert in full at every save (most of a save's cost) for us to drop."""
+    Spiff would otherwise convert in full at every save (most of a save's cost) for us to drop.
+
+    The top workflow's tasks are written by `_task_dicts`, the same dicts Spiff's TaskConverter
+    writes, in half its time; values inside them that JSON lacks (a date in task data) are
+    converted on the way out by Spiff's own encoder (`_ENCODER`), as `serialize_json` does."""
 
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
-        dct = WorkflowConverter.to_dict(self, workflow)
-        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
-        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
-        return dct
+        registry = self.registry
+        return {
+            "data": registry.convert(registry.clean(workflow.data)),
+            "correlations": workflow.correlations,
+            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "success": workflow.success,
+            "completed": workflow.completed,
+            "tasks": _task_dicts(workflow.tasks, registry),
+            "root": str(workflow.task_tree.id),
+            "subprocesses": self.mapping_to_dict(workflow.subprocesses),
+            "bpmn_events": registry.convert(workflow.bpmn_events),
+        }
+
+
+def _task_dicts(tasks: dict[Any, Task], registry: Any) -> dict[str, Any]:
+    """{task id: its dict} as Spiff's TaskConverter (3.2) makes them: the root's data whole,
+    every other task's as a delta over its parent's. Each id is formatted once, not at every
+    mention (a task's own, its parent's, its children's)."""
+    ids = {tid: str(tid) for tid in tasks}
+    typename = registry.typenames.get(Task)
+    out: dict[str, Any] = {}
+    for tid, task in tasks.items():
+        if type(task) is not Task:
+            out[ids[tid]] = registry.convert(task)  # a class of its own: its own converter
+            continue
+        parent = tasks.get(task._parent) if task._parent is not None else None
+        if parent is None:
+            data, delta = task.data, {}
+        else:
+            before, after = parent.data, task.data
+            data = {}
+            delta = {"updates": {k: v for k, v in after.items() if k not in before or v != before[k]},
+                     "deletions": [k for k in before if k not in after]}
+        out[ids[tid]] = {
+            "id": ids[tid],
+            "parent": ids.get(task._parent) or str(task._parent) if parent is not None else None,
+            "children": [ids.get(child) or str(child) for child in task._children],
+            "last_state_change": task.last_state_change,
+            "state": task.state,
+            "task_spec": task.task_spec.name,
+            "triggered": task.triggered,
+            "internal_data": registry.convert(task.internal_data),
+            "data": data,
+            "delta": delta,
+            "typename": typename,
+        }
+    return out
 
 
 SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure({**SPIFF_CONFIG, BpmnWorkflow: StateConverter}))
+_ENCODER = create_encoder(SERIALIZER.registry)
 # Our own envelope version, bumped when what we strip or add around Spiff's dict changes.
 STATE_FORMAT = 1
 SERIALIZER_VERSION = f"{SERIALIZER.VERSION}+t{STATE_FORMAT}"
@@ -69,7 +118,7 @@ def new_workflow(defn: LoadedDefinition) -> BpmnWorkflow:
 def dump(wf: BpmnWorkflow) -> str:
     prune(wf)
     dct = SERIALIZER.to_dict(wf)
-    return json.dumps(dct, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(dct, cls=_ENCODER, separators=(",", ":"), ensure_ascii=False)
 
 
 def load(defn: LoadedDefinition, state: str, version: str) -> BpmnWorkflow:
@@ -101,18 +150,22 @@ def prune(wf: BpmnWorkflow) -> int:
     """Drop finished tasks above the unfinished part of the tree. Returns how many."""
     if wf.subprocesses:
         return 0  # call activities and subprocesses keep their parents; leave them whole
-    unfinished = [t for t in wf.tasks.values() if not t.has_state(SpiffState.FINISHED_MASK)]
+    tasks = wf.tasks
+    unfinished = {tid for tid, t in tasks.items() if not t.has_state(SpiffState.FINISHED_MASK)}
     if not unfinished:
         return 0
     root = wf.task_tree
-    # Path from the root to each unfinished task; their common prefix ends at the LCA.
+    # Path from the root to each unfinished task; their common prefix ends at the LCA. A task
+    # under another unfinished one (what Spiff predicts after a waiting task) cannot move the
+    # LCA, which is above its parent already: only the tops of the unfinished subtrees are walked.
     common: list[Any] | None = None
-    for task in unfinished:
+    for top in (tid for tid in unfinished if tasks[tid]._parent not in unfinished):
         path = []
-        node = task
+        node = top
         while node is not None:
-            path.append(node.id)
-            node = node.parent
+            path.append(node)
+            parent = tasks.get(node)
+            node = parent._parent if parent is not None else None
         path.reverse()
         if common is None:
             common = path
@@ -125,13 +178,13 @@ def prune(wf: BpmnWorkflow) -> int:
     cut_id = common[-1]
     if len(common) <= 2 or cut_id == root.id:
         return 0
-    cut = wf.tasks[cut_id]
+    cut = tasks[cut_id]
     keep = {root.id}
-    stack = [cut]
+    stack = [cut_id]
     while stack:
         node = stack.pop()
-        keep.add(node.id)
-        stack.extend(node.children)
+        keep.add(node)
+        stack.extend(child for child in tasks[node]._children if child in tasks)
     removed = [tid for tid in wf.tasks if tid not in keep]
     if not removed:
         return 0
