@@ -322,21 +322,55 @@ HISTORY_PAGE = 50
 HISTORY_PAGE_MAX = 500
 
 
+@dataclass(frozen=True)
+class EventActor:
+    """Who wrote a history event, as a page names them."""
+
+    id: int
+    name: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    """One event of a case's history as a page of it shows it (see `history_page`)."""
+
+    id: int
+    at: datetime
+    kind: str
+    step: str | None
+    step_name: str | None
+    task_id: str | None
+    data: dict[str, Any] | None
+    actor: EventActor | None
+
+
+_EVENT_ROWS = CaseEvent.__table__
+_EVENT_ACTORS = User.__table__
+# A page of history is plain rows with the actor's names joined: ORM objects of the events
+# and their actors (each with its groups loaded) cost more than the rest of a case's read.
+_HISTORY_PAGE = (select(_EVENT_ROWS.c.id, _EVENT_ROWS.c.at, _EVENT_ROWS.c.kind, _EVENT_ROWS.c.step,
+                        _EVENT_ROWS.c.step_name, _EVENT_ROWS.c.task_id, _EVENT_ROWS.c.data, _EVENT_ROWS.c.actor_id,
+                        _EVENT_ACTORS.c.name, _EVENT_ACTORS.c.display_name)
+                 .select_from(_EVENT_ROWS.outerjoin(_EVENT_ACTORS, _EVENT_ACTORS.c.id == _EVENT_ROWS.c.actor_id)))
+
+
 def history_page(session: Session, case: Case, *, before: Any = None, limit: Any = HISTORY_PAGE
-                 ) -> tuple[list[CaseEvent], int | None]:
+                 ) -> tuple[list[HistoryEvent], int | None]:
     """The newest `limit` events of the case older than event id `before` (all if None), oldest
     first as `case_history` has them, and the `before` of the page older than these (None when
     there is none): a response about a case stays the same size however old the case is."""
     limit = limits.check_int(limit, "limit", 1, HISTORY_PAGE_MAX)
-    stmt = select(CaseEvent).where(CaseEvent.case_id == case.id)
+    stmt = _HISTORY_PAGE.where(_EVENT_ROWS.c.case_id == case.id)
     if before is not None:
-        stmt = stmt.where(CaseEvent.id < limits.check_int(before, "before", 1))
+        stmt = stmt.where(_EVENT_ROWS.c.id < limits.check_int(before, "before", 1))
     # One row more than asked tells whether an older page exists without counting the history.
-    rows = list(session.scalars(stmt.order_by(CaseEvent.id.desc()).limit(limit + 1)))
+    rows = session.execute(stmt.order_by(_EVENT_ROWS.c.id.desc()).limit(limit + 1)).all()
     older = len(rows) > limit
-    rows = rows[:limit]
-    rows.reverse()
-    return rows, (rows[0].id if older else None)
+    page = [HistoryEvent(r.id, r.at, r.kind, r.step, r.step_name, r.task_id, r.data,
+                         EventActor(r.actor_id, r.name, r.display_name) if r.actor_id is not None else None)
+            for r in reversed(rows[:limit])]
+    return page, (page[0].id if older else None)
 
 
 def steps_done(session: Session, case: Case) -> list[tuple[str, str | None]]:

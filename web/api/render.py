@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import url_for
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from engine.casework import cases
 from engine.env import Env
-from engine.models import Case, CaseEvent, HumanTask, User
+from engine.models import Case, HumanTask, User
 from engine.status import SYSTEM_EVENTS
 from engine.workflow import waiting
 
@@ -17,8 +19,12 @@ from engine.workflow import waiting
 def _user_name(session: Session, user_id: int | None) -> str | None:
     if user_id is None:
         return None
-    user = session.get(User, user_id)
-    return user.name if user else None
+    loaded = session.identity_map.get(identity_key(User, user_id))
+    if loaded is not None and "name" in inspect(loaded).dict:
+        return loaded.name
+    # Only the name: an ORM load would refresh the whole user and its groups (the command that
+    # ran before the render expired every object it did not read again).
+    return session.scalar(select(User.name).where(User.id == user_id))
 
 
 def task(session: Session, row: HumanTask) -> dict[str, Any]:
@@ -30,7 +36,7 @@ def task(session: Session, row: HumanTask) -> dict[str, Any]:
     }
 
 
-def event(e: CaseEvent) -> dict[str, Any]:
+def event(e: cases.HistoryEvent) -> dict[str, Any]:
     return {"id": e.id, "at": e.at, "kind": e.kind, "step": e.step, "step_name": e.step_name, "task_id": e.task_id,
             "actor": e.actor.name if e.actor and e.kind not in SYSTEM_EVENTS else None, "data": e.data}
 

@@ -11,9 +11,9 @@ from typing import Any
 from flask import flash, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from engine.casework import attachments, notes
+from engine.casework import attachments, cases, notes
 from engine.errors import Conflict, Forbidden, Gone, Invalid, TooLarge, UnsupportedType
-from engine.models import Case, CaseEvent
+from engine.models import Case
 from web.api.casefile import send_attachment
 from web.extensions import UPLOAD_OVERHEAD, db, engine_env, now
 from web.ui import views
@@ -129,7 +129,7 @@ def remove_attachment(case_id: str, attachment_id: str) -> Response:
     return _back(case_id, "#attachments")
 
 
-def case_page(case: Case, history: list[CaseEvent], older: int | None, paged: bool) -> dict[str, Any]:
+def case_page(case: Case, history: list[cases.HistoryEvent], older: int | None, paged: bool) -> dict[str, Any]:
     """What the case page shows of the case file, for a case the actor was just let see: the
     notes list (page `notes_offset`), the notes that fall in the timeline's window (the times of
     the history page shown), the documents. Each read is audited by its domain function."""
