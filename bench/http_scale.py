@@ -131,16 +131,26 @@ TsunaguGunicorn(Settings(database_url=sys.argv[1]), {
     "keepalive": 30, "accesslog": None, "errorlog": "-", "loglevel": "warning",
     "control_socket_disable": True}).run()
 """
+# What `tsunagu worker` (which `tsunagu serve` starts beside gunicorn) does for SQLite besides its
+# sweeps: the WAL checkpoints, off the request path. The sweeps are left out: they would act on
+# the filled rows' times, which are set on the bench's frozen clock.
+CHECKPOINTER = """
+import sys, threading
+from engine.ops.db import make_engine, make_session_factory
+from engine.ops.worker import run_checkpointer
+run_checkpointer(make_session_factory(make_engine(sys.argv[1])), threading.Event())
+"""
 
 
 class Server:
-    """gunicorn with one worker process, as `tsunagu serve --workers 1` runs it (without the sweeper)."""
+    """gunicorn with one worker process, as `tsunagu serve --workers 1` runs it, and beside it the
+    worker process's SQLite checkpoints (not its sweeps, see CHECKPOINTER)."""
 
     def __init__(self, database_url: str) -> None:
         self.port = _free_port()
         env = {**os.environ, "TSUNAGU_SECRET_KEY": os.environ.get("TSUNAGU_SECRET_KEY", "bench")}
-        self.proc = subprocess.Popen([sys.executable, "-c", SERVER, database_url, str(self.port)], env=env,
-                                     cwd=Path(__file__).resolve().parent.parent)
+        root = Path(__file__).resolve().parent.parent
+        self.proc = subprocess.Popen([sys.executable, "-c", SERVER, database_url, str(self.port)], env=env, cwd=root)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -152,6 +162,8 @@ class Server:
                 time.sleep(0.1)
         else:
             raise RuntimeError("the server did not start in 60 s")
+        self.checkpointer = subprocess.Popen([sys.executable, "-c", CHECKPOINTER, database_url], env=env, cwd=root) \
+            if database_url.startswith("sqlite") else None
 
     def worker_pid(self) -> int:
         deadline = time.monotonic() + 30
@@ -175,6 +187,9 @@ class Server:
         return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.kill()
+            self.checkpointer.wait()
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(30)

@@ -9,6 +9,9 @@ With TSUNAGU_AUDIT_ANCHOR_FILE set, the scheduler also anchors the audit trail: 
 ANCHOR_CHECK seconds it asks `audit.anchor_if_due`, which writes one line a day however
 many processes ask. It runs beside the sweep, not in it, so a slow anchor disk never
 delays a timer.
+
+On SQLite it also checkpoints the WAL every CHECKPOINT_INTERVAL seconds (`wal_checkpoint`), so
+that no request's commit has to (see engine.ops.db.WAL_BACKSTOP_PAGES).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from engine.casework import escalation
 from engine.casework.timers import DB_UNAVAILABLE, due_timer_ids, fire_due, next_due
 from engine.clock import Clock, utcnow
 from engine.env import Env
+from engine.ops.db import CHECKPOINT_INTERVAL, WAL_BACKSTOP_PAGES, checkpoint
 from engine.security import audit
 from engine.security.sources import prune_received
 
@@ -89,6 +93,28 @@ def run_anchorer(session_factory: sessionmaker[Session], path: Path, clock: Cloc
         stop.wait(every)
 
 
+def wal_checkpoint(session_factory: sessionmaker[Session]) -> None:
+    """One SQLite checkpoint (`engine.ops.db.checkpoint`) off the request path; a failure is logged,
+    and the next one tries again (meanwhile commits still checkpoint past the backstop)."""
+    with session_factory() as session:
+        engine = session.get_bind()
+    try:
+        busy, pages, copied = checkpoint(engine) or (0, 0, 0)
+    except Exception:
+        log.exception("WAL checkpoint failed; trying again in %ss", CHECKPOINT_INTERVAL)
+        return
+    if busy and pages - copied > WAL_BACKSTOP_PAGES // 2:
+        # A reader that stays open for long keeps the WAL from being copied and started over.
+        log.warning("WAL checkpoint: an open read keeps %d of %d pages in the WAL", pages - copied, pages)
+
+
+def run_checkpointer(session_factory: sessionmaker[Session], stop: threading.Event,
+                     every: float = CHECKPOINT_INTERVAL) -> None:
+    """`tsunagu worker`'s SQLite checkpoints (a thread beside the sweep), until `stop` is set."""
+    while not stop.wait(every):
+        wal_checkpoint(session_factory)
+
+
 def sweep_until_done(session_factory: sessionmaker[Session], env: Env, clock: Clock) -> int:
     """Sweep until no timer is due (others may be sweeping too). Returns how many this process fired.
 
@@ -113,6 +139,9 @@ def run_sweeper(session_factory: sessionmaker[Session], env: Env, clock: Clock, 
     while a backlog remains, until `stop` is set (or the process that started us is gone); and
     anchor the audit trail daily when an anchor file is configured."""
     log.info("timer sweep every %ss", interval)
+    if _is_sqlite(session_factory):
+        threading.Thread(target=run_checkpointer, args=(session_factory, stop), daemon=True,
+                         name="wal-checkpoint").start()
     path = env.settings.audit_anchor_file
     if path is not None:
         threading.Thread(target=run_anchorer, args=(session_factory, path, clock, stop), daemon=True,
@@ -153,9 +182,17 @@ def start_scheduler(session_factory: sessionmaker[Session], env: Env, clock: Clo
     scheduler.add_job(sweep, "interval", args=(session_factory, env, clock), seconds=interval,
                       next_run_time=utcnow(), max_instances=1, coalesce=True, id="timer-sweep",
                       misfire_grace_time=None)
+    if _is_sqlite(session_factory):
+        scheduler.add_job(wal_checkpoint, "interval", args=(session_factory,), seconds=CHECKPOINT_INTERVAL,
+                          max_instances=1, coalesce=True, id="wal-checkpoint", misfire_grace_time=None)
     if env.settings.audit_anchor_file is not None:
         scheduler.add_job(anchor, "interval", args=(session_factory, env.settings.audit_anchor_file, clock),
                           seconds=ANCHOR_CHECK, next_run_time=utcnow(), max_instances=1, coalesce=True,
                           id="audit-anchor", misfire_grace_time=None)
     scheduler.start()
     return scheduler
+
+
+def _is_sqlite(session_factory: sessionmaker[Session]) -> bool:
+    with session_factory() as session:
+        return session.get_bind().dialect.name == "sqlite"
