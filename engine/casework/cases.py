@@ -95,8 +95,16 @@ def start_case(session: Session, env: Env, actor: User, process_key: Any, data: 
     return case
 
 
-@command
 def complete_task(session: Session, env: Env, actor: User, task_id: str, data: Any, now: datetime) -> Case:
+    """Complete the task with the form's `data`: the case moves on. Returns the case after the step."""
+    return complete(session, env, actor, task_id, data, now)[0]
+
+
+@command
+def complete(session: Session, env: Env, actor: User, task_id: str, data: Any, now: datetime
+             ) -> tuple[Case, HumanTask]:
+    """`complete_task`, returning the completed task's row too (as committed), for an answer that
+    shows both without reading the task again."""
     row = _task_for(session, env, actor, task_id, audit.Action.TASK_COMPLETE, now, lock=True)
     if row.state != TaskState.OPEN:
         raise Conflict(f"この作業は既に{'完了' if row.state == TaskState.COMPLETED else '取り消'}されています / "
@@ -142,7 +150,7 @@ def complete_task(session: Session, env: Env, actor: User, task_id: str, data: A
     outcomes.finished(session, case)
     audit.record(session, actor, audit.Action.TASK_COMPLETE, now, case, {"task_id": row.id, "step": row.step})
     writes.commit(session)
-    return case
+    return case, row
 
 
 def _keep_submission(session: Session, task_id: str, actor: User, data: dict[str, Any]) -> None:

@@ -96,6 +96,5 @@ def draft(body, task_id: str):  # noqa: ANN001, ANN201
 def complete(body, task_id: str):  # noqa: ANN001, ANN201
     """Submit the form; the case moves on. 422 names the failing fields; 409 if someone else was first."""
     env = engine_env()
-    case = cases.complete_task(db.session, env, g.actor, task_id, body["data"], now())
-    row = cases.task_row(db.session, env, g.actor, task_id)
+    case, row = cases.complete(db.session, env, g.actor, task_id, body["data"], now())
     return {**render.task(db.session, row), "case": render.case(db.session, env, g.actor, case)}
