@@ -20,7 +20,7 @@ UPLOAD_OVERHEAD = 64 * 1024
 
 class Database:
     def init_app(self, app: Flask, url: str) -> None:
-        engine = make_engine(url)
+        engine = make_engine(url, serving=True)
         app.extensions["tsunagu.db_engine"] = engine
         app.extensions["tsunagu.session_factory"] = make_session_factory(engine)
         app.teardown_appcontext(self._close)

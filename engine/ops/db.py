@@ -23,14 +23,20 @@ WRITE_OPTION = "tsunagu_write"
 T = TypeVar("T")
 # SQLite copies the WAL into the database file (a checkpoint) in whichever commit takes the WAL
 # past `wal_autocheckpoint` pages: by default 1,000, a few dozen completions, so one request in
-# twenty or so paid for it (a completion's p95 13.8 against 9.9 ms without). The worker process
-# does the checkpoints instead, every CHECKPOINT_INTERVAL seconds (`checkpoint`); what a commit
-# still does past WAL_BACKSTOP_PAGES (40 MB of pages) only bounds the WAL where no worker runs.
+# twenty or so paid for it (a completion's p95 13.8 against 9.9 ms without). A serving process's
+# commits leave that to the worker process, which checkpoints every CHECKPOINT_INTERVAL seconds
+# (`checkpoint`); they still do one past WAL_BACKSTOP_PAGES (40 MB), which only bounds the WAL where
+# no worker runs. Background work (the worker, a CLI command) keeps SQLite's 1,000: nobody waits
+# on its commits, and the pause after each checkpoint gives other writers their turn at the
+# write lock (sweepers taking it back at once, one of four was left without any timer).
 WAL_BACKSTOP_PAGES = 10_000
+WAL_PAGES_BACKGROUND = 1_000
 CHECKPOINT_INTERVAL = 1.0
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, serving: bool = False, **kwargs) -> Engine:
+    """The engine for `url`. `serving`: a process that answers requests (its SQLite commits leave
+    WAL checkpoints to the worker, see WAL_BACKSTOP_PAGES)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -53,7 +59,7 @@ def make_engine(url: str, **kwargs) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute(f"PRAGMA cache_size=-{cache_mb * 1024}")
-            cur.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
+            cur.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES if serving else WAL_PAGES_BACKGROUND}")
             cur.close()
 
         @event.listens_for(engine, "begin")

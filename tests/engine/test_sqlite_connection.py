@@ -1,6 +1,7 @@
 """Each SQLite connection the engine opens: its page cache (`TSUNAGU_SQLITE_CACHE_MB`, 16 MB by
 default, where SQLite's own 2 MB holds less than one large queue answer's pages), and WAL
-checkpoints left to the worker (a commit does one only past the backstop)."""
+checkpoints: a serving process's commits leave them to the worker (doing one only past the
+backstop), background work's do them as SQLite does."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from engine.ops.db import WAL_BACKSTOP_PAGES, checkpoint, make_engine, make_session_factory
+from engine.ops.db import (
+    WAL_BACKSTOP_PAGES,
+    WAL_PAGES_BACKGROUND,
+    checkpoint,
+    make_engine,
+    make_session_factory,
+)
 from engine.ops.worker import run_checkpointer, start_scheduler
 
 
@@ -54,8 +61,8 @@ def write_rows(engine: Engine, rows: int, size: int = 1000) -> None:
         conn.execute(text("INSERT INTO t (v) VALUES (:v)"), [{"v": "x" * size}] * rows)
 
 
-def test_a_commit_leaves_checkpoints_to_the_worker_up_to_the_backstop(tmp_path) -> None:  # noqa: ANN001
-    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+def test_a_serving_process_leaves_checkpoints_to_the_worker_up_to_the_backstop(tmp_path) -> None:  # noqa: ANN001
+    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}", serving=True)
     try:
         with engine.connect() as conn:
             assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar_one() == WAL_BACKSTOP_PAGES
@@ -67,6 +74,26 @@ def test_a_commit_leaves_checkpoints_to_the_worker_up_to_the_backstop(tmp_path) 
         assert wal_file(engine).stat().st_size > 8_000_000
     finally:
         engine.dispose()
+
+
+def test_background_work_checkpoints_as_it_commits(tmp_path) -> None:  # noqa: ANN001
+    # (Nobody waits on its commits; and the pause after each lets other writers have the lock.)
+    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar_one() == WAL_PAGES_BACKGROUND
+        for _ in range(4):
+            write_rows(engine, 2000)
+        assert (tmp_path / "a.db").stat().st_size > 4_000_000
+    finally:
+        engine.dispose()
+
+
+def test_the_web_app_is_a_serving_process(app) -> None:  # noqa: ANN001
+    engine = app.extensions["tsunagu.db_engine"]
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar_one() == WAL_BACKSTOP_PAGES
 
 
 def test_a_checkpoint_copies_the_wal_into_the_database_and_the_wal_starts_over(tmp_path) -> None:  # noqa: ANN001
