@@ -103,7 +103,7 @@ def bare_spiff(rounds: int, clock=time.perf_counter) -> dict:  # noqa: ANN001
 def tsunagu(rounds: int, database_url: str | None) -> dict:
     clock = FrozenClock()
     system = fresh_system(database_url, clock.now())
-    env, engine, factory = system.env, system.engine, system.factory
+    env, factory = system.env, system.factory
     with factory() as s:
         ref = users.add_user(s, "bench.ref", ["hokatsu-center"], ["staff"], clock.now())
         sec = users.add_user(s, "bench.sec", ["secretariat"], ["secretariat"], clock.now())
@@ -126,7 +126,7 @@ def tsunagu(rounds: int, database_url: str | None) -> dict:
             c = cases.complete_task(s, env, sec, open_task_id(s, case.id, "monitoring"), MONITOR, clock.now())
             sizes.append(len(c.state))
         times.append(time.perf_counter() - t0)
-    engine.dispose()
+    system.dispose()
     return {"times": times, "sizes": sizes}
 
 
@@ -136,7 +136,7 @@ def timer_latency(count: int) -> dict:
 
     clock = Clock()
     system = fresh_system(None, clock.now(), prefix="tsunagu-latency-")
-    settings, env, engine, factory = system.settings, system.env, system.engine, system.factory
+    settings, env, factory = system.settings, system.env, system.factory
     with factory() as s:
         ref = users.add_user(s, "lat.ref", ["hokatsu-center"], ["staff"], clock.now())
         sec = users.add_user(s, "lat.sec", ["secretariat"], ["secretariat"], clock.now())
@@ -163,7 +163,7 @@ def timer_latency(count: int) -> dict:
     scheduler.shutdown(wait=True)
     with factory() as s:
         lat = [(t.fired_at - t.due_at).total_seconds() for t in s.query(Timer).filter_by(status=TimerStatus.FIRED)]
-    engine.dispose()
+    system.dispose()
     return {"fired": len(lat), "expected": count, "p50_s": statistics.median(lat) if lat else None,
             "max_s": max(lat) if lat else None}
 
@@ -286,7 +286,7 @@ def containment(rounds: int) -> dict:
     finally:
         expressions.CONTAINMENT = True
         for system, _, _ in sides.values():
-            system.engine.dispose()
+            system.dispose()
 
     def median(on: bool) -> float:  # a round disturbed by other load does not move it
         return statistics.median(round_ms[on])

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in VIEWS:
             r = results["views"][name]
             print(f"{name:<24}{r['empty_ms']:>10.1f}{r['full_ms']:>10.1f}{r['ratio']:>8.1f}")
-    engine.dispose()
+    system.dispose()
 
     return 0
 

@@ -94,8 +94,8 @@ def run(rounds: int = ROUNDS, window: int = WINDOW) -> dict[str, dict[str, list[
             young.round(case_id)
             aged.round(case_id)
     finally:
-        system.engine.dispose()
-        young.system.engine.dispose()
+        system.dispose()
+        young.system.dispose()
     return {"aged": aged.out, "young": {key: values[1:] for key, values in young.out.items()}}
 
 

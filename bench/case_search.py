@@ -27,12 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select, text
@@ -200,9 +198,7 @@ def run(n_cases: int, repeat: int, database_url: str | None = None) -> dict[str,
         out[label] = {"database": system.engine.dialect.name, "cases": count,
                       "fill_seconds": round(time.perf_counter() - t0, 1),
                       **{who: _measure(system, clock, token, rotation, repeat) for who, token in tokens.items()}}
-        system.engine.dispose()
-        if url is None:  # the SQLite file of 100,000 cases (a gigabyte): gone with the run
-            shutil.rmtree(Path(system.engine.url.database).parent, ignore_errors=True)
+        system.dispose()  # the SQLite file of 100,000 cases (a gigabyte) goes with it
     return out
 
 

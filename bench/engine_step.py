@@ -71,7 +71,7 @@ def engine_rounds(rounds: int, statements: list[int] | None = None) -> list[floa
             if statements is not None:
                 statements.append(sent)
     finally:
-        system.engine.dispose()
+        system.dispose()
     return times
 
 

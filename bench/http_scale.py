@@ -300,7 +300,7 @@ def figures(ctx: Context) -> list[Figure]:
         memory = server.worker_memory_mb()
     finally:
         server.stop()
-        system.engine.dispose()
+        system.dispose()
 
     n = f"{count:,} cases"
 

@@ -152,7 +152,7 @@ def run(n_cases: int, repeat: int, database_url: str | None = None) -> dict[str,
                           "fill_seconds": round(time.perf_counter() - t0, 1),
                           "case_wide": _measure(system, now, "bench.kacho", repeat),
                           "one_agency": _measure(system, now, "bench.hokatsu", repeat)}
-        system.engine.dispose()
+        system.dispose()
     return results
 
 

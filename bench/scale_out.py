@@ -198,7 +198,7 @@ def figures(ctx: Context) -> list[Figure]:
         t_rates, waits = timer_rates(system, url, 100 if ctx.quick else 400)
         h_rates = http_rates(url, token, 5.0 if ctx.quick else 15.0)
     finally:
-        system.engine.dispose()
+        system.dispose()
     out = []
     for kind, rates, unit, name in (("http", h_rates, "cases/s", "http_2_workers_over_1"),
                                      ("timers", t_rates, "timers/s", "timers_2_sweepers_over_1")):

@@ -112,7 +112,7 @@ def measure(count: int) -> dict[str, float]:
         return {"p95": p95, "rate": (len(fired) - 1) / span if span else 0.0, "per_cpu": len(fired) / cpu,
                 "fired": len(fired), "interval": system.settings.sweep_interval, "bare": bare}
     finally:
-        system.engine.dispose()
+        system.dispose()
 
 
 def _visible(fired_at, commits: list):  # noqa: ANN001, ANN202
