@@ -85,7 +85,7 @@ def _task_dicts(tasks: dict[Any, Task], registry: Any) -> dict[str, Any]:
                      "deletions": [k for k in before if k not in after]}
         out[ids[tid]] = {
             "id": ids[tid],
-            "parent": ids.get(task._parent) or str(task._parent) if parent is not None else None,
+            "parent": ids[task._parent] if parent is not None else None,
             "children": [ids.get(child) or str(child) for child in task._children],
             "last_state_change": task.last_state_change,
             "state": task.state,

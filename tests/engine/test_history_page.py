@@ -6,15 +6,12 @@ from __future__ import annotations
 from engine.casework import cases
 from engine.models import Case
 from tests.conftest import Personas
-from tests.engine.support import ASSESSMENT, Driver, intake, plan, statements_sent
+from tests.engine.support import Driver, statements_sent, waiting_case
 
 
 def test_a_history_page_names_each_writer_and_is_one_statement(driver: Driver, personas: Personas) -> None:
     p = personas
-    case_id = driver.start(p.caseworker)
-    driver.complete_step(p.caseworker, case_id, "intake", intake())
-    driver.complete_step(p.secretariat, case_id, "assessment", ASSESSMENT)
-    driver.complete_step(p.secretariat, case_id, "plan", plan("P14D"))
+    case_id = waiting_case(driver, personas)
     with driver.factory() as s:
         case = s.get(Case, case_id)
         s.expunge_all()

@@ -6,7 +6,6 @@ backstop), background work's do them as SQLite does."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from engine.ops.db import (
     make_session_factory,
 )
 from engine.ops.worker import run_checkpointer, start_scheduler
+from tests.faults.support import wait_for
 
 
 def cache_kib(url: str) -> int:
@@ -117,11 +117,8 @@ def test_the_worker_checkpoints_every_interval_until_stopped(tmp_path) -> None: 
     thread = threading.Thread(target=run_checkpointer, args=(make_session_factory(engine), stop, 0.05))
     thread.start()
     try:
-        write_rows(engine, 2000)
-        deadline = time.monotonic() + 10
-        while (tmp_path / "a.db").stat().st_size < 2_000_000 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert (tmp_path / "a.db").stat().st_size > 2_000_000
+        write_rows(engine, 2000)  # ~500 pages: less than a commit of background work checkpoints
+        wait_for(lambda: (tmp_path / "a.db").stat().st_size > 2_000_000, 10, "the worker's checkpoint")
     finally:
         stop.set()
         thread.join(5)
